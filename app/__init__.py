@@ -1,0 +1,1 @@
+"""The Qt app (``neuromoco-app``). Kept light: the GUI lives in submodules."""

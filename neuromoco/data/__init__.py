@@ -1,0 +1,1 @@
+"""neuromoco.data."""

@@ -1,0 +1,31 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
+
+
+def shared_file(rel: str) -> Path:
+    """Path of a real recording under ../shared/testdata, or skip the test with the reason."""
+    p = SHARED_TESTDATA / rel
+    if not p.exists():
+        pytest.skip(f"real recording {p} not available (../shared/testdata is absent)")
+    return p
+
+
+@pytest.fixture
+def testdata() -> Path:
+    """The ../shared/testdata folder of real recordings (skips when absent)."""
+    if not SHARED_TESTDATA.is_dir():
+        pytest.skip(
+            f"{SHARED_TESTDATA} is absent: real-recording tests need ../shared beside the repo"
+        )
+    return SHARED_TESTDATA

@@ -1,0 +1,349 @@
+"""The one event representation of the project, and the public reading/writing API.
+
+Events are a numpy structured array with fields
+
+* ``t`` int64, microseconds (as stored in the file; not shifted to start at 0),
+* ``x``, ``y`` uint16, pixels (0 ≤ x < width, 0 ≤ y < height),
+* ``p`` uint8, polarity 0/1 (1 = ON, brightness increase),
+
+sorted by non-decreasing ``t``. The sensor size travels beside the array as ``(width, height)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
+
+SensorSize = tuple[int, int]
+"""(width, height) in pixels."""
+
+
+class EventFormatError(ValueError):
+    """A file (or argument) that cannot be read as events: names the path and the reason."""
+
+    def __init__(self, path: str | Path | None, reason: str):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path is not None else reason)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Events read from one file, with what the file says about them."""
+
+    events: np.ndarray
+    sensor_size: SensorSize
+    format: str
+    path: str | None = None
+    camera: str | None = None
+    n_reordered: int = 0
+    """How many events were out of timestamp order in the file (stable-sorted on read)."""
+    extra: dict = field(default_factory=dict)
+
+
+def empty_events(n: int = 0) -> np.ndarray:
+    """A zeroed event array of length ``n``."""
+    return np.zeros(n, dtype=EVENT_DTYPE)
+
+
+def make_events(t, x, y, p) -> np.ndarray:
+    """Pack column arrays (t µs, x px, y px, p 0/1) into one structured event array."""
+    t = np.asarray(t)
+    ev = np.empty(t.shape[0], dtype=EVENT_DTYPE)
+    ev["t"] = t
+    ev["x"] = x
+    ev["y"] = y
+    ev["p"] = p
+    return ev
+
+
+def sort_events(events: np.ndarray) -> tuple[np.ndarray, int]:
+    """Stable-sort events by ``t``; return ``(sorted, n_out_of_order)``.
+
+    ``n_out_of_order`` counts events whose timestamp is smaller than their predecessor's in the
+    input (real recordings hold a few); the array is returned unchanged (no copy) when it is 0.
+    """
+    t = events["t"]
+    if t.size < 2:
+        return events, 0
+    n_bad = int(np.count_nonzero(t[1:] < t[:-1]))
+    if n_bad == 0:
+        return events, 0
+    order = np.argsort(t, kind="stable")
+    return events[order], n_bad
+
+
+def check_coordinates(events: np.ndarray, sensor_size: SensorSize, path=None) -> None:
+    """Raise :class:`EventFormatError` if any event lies outside ``sensor_size`` (width, height)."""
+    if events.size == 0:
+        return
+    w, h = sensor_size
+    xmax = int(events["x"].max())
+    ymax = int(events["y"].max())
+    if xmax >= w or ymax >= h:
+        raise EventFormatError(
+            path,
+            f"event coordinates outside the {w}x{h} sensor (max x={xmax}, max y={ymax}); "
+            "the file is corrupt or the sensor size is wrong (pass sensor_size=...)",
+        )
+    if events["p"].size and int(events["p"].max()) > 1:
+        raise EventFormatError(path, "polarity values other than 0/1")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and writing files. The format modules (neuromoco.formats.*) are imported lazily, inside
+# the functions, so `import neuromoco.events` stays light (numpy only).
+
+FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "aedat2", "atis_bin", "dat", "evt2", "evt3", "npz")
+"""Readable formats (names accepted by ``format=``)."""
+
+WRITABLE_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "npz")
+"""Formats :func:`write_events` can write (losslessly for events; see each writer's notes)."""
+
+_MODULES = {
+    "aedat4": "aedat4",
+    "aedat3": "aedat3",
+    "aedat2": "aedat2",
+    "atis_bin": "atis_bin",
+    "dat": "prophesee",
+    "evt2": "prophesee",
+    "evt3": "prophesee",
+    "npz": "npz",
+}
+
+_SUFFIX_FORMATS = {".aedat4": "aedat4", ".npz": "npz", ".bin": "atis_bin", ".dat": "dat"}
+
+
+def _format_module(fmt: str, path=None):
+    import importlib
+
+    if fmt not in _MODULES:
+        raise EventFormatError(path, f"unknown event format {fmt!r}; known: {', '.join(FORMATS)}")
+    return importlib.import_module(f"neuromoco.formats.{_MODULES[fmt]}")
+
+
+def _existing_file(path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    if not p.is_file():
+        raise EventFormatError(p, "not a regular file")
+    return p
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of ``path`` from its content (magic bytes / header); the suffix is a hint only.
+
+    Returns one of :data:`FORMATS`. Raises :class:`EventFormatError` when the content matches
+    no known format.
+    """
+    from neuromoco.formats.detect import detect
+
+    return detect(_existing_file(path))
+
+
+def _open(path, sensor_size, format):
+    p = _existing_file(path)
+    fmt = format or detect_format(p)
+    mod = _format_module(fmt, p)
+    if sensor_size is not None:
+        sensor_size = _check_sensor_size(sensor_size, p)
+    if p.stat().st_size == 0:
+        # A zero-byte file of a known format holds zero events (not an error).
+        from neuromoco.formats.base import EMPTY, FileInfo
+
+        size = sensor_size or mod.DEFAULT_SENSOR_SIZE.get(fmt, (128, 128))
+        return p, fmt, EMPTY, FileInfo(fmt, tuple(size), None, 0, {"empty_file": True})
+    info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size))
+    return p, fmt, mod, info
+
+
+def _check_sensor_size(sensor_size, path=None) -> SensorSize:
+    try:
+        w, h = (int(v) for v in sensor_size)
+    except (TypeError, ValueError):
+        raise EventFormatError(
+            path, f"sensor_size must be (width, height), got {sensor_size!r}"
+        ) from None
+    if not (0 < w <= 65536 and 0 < h <= 65536):
+        raise EventFormatError(path, f"sensor_size {w}x{h} is out of range 1..65536")
+    return w, h
+
+
+def _guarded(path, fmt, fn):
+    """Run a decoder step; turn the low-level errors a corrupt file can cause into
+    :class:`EventFormatError` naming the file (decoders raise it themselves where they can)."""
+    import struct
+    import zipfile
+
+    try:
+        return fn()
+    except EventFormatError:
+        raise
+    except FileNotFoundError:
+        raise
+    except (
+        struct.error,
+        IndexError,
+        KeyError,
+        ValueError,
+        RuntimeError,
+        OverflowError,
+        EOFError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as e:
+        raise EventFormatError(
+            path, f"corrupt or unreadable {fmt} file ({type(e).__name__}: {e})"
+        ) from e
+
+
+def read_recording(
+    path: str | Path, sensor_size: SensorSize | None = None, format: str | None = None
+) -> Recording:
+    """Read every event of an event file, with what the file says about them.
+
+    ``format``: one of :data:`FORMATS`, or ``None`` to detect it from the content.
+    ``sensor_size`` (width, height) overrides the file's (or the format default's) size.
+    Events come back stable-sorted by ``t`` (µs, as stored); ``Recording.n_reordered`` counts the
+    events that were out of order in the file. Raises :class:`EventFormatError` (path + reason)
+    for truncated/corrupt files, unknown formats and events outside the sensor; a file with a
+    valid header and no events reads as zero events.
+    """
+    p, fmt, mod, info = _open(path, sensor_size, format)
+    events = _guarded(p, fmt, lambda: mod.read(p, info))
+    events, n_bad = sort_events(events)
+    check_coordinates(events, info.sensor_size, p)
+    return Recording(
+        events=events,
+        sensor_size=tuple(info.sensor_size),
+        format=fmt,
+        path=str(p),
+        camera=info.camera,
+        n_reordered=n_bad,
+        extra=dict(info.extra),
+    )
+
+
+def read_events(
+    path: str | Path, sensor_size: SensorSize | None = None, format: str | None = None
+) -> np.ndarray:
+    """The events of an event file (``read_recording(...).events``): sorted by ``t`` (µs)."""
+    return read_recording(path, sensor_size=sensor_size, format=format).events
+
+
+class EventChunks:
+    """Events of a file in chunks of at most ``chunk_events`` events, with bounded memory.
+
+    Use as an iterable (optionally as a context manager)::
+
+        with iter_events("rec.aedat4", chunk_events=1_000_000) as chunks:
+            print(chunks.sensor_size)
+            for ev in chunks:
+                ...
+
+    Each chunk is stable-sorted by ``t`` and range-checked against ``sensor_size``. An event that
+    is older than the previous chunk's last event cannot be moved back across the boundary: it
+    stays in its chunk (sorted within it) and is counted in ``n_reordered``. For a file whose
+    events are in order, the chunks concatenate to exactly :func:`read_events`' result.
+    ``n_reordered`` is complete once iteration has finished.
+    """
+
+    def __init__(self, path, chunk_events: int = 1_000_000, sensor_size=None, format=None):
+        if int(chunk_events) < 1:
+            raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
+        self.chunk_events = int(chunk_events)
+        self.path, self.format, self._mod, self._info = _open(path, sensor_size, format)
+        self.sensor_size: SensorSize = tuple(self._info.sensor_size)
+        self.camera: str | None = self._info.camera
+        self.extra: dict = dict(self._info.extra)
+        self.n_reordered = 0
+        self._gen = None
+
+    def __iter__(self):
+        self.close()
+        self.n_reordered = 0
+        self._gen = self._generate()
+        return self._gen
+
+    def _generate(self):
+        p, fmt = self.path, self.format
+        raw = _guarded(p, fmt, lambda: self._mod.iter_chunks(p, self._info, self.chunk_events))
+        last_t = None
+        while True:
+            ev = _guarded(p, fmt, lambda: next(raw, None))
+            if ev is None:
+                return
+            if ev.size == 0:
+                continue
+            ev, n_bad = sort_events(ev)
+            if last_t is not None:
+                n_bad += int(ev["t"][0] < last_t)
+            self.n_reordered += n_bad
+            last_t = max(int(ev["t"][-1]), last_t if last_t is not None else int(ev["t"][-1]))
+            check_coordinates(ev, self.sensor_size, p)
+            yield ev
+
+    def close(self) -> None:
+        """Release the file (stops a running iteration)."""
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def iter_events(
+    path: str | Path,
+    chunk_events: int = 1_000_000,
+    sensor_size: SensorSize | None = None,
+    format: str | None = None,
+) -> EventChunks:
+    """Chunked reading: see :class:`EventChunks`. The header is read (and checked) right away."""
+    return EventChunks(path, chunk_events=chunk_events, sensor_size=sensor_size, format=format)
+
+
+_WRITE_SUFFIX = {".aedat4": "aedat4", ".npz": "npz", ".aedat": "aedat3"}
+
+
+def write_events(
+    path: str | Path, events: np.ndarray, sensor_size: SensorSize, format: str | None = None
+) -> None:
+    """Write ``events`` (``EVENT_DTYPE``, sorted by ``t``) to ``path``, atomically.
+
+    ``format``: ``"aedat4"`` (via dv-processing, LZ4), ``"aedat3"`` (AEDAT 3.1 polarity packets,
+    DVS128 Gesture style), ``"npz"`` (this project's); ``None`` picks it from the suffix
+    (``.aedat4``, ``.aedat`` → aedat3, ``.npz``). The file appears complete or not at all.
+    """
+    p = Path(path)
+    fmt = format or _WRITE_SUFFIX.get(p.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"{p}: cannot tell the output format from the suffix {p.suffix!r}; "
+            f"pass format= one of {', '.join(WRITABLE_FORMATS)}"
+        )
+    if fmt not in WRITABLE_FORMATS:
+        raise ValueError(
+            f"{p}: cannot write format {fmt!r}; writable: {', '.join(WRITABLE_FORMATS)}"
+        )
+    events = np.asarray(events)
+    if events.dtype != EVENT_DTYPE:
+        if events.dtype.names is None or not set("txyp") <= set(events.dtype.names):
+            raise ValueError(f"{p}: events must be a structured array with fields t, x, y, p")
+        events = make_events(events["t"], events["x"], events["y"], events["p"])
+    w, h = _check_sensor_size(sensor_size, p)
+    if events.size:
+        if int(np.count_nonzero(np.diff(events["t"]) < 0)):
+            raise ValueError(f"{p}: events must be sorted by t before writing (use sort_events)")
+        check_coordinates(events, (w, h), p)
+    _format_module(fmt, p).write(p, events, (w, h))

@@ -1,0 +1,260 @@
+"""AEDAT 3.1 (libcaer / cAER; the DVS128 Gesture ``user*_*.aedat`` files): reader and writer.
+
+Layout (inivation.gitlab.io/dv/dv-docs, "AEDAT 3.1"): ASCII header lines starting with ``#``,
+the first ``#!AER-DAT3.1``, the last ``#!END-HEADER``; then packets, each a 28-byte little-endian
+header
+
+    int16 eventType, int16 eventSource, int32 eventSize, int32 eventTSOffset,
+    int32 eventTSOverflow, int32 eventCapacity, int32 eventNumber, int32 eventValid
+
+followed by ``eventCapacity * eventSize`` bytes of events. Polarity events (type 1) are 8 bytes:
+``uint32 data`` (bit 0 valid, bit 1 polarity 1=ON, bits 2-16 y, bits 17-31 x) and ``int32``
+timestamp (µs); the full timestamp is ``eventTSOverflow << 31 | timestamp``. Other packet types
+(special, frame, IMU) are skipped; events whose valid bit is 0 are dropped (the spec marks them
+as deleted). Coordinates are taken as stored (spikingjelly's ``load_aedat_v3`` does the same,
+so DVS128 Gesture frames match spikingjelly's). Sensor size: from the ``#Source`` line's camera
+name when known (DVS128 → 128×128, DAVIS240 → 240×180, DAVIS346 → 346×260, ...), else 128×128.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.formats.base import FileInfo, atomic_write, concat, file_size
+
+MAGIC = b"#!AER-DAT3.1"
+END_HEADER = b"#!END-HEADER"
+PACKET_HEADER = struct.Struct("<hhiiiiii")
+POLARITY_EVENT = 1
+DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat3": (128, 128)}
+# Packets written per file by write(); cAER files hold a few thousand events per packet.
+WRITE_PACKET_EVENTS = 8192
+
+# camera name fragment (lower case) -> (width, height); first match wins
+CAMERA_SIZES: list[tuple[str, SensorSize]] = [
+    ("dvs128", (128, 128)),
+    ("davis240", (240, 180)),
+    ("davis346", (346, 260)),
+    ("davis640", (640, 480)),
+    ("dvxplorer", (640, 480)),
+    ("davis128", (128, 128)),
+]
+
+
+def camera_size(name: str | None) -> SensorSize | None:
+    if not name:
+        return None
+    m = re.search(r"(\d+)x(\d+)", name)
+    if m:  # written by this module for sizes without a known camera
+        return int(m.group(1)), int(m.group(2))
+    low = name.lower().replace(" ", "")
+    for key, size in CAMERA_SIZES:
+        if key in low:
+            return size
+    return None
+
+
+def probe(path: Path, fmt: str = "aedat3", sensor_size: SensorSize | None = None) -> FileInfo:
+    camera = None
+    offset = 0
+    with open(path, "rb") as f:
+        first = f.readline(256)
+        if not first.startswith(MAGIC):
+            raise EventFormatError(path, f"not an AEDAT 3.1 file (first line {first[:40]!r})")
+        offset = len(first)
+        while True:
+            line = f.readline(1 << 16)
+            if not line:
+                raise EventFormatError(path, "AEDAT 3.1 header has no #!END-HEADER line")
+            if not line.startswith(b"#"):
+                raise EventFormatError(path, "AEDAT 3.1 header ends without #!END-HEADER")
+            offset += len(line)
+            if offset > (16 << 20):
+                raise EventFormatError(path, "AEDAT 3.1 header longer than 16 MiB")
+            if line.startswith(END_HEADER):
+                break
+            m = re.match(rb"#Source\s+\d+:\s*(.+)", line.strip())
+            if m and camera is None:
+                camera = m.group(1).decode("latin-1").strip()
+    size = sensor_size or camera_size(camera) or DEFAULT_SENSOR_SIZE["aedat3"]
+    return FileInfo("aedat3", tuple(size), camera, offset)
+
+
+def _packets(path: Path, info: FileInfo) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(ts_overflow, payload of eventNumber polarity events)`` for each polarity packet."""
+    size = file_size(path)
+    with open(path, "rb") as f:
+        f.seek(info.data_offset)
+        pos = info.data_offset
+        while pos < size:
+            head = f.read(PACKET_HEADER.size)
+            if len(head) < PACKET_HEADER.size:
+                raise EventFormatError(
+                    path, f"truncated AEDAT 3.1 file: packet header cut at byte {pos}"
+                )
+            etype, _src, esize, tsoff, overflow, capacity, number, _valid = PACKET_HEADER.unpack(
+                head
+            )
+            pos += PACKET_HEADER.size
+            if esize <= 0 or capacity < 0 or number < 0 or number > capacity or overflow < 0:
+                raise EventFormatError(
+                    path,
+                    f"corrupt AEDAT 3.1 packet header at byte {pos - PACKET_HEADER.size} "
+                    f"(type={etype}, size={esize}, capacity={capacity}, number={number})",
+                )
+            n_bytes = capacity * esize
+            if pos + n_bytes > size:
+                raise EventFormatError(
+                    path,
+                    f"truncated AEDAT 3.1 file: packet at byte {pos - PACKET_HEADER.size} needs "
+                    f"{n_bytes} bytes, {size - pos} left",
+                )
+            if etype == POLARITY_EVENT:
+                if esize != 8 or tsoff != 4:
+                    raise EventFormatError(
+                        path,
+                        f"AEDAT 3.1 polarity packet with event size {esize}, ts offset {tsoff}",
+                    )
+                payload = f.read(number * 8)
+                if len(payload) != number * 8:
+                    raise EventFormatError(path, "file shrank while being read")
+                if capacity > number:
+                    f.seek((capacity - number) * 8, 1)
+                yield overflow, payload
+            else:
+                f.seek(n_bytes, 1)
+            pos += n_bytes
+
+
+def decode(words: np.ndarray, overflow: np.ndarray | int = 0) -> np.ndarray:
+    """Decode polarity events from ``words`` (uint32 pairs ``[data, timestamp]``, shape [N, 2]).
+
+    ``overflow``: per-event (or scalar) ``eventTSOverflow`` of the packet. Invalid events dropped.
+    """
+    data = words[:, 0]
+    valid = (data & 1).astype(bool)
+    if not valid.all():
+        words = words[valid]
+        data = words[:, 0]
+        if not np.isscalar(overflow):
+            overflow = overflow[valid]
+    out = np.empty(data.shape[0], dtype=EVENT_DTYPE)
+    t = out["t"]
+    t[:] = words[:, 1] & 0x7FFFFFFF
+    if np.isscalar(overflow):
+        if overflow:
+            t += np.int64(overflow) << 31
+    else:
+        t += overflow.astype(np.int64) << 31
+    out["x"] = data >> 17
+    out["y"] = (data >> 2) & 0x7FFF
+    out["p"] = (data >> 1) & 1
+    return out
+
+
+def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    """Decode packets in groups of about ``chunk_events`` events (one vectorised pass each)."""
+    payloads: list[bytes] = []
+    overflows: list[tuple[int, int]] = []
+    n = 0
+
+    def flush() -> Iterator[np.ndarray]:
+        words = np.frombuffer(b"".join(payloads), dtype="<u4").reshape(-1, 2)
+        if len({o for o, _ in overflows}) == 1:
+            ov: np.ndarray | int = overflows[0][0]
+        else:
+            ov = np.repeat([o for o, _ in overflows], [k for _, k in overflows])
+        ev = decode(words, ov)
+        for i in range(0, ev.shape[0], chunk_events):
+            yield ev[i : i + chunk_events]
+
+    for overflow, payload in _packets(path, info):
+        k = len(payload) // 8
+        if not k:
+            continue
+        payloads.append(payload)
+        overflows.append((overflow, k))
+        n += k
+        if n >= chunk_events:
+            yield from flush()
+            payloads, overflows, n = [], [], 0
+    if n:
+        yield from flush()
+
+
+def read(path: Path, info: FileInfo) -> np.ndarray:
+    return concat(iter_chunks(path, info, 1 << 62))
+
+
+def header_bytes(camera: str = "DVS128") -> bytes:
+    return (
+        b"#!AER-DAT3.1\r\n"
+        b"#Format: RAW\r\n"
+        + f"#Source 1: {camera}\r\n".encode()
+        + b"#Start-Time: written by neuromoco\r\n"
+        b"#!END-HEADER\r\n"
+    )
+
+
+def encode(events: np.ndarray) -> np.ndarray:
+    """Polarity event words [N, 2] uint32 (data with valid bit set, 31-bit timestamp)."""
+    words = np.empty((events.shape[0], 2), dtype="<u4")
+    words[:, 0] = (
+        (events["x"].astype(np.uint32) << 17)
+        | (events["y"].astype(np.uint32) << 2)
+        | (events["p"].astype(np.uint32) << 1)
+        | 1
+    )
+    words[:, 1] = (events["t"] & 0x7FFFFFFF).astype(np.uint32)
+    return words
+
+
+def write(path, events: np.ndarray, sensor_size: SensorSize, camera: str | None = None) -> None:
+    """Write ``events`` (sorted, t ≥ 0 µs) as AEDAT 3.1 polarity packets.
+
+    The ``#Source`` line names ``camera`` (default ``DVS128`` for 128×128, else
+    ``neuromoco_<W>x<H>``; a reader takes the size from a known camera name only, so sizes other
+    than the known ones must be passed again when reading).
+    """
+    w, h = sensor_size
+    if w > 0x8000 or h > 0x8000:
+        raise ValueError(f"{path}: AEDAT 3.1 holds coordinates below 32768, sensor is {w}x{h}")
+    if events.size and int(events["t"].min()) < 0:
+        raise ValueError(f"{path}: AEDAT 3.1 cannot store negative timestamps")
+    if camera is None:
+        camera = camera_name_for(sensor_size)
+    words = encode(events)
+    overflow = (events["t"] >> 31).astype(np.int64)
+
+    def _write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(header_bytes(camera))
+            n = events.shape[0]
+            start = 0
+            while start < n:
+                stop = min(n, start + WRITE_PACKET_EVENTS)
+                ov = int(overflow[start])
+                # a packet holds one overflow value: cut where it changes
+                if int(overflow[stop - 1]) != ov:
+                    stop = start + int(np.searchsorted(overflow[start:stop], ov, side="right"))
+                k = stop - start
+                f.write(PACKET_HEADER.pack(POLARITY_EVENT, 1, 8, 4, ov, k, k, k))
+                f.write(words[start:stop].tobytes())
+                start = stop
+
+    atomic_write(path, _write)
+
+
+def camera_name_for(sensor_size: SensorSize) -> str:
+    for key, size in CAMERA_SIZES:
+        if tuple(size) == tuple(sensor_size):
+            return {"dvs128": "DVS128", "davis240": "DAVIS240C", "davis346": "DAVIS346"}.get(
+                key, f"neuromoco_{size[0]}x{size[1]}"
+            )
+    return f"neuromoco_{sensor_size[0]}x{sensor_size[1]}"

@@ -1,0 +1,172 @@
+"""Shared pieces of the format modules: what a probe learns from a file header, and small helpers.
+
+Every format module in this package provides
+
+* ``probe(path, fmt, sensor_size=None) -> FileInfo``: reads the header only (cheap); raises
+  :class:`~neuromoco.events.EventFormatError` on a bad header;
+* ``iter_chunks(path, info, chunk_events) -> Iterator[np.ndarray]``: raw event arrays
+  (``EVENT_DTYPE``, in file order, not yet sorted or range-checked) of at most ``chunk_events``
+  events, holding O(chunk_events) memory;
+* ``read(path, info) -> np.ndarray``: all events at once (the fast path).
+
+Sorting, out-of-order counting and the sensor-range check are done once, in ``neuromoco.events``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
+
+# A header is never bigger than this: a longer run of header lines means it is not a header.
+MAX_HEADER_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What a format's header says about a file."""
+
+    format: str
+    sensor_size: SensorSize
+    camera: str | None = None
+    data_offset: int = 0
+    """Byte offset of the first event record."""
+    extra: dict = field(default_factory=dict)
+
+
+def file_size(path: Path) -> int:
+    return os.stat(path).st_size
+
+
+def read_text_header(path: Path, prefix: bytes) -> tuple[list[str], int]:
+    """Read the leading lines that start with ``prefix`` (e.g. ``b"#"`` or ``b"%"``).
+
+    Returns ``(lines without the prefix, stripped, decoded latin-1; byte offset of the first
+    non-header byte)``. The header ends at the first line that does not start with ``prefix``.
+    """
+    lines: list[str] = []
+    offset = 0
+    with open(path, "rb") as f:
+        while True:
+            first = f.read(len(prefix))
+            if first != prefix:
+                break
+            rest = f.readline(MAX_HEADER_BYTES)
+            if not rest.endswith(b"\n"):
+                if len(rest) >= MAX_HEADER_BYTES:
+                    raise EventFormatError(
+                        path, "header line longer than 16 MiB: not an event file"
+                    )
+                # The file ends inside the header: a header-only file; keep the last line.
+                lines.append((first + rest)[len(prefix) :].decode("latin-1").strip())
+                offset += len(first) + len(rest)
+                break
+            lines.append(rest.decode("latin-1").strip())
+            offset += len(first) + len(rest)
+            if offset > MAX_HEADER_BYTES:
+                raise EventFormatError(path, "header longer than 16 MiB: not an event file")
+    return lines, offset
+
+
+def fixed_records(path: Path, offset: int, record_bytes: int, what: str) -> int:
+    """Number of ``record_bytes``-sized records after ``offset``; error when the tail is partial."""
+    n_bytes = file_size(path) - offset
+    if n_bytes < 0:
+        raise EventFormatError(path, f"file ends inside its {what} header")
+    if n_bytes % record_bytes:
+        raise EventFormatError(
+            path,
+            f"truncated {what} file: {n_bytes} data bytes is not a multiple of the "
+            f"{record_bytes}-byte event record ({n_bytes % record_bytes} bytes left over)",
+        )
+    return n_bytes // record_bytes
+
+
+def iter_records(
+    path: Path, offset: int, dtype: np.dtype, n_records: int, chunk_records: int
+) -> Iterator[np.ndarray]:
+    """Read fixed-size records in blocks of ``chunk_records`` (bounded memory)."""
+    chunk_records = max(1, int(chunk_records))
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = n_records
+        while left > 0:
+            n = min(left, chunk_records)
+            block = np.fromfile(f, dtype=dtype, count=n)
+            if block.shape[0] != n:
+                raise EventFormatError(path, "file shrank while being read")
+            left -= n
+            yield block
+
+
+def rechunk(
+    blocks: Iterator[np.ndarray], chunk_events: int, decode: Callable | None = None
+) -> Iterator[np.ndarray]:
+    """Regroup event arrays of any size into arrays of at most ``chunk_events`` events."""
+    pending: list[np.ndarray] = []
+    n_pending = 0
+    for b in blocks:
+        if decode is not None:
+            b = decode(b)
+        while b.shape[0]:
+            take = min(chunk_events - n_pending, b.shape[0])
+            pending.append(b[:take])
+            n_pending += take
+            b = b[take:]
+            if n_pending == chunk_events:
+                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, n_pending = [], 0
+    if n_pending:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+def concat(chunks: Iterator[np.ndarray]) -> np.ndarray:
+    parts = list(chunks)
+    if not parts:
+        return np.zeros(0, dtype=EVENT_DTYPE)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], suffix: str = "") -> None:
+    """Call ``write(tmp_path)`` then move the result onto ``path``; on any failure remove the
+    temporary file, so a failed write never leaves a partial (or clobbers an existing) file.
+
+    ``suffix`` is the temporary file's suffix (some writers check it).
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{path}: output folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        try:
+            tmp_path.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class _Empty:
+    """Stand-in format module for zero-byte files: zero events."""
+
+    @staticmethod
+    def read(path: Path, info: FileInfo) -> np.ndarray:
+        return np.zeros(0, dtype=EVENT_DTYPE)
+
+    @staticmethod
+    def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+        return iter(())
+
+
+EMPTY = _Empty()

@@ -1,0 +1,90 @@
+"""Recognise an event file's format from its content; the suffix is only a hint.
+
+* ``#!AER-DAT4.0`` → aedat4, ``#!AER-DAT3.1`` → aedat3, ``#!AER-DAT2.0`` → aedat2;
+* a zip (``PK\\x03\\x04`` / ``PK\\x05\\x06``) → npz;
+* ``%`` header lines (Prophesee): ``% evt 2.0`` / ``% evt 3.0`` / ``% format EVT2|EVT3`` → evt2 /
+  evt3; ``% Data file containing ...`` or ``% Version`` without an evt line → dat;
+* no magic at all: ATIS ``.bin`` (5-byte records, no header) is recognised only by its ``.bin``
+  suffix (the format has no magic bytes).
+
+A zero-byte file takes its format from the suffix (and reads as zero events).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neuromoco.events import EventFormatError
+
+# suffix -> format, for zero-byte files and headerless formats
+SUFFIX_HINTS = {
+    ".aedat4": "aedat4",
+    ".aedat": "aedat3",
+    ".aedat3": "aedat3",
+    ".aedat2": "aedat2",
+    ".bin": "atis_bin",
+    ".dat": "dat",
+    ".raw": "evt3",
+    ".npz": "npz",
+}
+
+
+def _prophesee(path: Path, head: bytes) -> str:
+    lines = []
+    for raw in head.split(b"\n"):
+        if not raw.startswith(b"%"):
+            break
+        lines.append(raw[1:].strip().decode("latin-1").lower())
+    for line in lines:
+        if line.startswith("evt "):
+            v = line[4:].strip()
+            if v.startswith("2"):
+                return "evt2"
+            if v.startswith("3"):
+                return "evt3"
+            raise EventFormatError(path, f"Prophesee RAW with unsupported encoding 'evt {v}'")
+        if line.startswith("format "):
+            v = line[7:].split(";")[0].strip()
+            if v in ("evt2", "evt2.0"):
+                return "evt2"
+            if v in ("evt3", "evt3.0"):
+                return "evt3"
+            raise EventFormatError(path, f"Prophesee RAW with unsupported format '{v}'")
+    if any(line.startswith(("data file containing", "version")) for line in lines):
+        return "dat"
+    suffix = path.suffix.lower()
+    if suffix == ".dat":
+        return "dat"
+    raise EventFormatError(
+        path, "'%' header without an 'evt' or 'format' line: cannot tell EVT2 from EVT3"
+    )
+
+
+def detect(path: Path) -> str:
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    suffix = path.suffix.lower()
+    if not head:
+        if suffix in SUFFIX_HINTS:
+            return SUFFIX_HINTS[suffix]
+        raise EventFormatError(path, "empty file with an unknown suffix: format unknown")
+    if head.startswith(b"#!AER-DAT"):
+        version = head[9:12]
+        fmt = {b"4.0": "aedat4", b"3.1": "aedat3", b"2.0": "aedat2"}.get(version)
+        if fmt is None:
+            raise EventFormatError(
+                path, f"AEDAT version {version.decode('latin-1')!r} is not supported (2.0/3.1/4.0)"
+            )
+        return fmt
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "npz"
+    if head.startswith(b"%"):
+        return _prophesee(path, head)
+    if suffix == ".bin":
+        return "atis_bin"
+    raise EventFormatError(
+        path,
+        f"unknown event file format (starts with {head[:16]!r}); readable: AEDAT 2.0/3.1/4.0, "
+        "ATIS .bin, Prophesee DAT/EVT2/EVT3, .npz",
+    )

@@ -1,0 +1,113 @@
+"""ATIS ``.bin`` (N-MNIST, N-Caltech101): headerless 5-byte records.
+
+Each record is 40 bits, big-endian: bits 39-32 x, bits 31-24 y, bit 23 polarity (1 = ON),
+bits 22-0 timestamp (µs). Timestamp overflow (the dataset authors' ``Read_Ndataset.m``, followed
+by tonic): a record with y == 240 is not an event but marks a 2**13 µs overflow; every later
+timestamp is increased by 2**13 per overflow record seen so far, and the overflow records are
+dropped.
+
+The format stores no sensor size. Default (documented inference): 34×34 (N-MNIST) when every
+event has x < 34 and y < 34, else 240×180 (N-Caltech101); pass ``sensor_size`` to override
+(e.g. ``sensor_size=(34, 34)`` for N-MNIST samples, so a corrupt one cannot be taken as 240×180).
+The inference scans the file once in chunks (bounded memory); it is skipped when ``sensor_size``
+is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from neuromoco.events import EVENT_DTYPE, SensorSize
+from neuromoco.formats.base import FileInfo, concat, fixed_records, iter_records
+
+RECORD = np.dtype((np.uint8, 5))
+OVERFLOW_Y = 240
+OVERFLOW_US = 1 << 13
+NMNIST_SIZE: SensorSize = (34, 34)
+NCALTECH101_SIZE: SensorSize = (240, 180)
+DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"atis_bin": NCALTECH101_SIZE}
+_SCAN_RECORDS = 1 << 22
+
+
+def probe(path: Path, fmt: str = "atis_bin", sensor_size: SensorSize | None = None) -> FileInfo:
+    n = fixed_records(path, 0, 5, "ATIS .bin")
+    extra: dict = {"n_records": n}
+    if sensor_size is None:
+        xmax = ymax = -1
+        for block in iter_records(path, 0, RECORD, n, _SCAN_RECORDS):
+            y = block[:, 1]
+            ev = y != OVERFLOW_Y
+            if ev.any():
+                xmax = max(xmax, int(block[ev, 0].max()))
+                ymax = max(ymax, int(y[ev].max()))
+        sensor_size = NMNIST_SIZE if (xmax < 34 and ymax < 34) else NCALTECH101_SIZE
+        extra["sensor_size_inferred"] = True
+    camera = "ATIS"
+    return FileInfo("atis_bin", tuple(sensor_size), camera, 0, extra)
+
+
+def decode(block: np.ndarray, state: list[int]) -> np.ndarray:
+    """Decode records ([N, 5] uint8) to events. ``state`` = [overflows seen before this block]."""
+    y = block[:, 1]
+    b2 = block[:, 2]
+    ts = (
+        ((b2 & 0x7F).astype(np.int64) << 16)
+        | (block[:, 3].astype(np.int64) << 8)
+        | block[:, 4].astype(np.int64)
+    )
+    is_ovf = y == OVERFLOW_Y
+    if state[0] or is_ovf.any():
+        # the overflow record itself counts for the records after it (and it is dropped)
+        count = np.cumsum(is_ovf, dtype=np.int64)
+        count += state[0]
+        state[0] = int(count[-1]) if count.size else state[0]
+        ts += count * OVERFLOW_US
+        keep = ~is_ovf
+        block, ts, b2, y = block[keep], ts[keep], b2[keep], y[keep]
+    out = np.empty(block.shape[0], dtype=EVENT_DTYPE)
+    out["t"] = ts
+    out["x"] = block[:, 0]
+    out["y"] = y
+    out["p"] = b2 >> 7
+    return out
+
+
+def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    state = [0]
+    for block in iter_records(path, 0, RECORD, info.extra["n_records"], chunk_events):
+        ev = decode(block, state)
+        if ev.size:
+            yield ev
+
+
+def read(path: Path, info: FileInfo) -> np.ndarray:
+    return concat(iter_chunks(path, info, 1 << 62))
+
+
+def encode(events: np.ndarray) -> np.ndarray:
+    """Records ([N', 5] uint8) for ``events`` (x, y < 240, t ≥ 0), inserting overflow records
+    so that timestamps of any size are representable. Used by tests and the benchmark."""
+    t = events["t"].astype(np.int64)
+    if t.size and (int(t.min()) < 0 or np.any(np.diff(t) < 0)):
+        raise ValueError("ATIS .bin needs sorted, non-negative timestamps")
+    if events.size and (int(events["x"].max()) > 255 or int(events["y"].max()) >= OVERFLOW_Y):
+        raise ValueError("ATIS .bin holds x < 256 and y < 240")
+    n_ovf = t // OVERFLOW_US  # overflow records needed before each event
+    # the 23-bit field holds t - n_ovf * 2**13 (< 2**13 here, always representable)
+    rem = t - n_ovf * OVERFLOW_US
+    total = t.size + int(n_ovf[-1] if t.size else 0)
+    out = np.zeros((total, 5), dtype=np.uint8)
+    # event i sits after all overflow records up to it
+    pos = np.arange(t.size) + n_ovf
+    is_ev = np.zeros(total, dtype=bool)
+    is_ev[pos] = True
+    out[~is_ev, 1] = OVERFLOW_Y
+    out[pos, 0] = events["x"]
+    out[pos, 1] = events["y"]
+    out[pos, 2] = (events["p"].astype(np.uint8) << 7) | (rem >> 16).astype(np.uint8)
+    out[pos, 3] = (rem >> 8) & 0xFF
+    out[pos, 4] = rem & 0xFF
+    return out

@@ -182,7 +182,9 @@ def _guarded(path, fmt, fn):
 
     try:
         return fn()
-    except EventFormatError:
+    except EventFormatError as e:
+        if e.path is None:  # raised deep in a decoder that did not know the path
+            raise EventFormatError(path, e.reason) from None
         raise
     except FileNotFoundError:
         raise

@@ -26,13 +26,26 @@ DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat4": (128, 128)}
 _HEADER_SCAN = 1 << 20
 
 
+def _corrupt(e: BaseException) -> bool:
+    """True for the errors ``aedat`` raises on corrupt input. Besides RuntimeError it can raise
+    pyo3's ``PanicException`` (a BaseException subclass) from a Rust panic, e.g. in its XML
+    header parser."""
+    return isinstance(e, (RuntimeError, OSError, ValueError)) or type(e).__name__ == (
+        "PanicException"
+    )
+
+
 def _decoder(path: Path):
     import aedat
 
     try:
-        return aedat.Decoder(str(path))
-    except (RuntimeError, OSError, ValueError) as e:
-        raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {e}") from e
+        dec = aedat.Decoder(str(path))
+        streams = dec.id_to_stream()
+    except BaseException as e:
+        if _corrupt(e):
+            raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {e}") from None
+        raise
+    return dec, streams
 
 
 def _camera(path: Path, stream_id: int) -> str | None:
@@ -50,8 +63,7 @@ def probe(path: Path, fmt: str = "aedat4", sensor_size: SensorSize | None = None
     with open(path, "rb") as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise EventFormatError(path, "not an AEDAT 4.0 file (no #!AER-DAT4.0 magic)")
-    dec = _decoder(path)
-    streams = dec.id_to_stream()
+    _dec, streams = _decoder(path)
     ev_ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
     if not ev_ids:
         # a valid recording with frames/IMU only: zero events
@@ -83,7 +95,7 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
     sid = info.extra.get("stream_id")
     if sid is None:
         return
-    dec = _decoder(path)
+    dec, _streams = _decoder(path)
     pending: list[np.ndarray] = []
     n = 0
     try:
@@ -99,8 +111,10 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
                 if n == chunk_events:
                     yield concat(iter(pending))
                     pending, n = [], 0
-    except RuntimeError as e:
-        raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {e}") from e
+    except BaseException as e:
+        if _corrupt(e) and not isinstance(e, EventFormatError):
+            raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {e}") from None
+        raise
     if n:
         yield concat(iter(pending))
 

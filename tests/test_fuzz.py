@@ -1,0 +1,88 @@
+"""Fuzz the readers: random truncations and byte flips of every real recording in testdata.
+
+Every read runs in-process (the readers used here, `aedat`, expelliarmus and this project's numpy
+parsers, neither hang nor crash on corrupt input; dv-processing is never used to read). A mutated
+file must either read as a valid recording (sorted, in range) or raise EventFormatError: any
+other exception fails the test. Seeded; a few seconds in total.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuromoco.events import EventFormatError, iter_events, read_recording
+
+FILES = [
+    "aedat4/dvSave-2024_06_13_16_16_25.aedat4",
+    "aedat4/dvSave-2024_06_20_16_13_00.aedat4",
+    "aedat4/dvxplorer_sample.aedat4",
+    "aedat4/davis346_sample.aedat4",
+    "aedat2/alex_walking_again.aedat",
+    "aedat2/IMU_translBoxes.aedat",
+    "aedat2/sample_aedat_header.aedat",
+    "prophesee/evt2_sample.raw",
+    "prophesee/evt3_sample.raw",
+    "prophesee/NCARS_obj_004397_td.dat",
+    "atis_bin/sample_nmnist.bin",
+    "atis_bin/faces_easy_0001.bin",
+]
+N_MUTANTS = 40
+
+
+def _mutants(data: bytes, rng: np.random.Generator):
+    n = len(data)
+    for i in range(N_MUTANTS):
+        kind = i % 4
+        if kind == 0:  # truncation anywhere
+            yield "truncate", data[: int(rng.integers(0, n))]
+        elif kind == 1:  # truncation inside the first 2 KiB (headers)
+            yield "truncate-head", data[: int(rng.integers(0, min(n, 2048)))]
+        elif kind == 2:  # byte flips anywhere
+            b = bytearray(data)
+            for pos in rng.integers(0, n, size=int(rng.integers(1, 16))):
+                b[pos] ^= int(rng.integers(1, 256))
+            yield "flip", bytes(b)
+        else:  # garbage in the header region
+            b = bytearray(data)
+            k = min(n, 512)
+            for pos in rng.integers(0, k, size=8):
+                b[pos] = int(rng.integers(0, 256))
+            yield "garble-head", bytes(b)
+
+
+def _check_valid(rec) -> None:
+    ev = rec.events
+    w, h = rec.sensor_size
+    assert w > 0 and h > 0
+    if ev.size:
+        assert np.all(np.diff(ev["t"]) >= 0)
+        assert int(ev["x"].max()) < w and int(ev["y"].max()) < h
+        assert int(ev["p"].max()) <= 1
+
+
+@pytest.mark.parametrize("rel", FILES)
+def test_fuzz_reader(rel, testdata, tmp_path):
+    src = testdata / rel
+    data = src.read_bytes()
+    rng = np.random.default_rng(1000 + FILES.index(rel))
+    outcomes = {"ok": 0, "error": 0}
+    for i, (kind, blob) in enumerate(_mutants(data, rng)):
+        path = tmp_path / f"m{i}{src.suffix}"
+        path.write_bytes(blob)
+        try:
+            rec = read_recording(path)
+        except EventFormatError as e:
+            assert str(path) in str(e), f"{kind}: error does not name the file: {e}"
+            outcomes["error"] += 1
+        else:
+            _check_valid(rec)
+            outcomes["ok"] += 1
+        # the chunked path must be just as safe
+        try:
+            with iter_events(path, chunk_events=50_000) as chunks:
+                for ev in chunks:
+                    assert ev.size <= 50_000
+        except EventFormatError:
+            pass
+    assert sum(outcomes.values()) == N_MUTANTS

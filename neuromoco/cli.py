@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "convert": "convert",
     "synth": "synth",
+    "export-onnx": "export_onnx",
 }
 
 

@@ -1,7 +1,7 @@
 """Prophesee DAT, EVT 2.0 and EVT 3.0 through ``expelliarmus``.
 
 expelliarmus insists on the suffix (DAT: ``.dat``, EVT2/EVT3: ``.raw``): a file named otherwise
-is read through a symlink (or, where links are impossible, a copy) with the right suffix in a
+is read through a hard link (or, across file systems, a copy) with the right suffix in a
 temporary folder. Its result is checked: ``None``/non-zero status (corrupt input) becomes an
 :class:`EventFormatError`, and coordinates are range-checked by ``neuromoco.events``.
 
@@ -109,21 +109,33 @@ def probe(path: Path, fmt: str, sensor_size: SensorSize | None = None) -> FileIn
 
 @contextmanager
 def _suffixed(path: Path, fmt: str):
-    """``path`` itself when its suffix is what expelliarmus wants, else a temporary link/copy."""
+    """``path`` itself when its suffix is what expelliarmus wants, else a hard link (or, across
+    file systems, a copy) with that suffix in a temporary folder. (A symlink does not do:
+    expelliarmus resolves links and checks the target's suffix.)"""
     want = SUFFIX[fmt]
     if path.suffix == want:
         yield path
         return
-    tmpdir = tempfile.mkdtemp(prefix="neuromoco_prophesee_")
-    link = Path(tmpdir) / f"events{want}"
+    tmpdir = None
     try:
-        try:
-            os.symlink(path.resolve(), link)
-        except OSError:
+        for parent in (None, path.parent):
+            try:
+                tmpdir = tempfile.mkdtemp(prefix=".neuromoco_prophesee_", dir=parent)
+                link = Path(tmpdir) / f"events{want}"
+                os.link(path, link)
+                break
+            except OSError:
+                if tmpdir is not None:
+                    shutil.rmtree(tmpdir, ignore_errors=True)
+                    tmpdir = None
+        if tmpdir is None:
+            tmpdir = tempfile.mkdtemp(prefix="neuromoco_prophesee_")
+            link = Path(tmpdir) / f"events{want}"
             shutil.copyfile(path, link)
         yield link
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _convert(arr, path: Path) -> np.ndarray:

@@ -1,0 +1,112 @@
+"""Procedural DVS128-Gesture-like samples (:mod:`neuromoco.synth`): on disk or in memory.
+
+* On disk: ``neuromoco.synth.write_dataset(out_dir, ...)`` writes the DVS128 Gesture layout
+  (``out_dir/DvsGesture/userXX_<lighting>.aedat`` + ``_labels.csv`` + ``trials_to_*.txt``);
+  :func:`procedural_from_directory` reads it with the DVS128 Gesture loader (its own trial lists
+  are the split).
+* In memory: :class:`ProceduralGestures` generates ``per_class`` samples of each of the 11
+  classes on demand. Sample ``i`` of class ``c`` uses the generator seed
+  ``SeedSequence([seed, c, i])`` (so sets of different ``per_class`` share their first samples),
+  and its own deterministic split: indices ``i < ceil(per_class · (1 − test_fraction))`` are
+  training samples, the rest test samples. Nothing is written unless a cache is used; the cache
+  key is the generator version and arguments (``neuromoco.synth.GENERATOR_VERSION``), so a change
+  of the renderer invalidates cached frames.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from neuromoco.data.dvs128_gesture import DVS128Gesture
+from neuromoco.data.samples import EventSource, SampleRef, check_split
+
+NAME = "procedural"
+
+
+def _synth():
+    from neuromoco import synth
+
+    return synth
+
+
+def sample_seed(seed: int, label: int, index: int) -> int:
+    """The generator seed of sample ``index`` of class ``label`` in a set made with ``seed``."""
+    return int(
+        np.random.SeedSequence([int(seed), int(label), int(index)]).generate_state(1)[0] >> 1
+    )
+
+
+class ProceduralGestures(EventSource):
+    """An in-memory procedural gesture set with a deterministic train/test split.
+
+    Args:
+        split: ``"train"``, ``"test"`` or ``"all"``.
+        per_class: samples per class (train + test).
+        seed: set seed (see the module docstring for the per-sample seeds).
+        duration_us: length of each sample in µs.
+        test_fraction: fraction of each class held out for testing.
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        split: str = "train",
+        per_class: int = 20,
+        seed: int = 0,
+        duration_us: int = 1_500_000,
+        test_fraction: float = 0.2,
+    ):
+        synth = _synth()
+        self.split = check_split(split)
+        if int(per_class) < 1:
+            raise ValueError(f"per_class must be ≥ 1, got {per_class}")
+        if not 0.0 <= float(test_fraction) < 1.0:
+            raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+        if int(seed) < 0:
+            raise ValueError(f"seed must be ≥ 0, got {seed}")
+        self.class_names = tuple(synth.CLASS_NAMES)
+        self.sensor_size = tuple(synth.SENSOR_SIZE)
+        self.per_class = int(per_class)
+        self.seed = int(seed)
+        self.duration_us = int(duration_us)
+        self.test_fraction = float(test_fraction)
+        self.version = int(synth.GENERATOR_VERSION)
+        n_train = math.ceil(self.per_class * (1.0 - self.test_fraction))
+        rng = range(self.per_class)
+        idx = {"train": rng[:n_train], "test": rng[n_train:], "all": rng}[split]
+        self.samples = [
+            SampleRef(
+                f"synth:{label}:{sample_seed(self.seed, label, i)}:{self.duration_us}",
+                label,
+                0,
+                self.duration_us,
+                f"{self.class_names[label]}#{i}",
+            )
+            for label in range(len(self.class_names))
+            for i in idx
+        ]
+
+    def read_source(self, source: str) -> np.ndarray:
+        _, label, s, dur = source.split(":")
+        return _synth().generate_gesture(int(label), int(s), int(dur))
+
+    def source_identity(self, source: str) -> tuple:
+        return ("synth", self.version, source)
+
+
+def procedural_from_directory(root: str | os.PathLike, split: str = "train") -> DVS128Gesture:
+    """A directory written by ``neuromoco.synth.write_dataset`` (DVS128 Gesture layout)."""
+    from neuromoco.data.errors import DatasetNotFoundError
+
+    try:
+        ds = DVS128Gesture(root, split, layout="aedat")
+    except DatasetNotFoundError as e:
+        raise DatasetNotFoundError(NAME, root, e.problem) from None
+    synth = _synth()
+    ds.name = NAME
+    ds.class_names = tuple(synth.CLASS_NAMES)
+    return ds

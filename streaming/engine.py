@@ -1,0 +1,629 @@
+"""The streaming engine: source → windower → inference, off the caller's thread.
+
+Two worker threads:
+
+* the **source thread** iterates the source, records raw events (optional), filters noise
+  (optional), windows the stream and offers each completed window to the inference slot — it
+  never waits for inference;
+* the **inference thread** takes windows from that slot and runs the session. The slot holds one
+  window in ``window`` mode (a newer window replaces a waiting one: the older is *dropped*) and
+  ``T`` bins in ``stream`` mode (on overflow the backlog is dropped and the network state is
+  reset, since stepping over a gap would be wrong).
+
+Everything the caller sees comes through thread-safe channels: ``on_prediction`` /
+``on_status`` callbacks (called on the worker threads — a Qt app re-emits them as signals), or
+polling with :meth:`Engine.poll_predictions`, :meth:`Engine.poll_status`, :meth:`Engine.stats`,
+:meth:`Engine.latest_window`. Errors never escape a worker thread: they become a
+:class:`StatusEvent` of kind ``"error"``. Control (:meth:`start`, :meth:`stop`, :meth:`pause`,
+:meth:`resume`, :meth:`switch_source`, :meth:`set_mode`, :meth:`set_predictor`,
+:meth:`set_speed`, :meth:`start_recording`) may be called from any thread; :meth:`stop` returns
+within about a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .noise_filter import BackgroundActivityFilter
+from .prediction import Prediction
+from .recorder import Recorder
+from .session import MODES, InferenceSession
+from .windower import Window, Windower
+
+DEFAULT_WINDOW_US = 500_000
+"""Window length used when the model's framing has none (it was trained on whole clips)."""
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """Something the user should see: ``kind`` is one of ``started``, ``ended``, ``error``,
+    ``paused``, ``resumed``, ``config``, ``recording``; ``message`` is one line of text."""
+
+    kind: str
+    message: str
+    source: str | None = None
+    t_wall: float = 0.0
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """A snapshot for a status bar (rates over the last ~2 s of wall time)."""
+
+    source: str | None
+    source_status: str
+    running: bool
+    paused: bool
+    mode: str
+    T: int
+    window_us: int | None
+    window_events: int | None
+    hop_us: int
+    events_in: int
+    events_per_s: float
+    windows: int
+    predictions: int
+    predictions_per_s: float
+    dropped: int
+    late: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    model: str
+
+
+@dataclass(frozen=True)
+class _End:
+    gen: int
+
+
+class _Slot:
+    """Bounded hand-over between the threads that never blocks the producer."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._items: deque = deque()
+        self._cv = threading.Condition()
+        self.dropped = 0
+        self.reset_needed = False
+
+    def put(self, item) -> None:
+        with self._cv:
+            if not isinstance(item, _End) and len(self._items) >= self.capacity:
+                # window mode (capacity 1): the waiting window is replaced by the newer one;
+                # stream mode: the backlog of bins is dropped and the state must be reset
+                n = sum(not isinstance(i, _End) for i in self._items)
+                self._items = deque(i for i in self._items if isinstance(i, _End))
+                self.dropped += n
+                self.reset_needed = self.capacity > 1
+            self._items.append(item)
+            self._cv.notify()
+
+    def get(self, timeout: float):
+        with self._cv:
+            if not self._items:
+                self._cv.wait(timeout)
+            if not self._items:
+                return None, False
+            reset, self.reset_needed = self.reset_needed, False
+            return self._items.popleft(), reset
+
+    def clear(self) -> None:
+        with self._cv:
+            self._items.clear()
+            self.reset_needed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Engine:
+    """Runs a source through a model, off the caller's thread.
+
+    Args:
+        predictor: a loaded predictor (``neuromoco.streaming.model.load_model``).
+        mode: ``"window"`` or ``"stream"``.
+        hop_us: window mode: tick period (µs of stream time); default: the bin duration times
+            the integer closest to 33 ms (≈30 predictions/s with exact ring windowing). Stream
+            mode: predictions are emitted every ``hop_us // bin_us`` steps (default every bin).
+        window_us, window_events: override the model's window (default: its framing's
+            ``window_us``/``window_events``, else :data:`DEFAULT_WINDOW_US`).
+        noise_filter_us: enable the background-activity filter with this support window (µs).
+        early_threshold, early_steps: early-decision rule (off by default).
+        on_prediction, on_status: callbacks (called on the worker threads; exceptions in them
+            are reported as status errors).
+        keep_predictions: how many predictions/status events the poll queues keep (oldest are
+            discarded first).
+    """
+
+    def __init__(
+        self,
+        predictor,
+        mode: str = "window",
+        hop_us: int | None = None,
+        window_us: int | None = None,
+        window_events: int | None = None,
+        noise_filter_us: int | None = None,
+        early_threshold: float | None = None,
+        early_steps: int = 3,
+        on_prediction: Callable[[Prediction], None] | None = None,
+        on_status: Callable[[StatusEvent], None] | None = None,
+        on_window: Callable[[Window], None] | None = None,
+        keep_predictions: int = 1000,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.on_prediction = on_prediction
+        self.on_status = on_status
+        self.on_window = on_window
+        self._lock = threading.RLock()
+        self._predictor = predictor
+        self._mode = mode
+        self._hop_arg = hop_us
+        self._window_arg = (window_us, window_events)
+        self.noise_filter_us = noise_filter_us
+        self.early = (early_threshold, early_steps)
+        self._config = self._make_config()  # validates the combination now, in the caller
+        self._gen = 0
+        self._src_gen = -1
+        self._source = None
+        self._src_thread: threading.Thread | None = None
+        self._inf_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._paused = False
+        self._slot = _Slot(1)
+        self._predictions: deque[Prediction] = deque(maxlen=keep_predictions)
+        self._status_q: deque[StatusEvent] = deque(maxlen=keep_predictions)
+        self._latest_window: Window | None = None
+        self._recorder: Recorder | None = None
+        self._ended = threading.Event()
+        self._idle = threading.Event()
+        self._reset_counters()
+
+    # ---------------------------------------------------------------- configuration
+    def _make_config(self) -> dict:
+        spec = self._predictor.framing
+        window_us, window_events = self._window_arg
+        if window_us is None and window_events is None:
+            window_us, window_events = spec.window_us, spec.window_events
+        if window_us is None and window_events is None:
+            window_us = DEFAULT_WINDOW_US - DEFAULT_WINDOW_US % spec.T
+        if window_us is not None:
+            window_events = None
+        T = spec.T
+        hop = self._hop_arg
+        if self._mode == "stream":
+            if spec.split_by != "time" or window_us is None or window_us % T:
+                raise ValueError(
+                    "stream mode steps one time bin at a time: it needs a time-split model "
+                    f"(split_by='time') and a window divisible by T={T} µs "
+                    f"(split_by={spec.split_by!r}, window_us={window_us}); use --mode window"
+                )
+            bin_us = window_us // T
+            hop = bin_us if hop is None else hop
+            if hop % bin_us:
+                raise ValueError(
+                    f"stream mode: hop {hop} µs must be a multiple of the bin ({bin_us} µs)"
+                )
+            return dict(
+                T=T, window_us=window_us, window_events=None, hop_us=bin_us,
+                emit_every=hop // bin_us, emit="bin", capacity=T, report_hop=hop,
+            )  # fmt: skip
+        if hop is None:
+            if spec.split_by == "time" and window_us is not None and window_us % T == 0:
+                bin_us = window_us // T
+                hop = bin_us * max(1, round(33_000 / bin_us))
+            else:
+                hop = 33_000
+        if int(hop) <= 0:
+            raise ValueError(f"hop must be positive, got {hop} µs")
+        return dict(
+            T=T, window_us=window_us, window_events=window_events, hop_us=int(hop),
+            emit_every=1, emit="window", capacity=1, report_hop=int(hop),
+        )  # fmt: skip
+
+    def _make_windower(self, sensor_size) -> Windower:
+        c = self._config
+        spec = self._predictor.framing
+        return Windower(
+            T=c["T"],
+            sensor_size=sensor_size,
+            size=spec.size,
+            split_by=spec.split_by,
+            window_us=c["window_us"],
+            window_events=c["window_events"],
+            hop_us=c["hop_us"],
+            normalize=spec.normalize,
+            emit=c["emit"],
+            # stream mode steps from the first bin on (the state needs every bin)
+            partial=c["emit"] == "bin",
+        )
+
+    def _make_session(self) -> InferenceSession:
+        return InferenceSession(
+            self._predictor,
+            self._mode,
+            emit_every=self._config["emit_every"],
+            early_threshold=self.early[0],
+            early_steps=self.early[1],
+        )
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def predictor(self):
+        return self._predictor
+
+    @property
+    def config(self) -> dict:
+        """Window/hop in use: ``T``, ``window_us``, ``window_events``, ``hop_us`` (tick), ``report_hop``."""
+        return dict(self._config)
+
+    def set_mode(self, mode: str) -> None:
+        """Switch between ``window`` and ``stream`` mode (restarts windowing on the next chunk)."""
+        self._reconfigure(mode=mode)
+
+    def set_predictor(self, predictor) -> None:
+        """Run another model from now on (restarts windowing on the next chunk)."""
+        self._reconfigure(predictor=predictor)
+
+    def set_hop(self, hop_us: int | None) -> None:
+        self._reconfigure(hop=hop_us)
+
+    def _reconfigure(self, mode=None, predictor=None, hop=...):
+        with self._lock:
+            old = (self._mode, self._predictor, self._hop_arg)
+            if mode is not None:
+                if mode not in MODES:
+                    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+                self._mode = mode
+            if predictor is not None:
+                self._predictor = predictor
+            if hop is not ...:
+                self._hop_arg = hop
+            try:
+                config = self._make_config()
+            except ValueError:
+                self._mode, self._predictor, self._hop_arg = old
+                raise
+            self._config = config
+            self._gen += 1
+            self._slot_capacity = config["capacity"]
+        self._emit_status("config", self.describe())
+
+    def describe(self) -> str:
+        c = self._config
+        win = f"{c['window_us'] / 1e3:g} ms" if c["window_us"] else f"{c['window_events']} events"
+        p = self._predictor
+        model = p.describe() if hasattr(p, "describe") else type(p).__name__
+        return (
+            f"mode {self._mode}, window {win}, T={c['T']}, hop {c['report_hop'] / 1e3:g} ms; "
+            f"model {model}"
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+    def _reset_counters(self) -> None:
+        self.events_in = 0
+        self.windows = 0
+        self.n_predictions = 0
+        self.dropped = 0
+        self.late = 0
+        self._latencies: deque[float] = deque(maxlen=2000)
+        self._rate_ev: deque[tuple[float, int]] = deque(maxlen=512)
+        self._rate_pred: deque[float] = deque(maxlen=512)
+
+    @property
+    def running(self) -> bool:
+        t = self._src_thread
+        return t is not None and t.is_alive()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def source(self):
+        return self._source
+
+    def start(self, source) -> None:
+        """Start streaming ``source`` (a started engine switches to it)."""
+        if self._inf_thread is not None and self._inf_thread.is_alive():
+            self.switch_source(source)
+            return
+        self._stop.clear()
+        self._slot = _Slot(self._config["capacity"])
+        self._slot_capacity = self._config["capacity"]
+        self._inf_thread = threading.Thread(
+            target=self._inference_loop, name="neuromoco-inference", daemon=True
+        )
+        self._inf_thread.start()
+        self._start_source(source)
+
+    def _start_source(self, source) -> None:
+        with self._lock:
+            self._gen += 1  # a new source gets a fresh windower and session
+            gen = self._gen
+            self._src_gen = gen
+            self._source = source
+            self._paused = False
+            self._ended.clear()
+            self._idle.clear()
+            self._src_thread = threading.Thread(
+                target=self._source_loop, args=(source, gen), name="neuromoco-source", daemon=True
+            )
+            self._src_thread.start()
+
+    def switch_source(self, source, timeout: float = 1.0) -> None:
+        """Stop the current source (recording, if any, is written) and stream ``source``."""
+        self._stop_source(timeout)
+        self._slot.clear()
+        self._reset_counters()
+        if self._inf_thread is None or not self._inf_thread.is_alive():
+            self.start(source)
+        else:
+            self._start_source(source)
+
+    def _stop_source(self, timeout: float) -> bool:
+        src, th = self._source, self._src_thread
+        if src is not None:
+            try:
+                src.close()
+            except Exception as e:  # a source must not prevent stopping
+                self._emit_status("error", f"closing {getattr(src, 'name', src)}: {e}")
+        ok = True
+        if th is not None and th is not threading.current_thread():
+            th.join(timeout)
+            ok = not th.is_alive()
+        self._finish_recording()
+        return ok
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop everything; returns True when both threads ended within ``timeout`` seconds."""
+        t0 = time.perf_counter()
+        self._stop.set()
+        ok = self._stop_source(timeout * 0.6)
+        th = self._inf_thread
+        if th is not None and th is not threading.current_thread():
+            th.join(max(0.05, timeout - (time.perf_counter() - t0)))
+            ok = ok and not th.is_alive()
+        return ok
+
+    def pause(self) -> None:
+        """Freeze the stream: replayed sources stop in place; live sources are read and discarded."""
+        with self._lock:
+            self._paused = True
+            src = self._source
+        if src is not None and hasattr(src, "pause"):
+            src.pause()
+        self._emit_status("paused", "paused")
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            src = self._source
+        if src is not None and hasattr(src, "resume"):
+            src.resume()
+        self._emit_status("resumed", "resumed")
+
+    def set_speed(self, speed: float) -> None:
+        """Replay speed of the current source (1 = real time, 0 = as fast as possible)."""
+        src = self._source
+        if src is not None and hasattr(src, "speed") and not getattr(src, "live", False):
+            src.speed = speed
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source has ended and every queued window was processed."""
+        return self._idle.wait(timeout)
+
+    # ---------------------------------------------------------------- recording
+    def start_recording(self, path) -> None:
+        """Record the raw input events of the current source to ``path`` (written atomically on
+        :meth:`stop_recording`, on a source switch, or when the engine stops)."""
+        src = self._source
+        if src is None:
+            raise ValueError("start a source before recording")
+        self._finish_recording()
+        self._recorder = Recorder(path, src.sensor_size)
+        self._emit_status("recording", f"recording to {path}")
+
+    def stop_recording(self):
+        """Write the recording; returns its path (None when not recording)."""
+        return self._finish_recording()
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    def _finish_recording(self):
+        rec, self._recorder = self._recorder, None
+        if rec is None:
+            return None
+        try:
+            path = rec.close()
+        except (OSError, ValueError) as e:
+            self._emit_status("error", f"recording {rec.path}: {e}")
+            return None
+        if path is not None:
+            self._emit_status("recording", f"wrote {rec.n_events} events to {path}")
+        return path
+
+    # ---------------------------------------------------------------- outputs
+    def poll_predictions(self, max_n: int | None = None) -> list[Prediction]:
+        """Predictions since the last poll (oldest first)."""
+        out = []
+        q = self._predictions
+        while q and (max_n is None or len(out) < max_n):
+            out.append(q.popleft())
+        return out
+
+    def poll_status(self) -> list[StatusEvent]:
+        out = []
+        while self._status_q:
+            out.append(self._status_q.popleft())
+        return out
+
+    def latest_window(self) -> Window | None:
+        """The newest window (frames ``[T, 2, H, W]`` or ``[1, 2, H, W]``), for display."""
+        return self._latest_window
+
+    def stats(self) -> EngineStats:
+        now = time.perf_counter()
+        ev = [(t, n) for t, n in list(self._rate_ev) if now - t <= 2.0]
+        pr = [t for t in list(self._rate_pred) if now - t <= 2.0]
+        span = 2.0 if self.running else max(1e-9, (ev[-1][0] - ev[0][0]) if len(ev) > 1 else 1.0)
+        lat = np.array(self._latencies) if self._latencies else None
+        c = self._config
+        src = self._source
+        p = self._predictor
+        return EngineStats(
+            source=getattr(src, "name", None),
+            source_status=getattr(src, "status", "none") if src is not None else "none",
+            running=self.running,
+            paused=self._paused,
+            mode=self._mode,
+            T=c["T"],
+            window_us=c["window_us"],
+            window_events=c["window_events"],
+            hop_us=c["report_hop"],
+            events_in=self.events_in,
+            events_per_s=sum(n for _, n in ev) / span,
+            windows=self.windows,
+            predictions=self.n_predictions,
+            predictions_per_s=len(pr) / 2.0,
+            dropped=self.dropped,
+            late=self.late,
+            latency_p50_ms=None if lat is None else float(np.percentile(lat, 50)),
+            latency_p99_ms=None if lat is None else float(np.percentile(lat, 99)),
+            model=p.describe() if hasattr(p, "describe") else type(p).__name__,
+        )
+
+    def _emit_status(self, kind: str, message: str) -> None:
+        src = self._source
+        ev = StatusEvent(kind, message, getattr(src, "name", None), time.time())
+        self._status_q.append(ev)
+        cb = self.on_status
+        if cb is not None:
+            try:
+                cb(ev)
+            except Exception:  # a broken status callback must not kill the worker
+                pass
+
+    # ---------------------------------------------------------------- workers
+    def _source_loop(self, source, gen: int) -> None:
+        name = getattr(source, "name", "source")
+        self._emit_status("started", f"streaming {name}")
+        try:
+            with self._lock:
+                cfg_gen = self._gen
+                windower = self._make_windower(source.sensor_size)
+            bafilter = (
+                BackgroundActivityFilter(source.sensor_size, self.noise_filter_us)
+                if self.noise_filter_us
+                else None
+            )
+            live = bool(getattr(source, "live", False))
+            for chunk in source:
+                if self._stop.is_set() or self._source is not source:
+                    break
+                arrival = time.perf_counter()
+                if self._paused and live:
+                    continue  # live events during a pause are discarded
+                if self._gen != cfg_gen:
+                    with self._lock:
+                        cfg_gen = self._gen
+                        windower = self._make_windower(source.sensor_size)
+                n = chunk.shape[0]
+                if n:
+                    self.events_in += n
+                    self._rate_ev.append((arrival, n))
+                    rec = self._recorder
+                    if rec is not None:
+                        rec.add(chunk)
+                    if bafilter is not None:
+                        chunk = bafilter(chunk)
+                wm = getattr(source, "watermark_us", None)
+                windows = windower.push(chunk, wm, arrival)
+                self.late = windower.late
+                for w in windows:
+                    self.windows += 1
+                    self._latest_window = w
+                    self._slot.put((cfg_gen, w, self._truth(source, w)))
+                    if self.on_window is not None:
+                        try:
+                            self.on_window(w)
+                        except Exception as e:
+                            self._emit_status("error", f"window callback: {type(e).__name__}: {e}")
+            status = getattr(source, "status", "ended")
+            if self._stop.is_set() or self._source is not source:
+                self._emit_status("ended", f"{name}: stopped")
+            else:
+                msg = status if status.startswith(("ended", "error")) else "ended"
+                self._emit_status("error" if msg.startswith("error") else "ended", f"{name}: {msg}")
+        except Exception as e:  # never let a source failure escape the thread
+            msg = str(e) if str(e).startswith(str(name)) else f"{name}: {type(e).__name__}: {e}"
+            self._emit_status("error", msg)
+        finally:
+            self._slot.put(_End(gen))
+
+    def _truth(self, source, w: Window):
+        fn = getattr(source, "truth_label", None)
+        if fn is None:
+            return None
+        k = fn(w.t_start_us, w.t_us)
+        if k is None:
+            return None
+        names = getattr(source, "class_names", None)
+        return k, (names[k] if names and k < len(names) else None)
+
+    def _inference_loop(self) -> None:
+        session = None
+        sess_gen = -1
+        while not self._stop.is_set():
+            if self._slot.capacity != self._slot_capacity:
+                self._slot.capacity = self._slot_capacity
+            item, reset = self._slot.get(0.05)
+            self.dropped = self._slot.dropped
+            if item is None:
+                continue
+            if isinstance(item, _End):
+                if item.gen == self._src_gen and not len(self._slot):
+                    self._ended.set()
+                    self._idle.set()
+                continue
+            gen, w, truth = item
+            try:
+                if gen != sess_gen:
+                    with self._lock:
+                        if gen != self._gen:
+                            continue  # a window from before a reconfiguration
+                        session = self._make_session()
+                        sess_gen = gen
+                if reset:
+                    session.reset()
+                pred = session.process(
+                    w,
+                    dropped=self.dropped,
+                    truth_index=None if truth is None else truth[0],
+                    truth_label=None if truth is None else truth[1],
+                )
+            except Exception as e:
+                self._emit_status("error", f"inference: {type(e).__name__}: {e}")
+                continue
+            if pred is None:
+                continue
+            self.n_predictions += 1
+            self._latencies.append(pred.latency_ms)
+            self._rate_pred.append(time.perf_counter())
+            self._predictions.append(pred)
+            cb = self.on_prediction
+            if cb is not None:
+                try:
+                    cb(pred)
+                except Exception as e:
+                    self._emit_status("error", f"prediction callback: {type(e).__name__}: {e}")

@@ -1,0 +1,100 @@
+"""One prediction of a streaming session, and its JSON form (the headless output schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the network says about the stream up to ``t_us``.
+
+    Attributes:
+        t_us: stream time (µs) of the window end (exclusive) the prediction is about.
+        t_start_us: start of the window (µs).
+        probs_per_step: ``[T, C]`` float32 softmax probabilities per time step (window mode: the
+            window's T bins; stream mode: the last T steps, oldest first; fewer rows right after
+            a (re)start of stream mode).
+        probs: ``[C]`` aggregated probabilities: softmax of the per-step logits averaged over
+            time (the usual SNN read-out, as in training).
+        label_index, label: top class of ``probs``; ``confidence`` = its probability.
+        latency_ms: wall time from the arrival of the chunk that completed the window to this
+            prediction (windowing + queueing + inference).
+        events: events inside the window (stream mode: in the last T bins).
+        dropped: windows (stream mode: bins) dropped so far because inference was slower than the
+            input (cumulative since the engine started).
+        mode: ``"window"`` or ``"stream"``.
+        truth_index, truth: ground-truth class of the window when the source knows it.
+        decision_index, decision, decision_step: early decision: the class whose per-step
+            probability stayed ≥ threshold for k consecutive steps, and the step (row of
+            ``probs_per_step``) where that first happened; None when not reached or disabled.
+        step: steps taken since the session (re)started (stream mode), tick index (window mode).
+    """
+
+    t_us: int
+    t_start_us: int
+    probs_per_step: np.ndarray
+    probs: np.ndarray
+    label_index: int
+    label: str
+    confidence: float
+    latency_ms: float
+    events: int
+    dropped: int
+    mode: str
+    truth_index: int | None = None
+    truth: str | None = None
+    decision_index: int | None = None
+    decision: str | None = None
+    decision_step: int | None = None
+    step: int = 0
+
+    def to_json(self, digits: int = 4) -> dict:
+        """The headless JSON object (see ``neuromoco.streaming.headless`` for the schema)."""
+        d = {
+            "t_us": int(self.t_us),
+            "label": self.label,
+            "label_index": int(self.label_index),
+            "confidence": round(float(self.confidence), digits),
+            "probs": np.round(self.probs.astype(np.float64), digits).tolist(),
+            "probs_per_step": np.round(self.probs_per_step.astype(np.float64), digits).tolist(),
+            "latency_ms": round(float(self.latency_ms), 3),
+            "events": int(self.events),
+            "dropped": int(self.dropped),
+            "mode": self.mode,
+        }
+        if self.truth is not None:
+            d["truth"] = self.truth
+            d["truth_index"] = int(self.truth_index)
+        if self.decision is not None:
+            d["decision"] = self.decision
+            d["decision_step"] = int(self.decision_step)
+        return d
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def early_decision(probs_per_step: np.ndarray, threshold: float, k: int) -> tuple[int, int] | None:
+    """First ``(class, step)`` where one class's per-step probability is ≥ ``threshold`` for ``k``
+    consecutive steps (``step`` = the k-th of them); None if it never happens."""
+    if probs_per_step.shape[0] < k:
+        return None
+    top = probs_per_step.argmax(axis=1)
+    conf = probs_per_step.max(axis=1)
+    run = 0
+    for s in range(probs_per_step.shape[0]):
+        if conf[s] >= threshold and (run == 0 or top[s] == top[s - 1]):
+            run += 1
+        elif conf[s] >= threshold:
+            run = 1
+        else:
+            run = 0
+        if run >= k:
+            return int(top[s]), s
+    return None

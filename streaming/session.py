@@ -1,0 +1,135 @@
+"""Inference sessions: windows (or bins) in, :class:`Prediction` out.
+
+* ``window`` mode: for every window, fresh network state and a run over its ``T`` frames —
+  exactly the training semantics (``Predictor.window``).
+* ``stream`` mode: stateful; one ``Predictor.step`` per completed time bin (about ``1/T`` of a
+  window's cost per update). The prediction aggregates the last ``T`` steps. The state carries
+  history from before those ``T`` bins, so its answer differs from window mode in general;
+  from a fresh state, the first ``T`` steps equal window mode on the same ``T`` bins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from .prediction import Prediction, early_decision, softmax
+from .windower import Window
+
+MODES = ("window", "stream")
+
+
+class InferenceSession:
+    """Runs a predictor (``neuromoco.models.inference.Predictor`` interface) on windows.
+
+    Args:
+        predictor: has ``framing`` (T), ``class_names``, ``window(frames [T, N, 2, H, W])`` and
+            ``init_state(batch)`` / ``step(frame [N, 2, H, W], state)``.
+        mode: ``"window"`` or ``"stream"``.
+        emit_every: stream mode: emit a prediction every this many steps (1 = every bin).
+        early_threshold, early_steps: early decision rule (disabled when threshold is None).
+    """
+
+    def __init__(
+        self,
+        predictor,
+        mode: str = "window",
+        emit_every: int = 1,
+        early_threshold: float | None = None,
+        early_steps: int = 3,
+        class_names=None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if int(emit_every) < 1:
+            raise ValueError(f"emit_every must be ≥ 1, got {emit_every}")
+        if early_threshold is not None and not 0 < early_threshold <= 1:
+            raise ValueError(f"early_threshold must be in (0, 1], got {early_threshold}")
+        if int(early_steps) < 1:
+            raise ValueError(f"early_steps must be ≥ 1, got {early_steps}")
+        self.predictor = predictor
+        self.mode = mode
+        self.T = int(predictor.framing.T)
+        self.class_names = list(class_names or predictor.class_names)
+        self.emit_every = int(emit_every)
+        self.early_threshold = early_threshold
+        self.early_steps = int(early_steps)
+        self.steps = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Fresh network state (stream mode) and history."""
+        self._state = None
+        self._logits: deque[np.ndarray] = deque(maxlen=self.T)
+        self._counts: deque[int] = deque(maxlen=self.T)
+        self._t0: deque[int] = deque(maxlen=self.T)
+        self.steps = 0
+
+    def process(
+        self,
+        window: Window,
+        dropped: int = 0,
+        truth_index: int | None = None,
+        truth_label: str | None = None,
+    ) -> Prediction | None:
+        """Run the network on ``window`` (window mode: ``[T, 2, H, W]``; stream mode: the newest
+        bin ``[1, 2, H, W]``); returns a prediction, or None in stream mode between emissions.
+        ``truth_label`` names ``truth_index`` in the source's class list (default: the model's)."""
+        if self.mode == "window":
+            if window.frames.shape[0] != self.T:
+                raise ValueError(
+                    f"window mode needs [T={self.T}, 2, H, W] frames, got {window.frames.shape}"
+                )
+            logits = np.asarray(self.predictor.window(window.frames[:, None]))[:, 0]
+            n_events, t_start, step = window.n_events, window.t_start_us, window.index
+        else:
+            if self._state is None:
+                self._state = self.predictor.init_state(1)
+            out, self._state = self.predictor.step(window.frames[-1][None], self._state)
+            self._logits.append(np.asarray(out)[0])
+            self._counts.append(window.n_events)
+            self._t0.append(window.t_start_us)
+            self.steps += 1
+            if (self.steps - 1) % self.emit_every:
+                return None
+            logits = np.stack(self._logits)
+            n_events, t_start, step = sum(self._counts), self._t0[0], self.steps
+        if truth_index is not None and truth_label is None:
+            names = self.class_names
+            truth_label = names[truth_index] if truth_index < len(names) else str(truth_index)
+        return self._prediction(
+            window, logits, n_events, t_start, step, dropped, truth_index, truth_label
+        )
+
+    def _prediction(
+        self, window, logits, n_events, t_start, step, dropped, truth_index, truth_label
+    ):
+        per_step = softmax(logits, axis=-1)
+        probs = softmax(logits.mean(axis=0))
+        k = int(probs.argmax())
+        dec = None
+        if self.early_threshold is not None:
+            dec = early_decision(per_step, self.early_threshold, self.early_steps)
+        names = self.class_names
+        latency = (time.perf_counter() - window.arrival) * 1e3 if window.arrival else 0.0
+        return Prediction(
+            t_us=window.t_us,
+            t_start_us=t_start,
+            probs_per_step=per_step,
+            probs=probs,
+            label_index=k,
+            label=names[k] if k < len(names) else str(k),
+            confidence=float(probs[k]),
+            latency_ms=latency,
+            events=int(n_events),
+            dropped=int(dropped),
+            mode=self.mode,
+            truth_index=truth_index,
+            truth=truth_label,
+            decision_index=None if dec is None else dec[0],
+            decision=None if dec is None else names[dec[0]],
+            decision_step=None if dec is None else dec[1],
+            step=step,
+        )

@@ -1,0 +1,84 @@
+"""The procedural-gesture stream (``neuromoco.synth.GestureStream``) as a labelled live source."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from .source import SourceBase
+
+
+class SyntheticSource(SourceBase):
+    """Endless procedural gestures, paced in real time; the demo default.
+
+    Each segment of the stream is one gesture of a known class; :meth:`truth_label` returns the
+    class covering most of a time span, so predictions can be shown against ground truth.
+
+    Args:
+        seed: seed of the gesture sequence (same seed → same stream).
+        speed: 1.0 real time, 0 as fast as possible.
+        duration_us, gap_us: per-gesture duration and the pause between gestures (µs).
+        segments: an iterable of ``(events, label, t0_us)`` replacing GestureStream (tests).
+        max_segments: stop after this many gestures (None: endless).
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        speed: float = 1.0,
+        duration_us: int = 1_500_000,
+        gap_us: int = 200_000,
+        slice_us: int = 1000,
+        segments: Iterable | None = None,
+        max_segments: int | None = None,
+        class_names: tuple[str, ...] | None = None,
+        sensor_size=None,
+    ):
+        if segments is None:
+            from neuromoco import synth
+
+            if not hasattr(synth, "GestureStream"):
+                raise ImportError("neuromoco.synth.GestureStream is not available in this version")
+            segments = synth.GestureStream(seed=seed, duration_us=duration_us, gap_us=gap_us)
+            class_names = tuple(synth.CLASS_NAMES)
+            sensor_size = synth.SENSOR_SIZE
+        super().__init__(f"procedural gestures (seed {seed})", sensor_size or (128, 128), speed)
+        self.class_names = class_names
+        self._segments = segments
+        self.slice_us = int(slice_us)
+        self.max_segments = max_segments
+        # (t0_us, label) of recent segments; bounded so an endless stream stays bounded
+        self._labels: deque[tuple[int, int]] = deque(maxlen=256)
+        self._lock = threading.Lock()
+
+    def _chunks(self) -> Iterator[np.ndarray]:
+        for i, seg in enumerate(self._segments):
+            if self._stop.is_set() or (self.max_segments is not None and i >= self.max_segments):
+                return
+            events, label, t0 = seg
+            with self._lock:
+                self._labels.append((int(t0), int(label)))
+            yield events
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        self._set_status("running")
+        yield from self._replay(self._chunks(), self.slice_us)
+        if not self._status.startswith(("error", "ended")):
+            self._set_status("ended: end of stream")
+
+    def truth_label(self, t_start_us: int, t_end_us: int) -> int | None:
+        """The label of the segment overlapping ``[t_start_us, t_end_us)`` the most (None: unknown)."""
+        with self._lock:
+            segs = list(self._labels)
+        if not segs:
+            return None
+        best, best_overlap = None, 0
+        for i, (t0, label) in enumerate(segs):
+            t1 = segs[i + 1][0] if i + 1 < len(segs) else max(t_end_us, t0 + 1)
+            overlap = min(t1, t_end_us) - max(t0, t_start_us)
+            if overlap > best_overlap:
+                best, best_overlap = label, overlap
+        return best

@@ -33,16 +33,15 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-@dataclass
-class MoCoOutput:
-    """What one NeuroMoCo step returns.
+class MoCoOutput(NamedTuple):
+    """What one NeuroMoCo step returns (a NamedTuple, so DDP can traverse it).
 
     Attributes:
         logits: ``[T, N, 1 + L]`` contrastive logits (already divided by τ), positive in column 0.

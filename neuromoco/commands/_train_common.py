@@ -1,0 +1,54 @@
+"""Shared argparse + run logic of ``neuromoco pretrain`` and ``neuromoco finetune`` (light import)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="TOML recipe (see recipes/)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set optim.lr=0.01 --set data.root=/data (repeatable)",
+    )
+    parser.add_argument(
+        "--resume", metavar="CKPT", help="continue exactly from a last.pt of this run"
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder (default: runs/<recipe name>, or the folder of --resume)",
+    )
+
+
+def resolve_out(args, task: str) -> Path:
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:
+        out = Path(args.resume).parent
+    else:
+        out = Path("runs") / Path(args.recipe).stem
+    if not args.resume and (out / "last.pt").exists():
+        raise FileExistsError(
+            f"{out}: already holds a run (last.pt); pass --resume {out / 'last.pt'} to continue it "
+            "or --out to start a new one"
+        )
+    return out
+
+
+def summary(result: dict) -> str:
+    parts = [
+        f"steps {result['global_step']}",
+        f"epochs {result['epoch']:.2f}",
+        f"train loss {result['train_loss']:.4f}",
+        f"{result['seconds']:.1f} s",
+    ]
+    lv = result.get("last_val")
+    if lv:
+        parts.append(f"val top-1 {100 * lv['top1']:.2f} %")
+    return ", ".join(parts) + f" → {result['out_dir']}"

@@ -1,0 +1,33 @@
+"""Self-supervised NeuroMoCo pretraining from a TOML recipe (torchrun-ready).
+
+Examples:
+  neuromoco pretrain recipes/pretrain_procedural_cpu.toml
+  neuromoco pretrain recipes/pretrain_sew18_mixed.toml --set data.root=/data --out runs/sew18
+  torchrun --nproc_per_node=4 -m neuromoco.cli pretrain recipes/pretrain_sew18_mixed.toml
+  neuromoco pretrain recipes/pretrain_sew18_mixed.toml --resume runs/sew18/last.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from neuromoco.commands._train_common import add_train_arguments, resolve_out, summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_train_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from neuromoco.train.pretrain import run_pretrain
+    from neuromoco.train.recipe import RecipeError, load_recipe
+
+    cfg = load_recipe(args.recipe, args.overrides)
+    if cfg["run"]["task"] != "pretrain":
+        raise RecipeError(
+            f"{args.recipe}: run.task is {cfg['run']['task']!r}; use `neuromoco finetune`"
+        )
+    out = resolve_out(args, "pretrain")
+    result = run_pretrain(cfg, out, resume=args.resume)
+    print(summary(result))
+    return 0

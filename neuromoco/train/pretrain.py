@@ -1,0 +1,105 @@
+"""NeuroMoCo self-supervised pretraining (paper §3.1, §4.1.3): ``neuromoco pretrain RECIPE``.
+
+Each step: two augmented views ``x_q, x_k`` of the batch (:class:`neuromoco.augment.TwoViews`,
+same transform over all T frames of a sample), the NeuroMoCo logits ``[T, N, 1 + L]`` and the
+recipe's ``moco.loss`` (``mix_infonce`` = paper; ``mbc``, ``mac`` and the time-averaged
+``infonce`` baseline for ablations). Labels are never used.
+
+The checkpoint's model is the **S-encoder (key) backbone** (``num_classes = 0``), what the paper
+finetunes; the full NeuroMoCo state (both encoders, projection heads, queue, pointer) is in the
+checkpoint's resume state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neuromoco.moco import NeuroMoCo
+from neuromoco.train.datasets import build_split, framing_from
+from neuromoco.train.distributed import DistContext, cleanup_distributed, setup_distributed
+from neuromoco.train.engine import fit
+from neuromoco.train.state import seed_everything
+
+
+def moco_loss(out, cfg_moco: dict, tau: float) -> torch.Tensor:
+    """The pretraining loss named by ``moco.loss`` on a :class:`~neuromoco.moco.MoCoOutput`."""
+    from neuromoco import losses
+
+    name = cfg_moco["loss"]
+    logits = out.logits.float()
+    if name == "mix_infonce":
+        return losses.mix_infonce(logits, out.target, cfg_moco["alpha"], cfg_moco["beta"])
+    if name == "mbc":
+        return losses.mbc_loss(logits, out.target)
+    if name == "mac":
+        return losses.mac_loss(logits, out.target)
+    if name == "infonce":
+        return losses.infonce_loss(out.q.float(), out.k.float(), out.neg.float(), tau)
+    raise ValueError(f"moco.loss must be mix_infonce, mbc, mac or infonce, got {name!r}")
+
+
+class PretrainTask:
+    def __init__(self, cfg: dict, ctx: DistContext):
+        from neuromoco.augment import TwoViews, make_policy
+        from neuromoco.models.registry import create_model
+
+        self.cfg = cfg
+        m, mc, d = cfg["model"], cfg["moco"], cfg["data"]
+        global_batch = cfg["optim"]["batch_size"]
+        if global_batch > mc["queue_size"]:
+            raise ValueError(
+                f"moco.queue_size {mc['queue_size']} must be >= the global batch {global_batch}"
+            )
+        self.img_size = (d["size"][1], d["size"][0])  # recipe size is (W, H); models take (H, W)
+        self.model_kwargs = {"num_classes": 0, "img_size": list(self.img_size), **m["kwargs"]}
+        backbone = create_model(m["arch"], **self.model_kwargs)
+        self.moco = NeuroMoCo(
+            backbone,
+            T=d["T"],
+            dim=mc["dim"],
+            hidden_dim=mc["hidden_dim"] or None,
+            queue_size=mc["queue_size"],
+            momentum=mc["momentum"],
+            tau=mc["tau"],
+            momentum_schedule=mc["momentum_schedule"],
+            shuffle_bn=mc["shuffle_bn"],
+        ).to(ctx.device)
+        self.module: nn.Module = self.moco
+        self.views = TwoViews(make_policy(d["augment"]))
+
+    def on_step_start(self, step: int, total_steps: int) -> None:
+        self.moco.momentum = self.moco.momentum_at(step, total_steps)
+
+    def train_step(self, module, frames, labels, gen):
+        x_q, x_k = self.views(frames, generator=gen)  # [N, T, C, H, W]
+        out = module(x_q.transpose(0, 1), x_k.transpose(0, 1))
+        loss = moco_loss(out, self.cfg["moco"], self.moco.tau)
+        with torch.no_grad():
+            acc = (out.logits.detach().float().mean(0).argmax(1) == 0).float().mean()
+        return loss, {"contrast_acc": float(acc), "momentum": self.moco.momentum}
+
+    def validate(self, loader, reduce):
+        return None
+
+    def export(self):
+        return self.moco.encoder_k, self.cfg["model"]["arch"], self.model_kwargs, []
+
+
+def run_pretrain(
+    cfg: dict, out_dir: str | Path, resume: str | Path | None = None, train_ds=None
+) -> dict:
+    """Pretrain per the recipe; ``train_ds`` overrides the recipe's dataset (tests, ablation)."""
+    if cfg["run"]["task"] != "pretrain":
+        cfg = {**cfg, "run": {**cfg["run"], "task": "pretrain"}}
+    ctx = setup_distributed(cfg["run"]["device"])
+    try:
+        seed_everything(cfg["run"]["seed"])
+        if train_ds is None:
+            train_ds = build_split(cfg, cfg["data"]["split"])
+        task = PretrainTask(cfg, ctx)
+        return fit(cfg, task, train_ds, None, out_dir, ctx, framing_from(cfg), resume=resume)
+    finally:
+        cleanup_distributed()

@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "convert": "convert",
     "synth": "synth",
     "export-onnx": "export_onnx",
+    "pretrain": "pretrain",
+    "finetune": "finetune",
+    "evaluate": "evaluate",
 }
 
 

@@ -123,7 +123,7 @@ class EventEmulator:
     ):
         self.config = config or EmulatorConfig()
         self.seed = seed
-        self._sensor_size = (
+        self._given_size = (
             None if sensor_size is None else (int(sensor_size[0]), int(sensor_size[1]))
         )
         self.reset()
@@ -139,7 +139,11 @@ class EventEmulator:
         return self._t
 
     def reset(self) -> None:
-        """Forget the references and the last timestamp (thresholds and noise restart from the seed)."""
+        """Forget the references, the last timestamp and an inferred sensor size.
+
+        Thresholds and noise restart from the seed, so a reset emulator repeats its output.
+        """
+        self._sensor_size = self._given_size
         self._rng = np.random.default_rng(self.seed)
         self._t: int | None = None
         self._ref = None  # reference log intensity per pixel [H, W] float32

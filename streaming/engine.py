@@ -91,8 +91,12 @@ class _Slot:
         self.dropped = 0
         self.reset_needed = False
 
-    def put(self, item) -> None:
+    def put(self, item, block: bool = False, stop: threading.Event | None = None) -> None:
         with self._cv:
+            if block:
+                # lossless replay: wait for room (checking the stop flag) instead of dropping
+                while len(self._items) >= self.capacity and not (stop and stop.is_set()):
+                    self._cv.wait(0.05)
             if not isinstance(item, _End) and len(self._items) >= self.capacity:
                 # window mode (capacity 1): the waiting window is replaced by the newer one;
                 # stream mode: the backlog of bins is dropped and the state must be reset
@@ -110,7 +114,9 @@ class _Slot:
             if not self._items:
                 return None, False
             reset, self.reset_needed = self.reset_needed, False
-            return self._items.popleft(), reset
+            item = self._items.popleft()
+            self._cv.notify_all()
+            return item, reset
 
     def clear(self) -> None:
         with self._cv:
@@ -138,6 +144,9 @@ class Engine:
             are reported as status errors).
         keep_predictions: how many predictions/status events the poll queues keep (oldest are
             discarded first).
+        lossless: never drop: the source waits for inference instead. Default (None): lossless
+            only for replayed sources running as fast as possible (``speed <= 0``), where
+            "as fast as possible" means every window; live and paced sources drop.
     """
 
     def __init__(
@@ -154,12 +163,14 @@ class Engine:
         on_status: Callable[[StatusEvent], None] | None = None,
         on_window: Callable[[Window], None] | None = None,
         keep_predictions: int = 1000,
+        lossless: bool | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.on_prediction = on_prediction
         self.on_status = on_status
         self.on_window = on_window
+        self.lossless = lossless
         self._lock = threading.RLock()
         self._predictor = predictor
         self._mode = mode
@@ -360,9 +371,12 @@ class Engine:
             self._src_thread.start()
 
     def switch_source(self, source, timeout: float = 1.0) -> None:
-        """Stop the current source (recording, if any, is written) and stream ``source``."""
+        """Stop the current source (recording, if any, is written) and stream ``source``.
+
+        Counters and the prediction poll queue start afresh for the new source."""
         self._stop_source(timeout)
         self._slot.clear()
+        self._predictions.clear()  # a new source starts a new history
         self._reset_counters()
         if self._inf_thread is None or not self._inf_thread.is_alive():
             self.start(source)
@@ -529,6 +543,9 @@ class Engine:
             )
             live = bool(getattr(source, "live", False))
             for chunk in source:
+                block = self.lossless
+                if block is None:
+                    block = not live and getattr(source, "speed", 1.0) <= 0
                 if self._stop.is_set() or self._source is not source:
                     break
                 arrival = time.perf_counter()
@@ -553,7 +570,7 @@ class Engine:
                 for w in windows:
                     self.windows += 1
                     self._latest_window = w
-                    self._slot.put((cfg_gen, w, self._truth(source, w)))
+                    self._slot.put((cfg_gen, w, self._truth(source, w)), block, self._stop)
                     if self.on_window is not None:
                         try:
                             self.on_window(w)
@@ -615,8 +632,8 @@ class Engine:
             except Exception as e:
                 self._emit_status("error", f"inference: {type(e).__name__}: {e}")
                 continue
-            if pred is None:
-                continue
+            if pred is None or gen != self._gen:
+                continue  # nothing to emit, or the source/config changed while it ran
             self.n_predictions += 1
             self._latencies.append(pred.latency_ms)
             self._rate_pred.append(time.perf_counter())

@@ -282,7 +282,7 @@ def cutout(x: torch.Tensor, boxes) -> torch.Tensor:
     xb, squeeze = _as_batch(x)
     n, _, _, h, w = xb.shape
     b = torch.as_tensor(boxes, dtype=torch.long).cpu()
-    if b.ndim == 1:
+    if b.shape == (4,):
         b = b.expand(n, 4)
     if b.shape != (n, 4):
         raise ValueError(f"boxes must have shape [4] or [{n}, 4], got {tuple(b.shape)}")
@@ -327,7 +327,7 @@ def resized_crop(x: torch.Tensor, boxes, size: tuple[int, int] | None = None) ->
     xb, _ = _as_batch(x)
     n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]
     b = torch.as_tensor(boxes, dtype=torch.float64).cpu()
-    if b.ndim == 1:
+    if b.shape == (4,):
         b = b.expand(n, 4)
     if b.shape != (n, 4):
         raise ValueError(f"boxes must have shape [4] or [{n}, 4], got {tuple(b.shape)}")

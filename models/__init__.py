@@ -1,4 +1,14 @@
 """SNN architectures, registry, checkpoints, ONNX export and bundled weights.
 
-Kept light (no torch import here): use ``neuromoco.models.registry.create_model`` etc.
+Kept light (no torch import here); import the submodules:
+
+* ``neuromoco.models.registry``: ``create_model(name, num_classes, in_channels=2, img_size=128, **kw)``,
+  ``list_models()``, ``register_model``. Every model maps frames ``[T, N, 2, H, W]`` to per-step
+  logits ``[T, N, C]`` (``forward_features``: embeddings ``[T, N, D]``), resetting its neurons
+  at the start of each forward.
+* ``neuromoco.models.heads``: ``ProjectionHead`` (per-step 2-layer MLP for contrastive learning).
+* ``neuromoco.models.stateful``: ``StatefulStep`` (one frame at a time, explicit membrane state).
+* ``neuromoco.models.checkpoint``: ``save_checkpoint``, ``load_checkpoint``, ``load_model``.
+* ``neuromoco.models.onnx_export``: ``export_onnx`` (``window`` / ``step`` graphs).
+* ``neuromoco.models.inference``: ``load_predictor`` (PyTorch or ONNX Runtime, window or step).
 """

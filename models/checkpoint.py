@@ -104,7 +104,8 @@ def save_checkpoint(
 
     Args:
         path: output file (``.pt``); missing folders are created.
-        model: the model (or a wrapper with the same ``state_dict``, e.g. a DDP module's ``.module``).
+        model: the model, or a DDP / ``torch.compile`` wrapper of it (the wrapper's key prefix is
+            stripped, so the file loads into the plain architecture).
         arch, model_kwargs: registry name and ``create_model`` keyword arguments (incl. num_classes).
         class_names: one name per output class; must match the head size.
         framing: how events were framed for training.
@@ -129,6 +130,10 @@ def save_checkpoint(
             path, f"the model's head has {head_classes} classes but model_kwargs say {num_classes}"
         )
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # A DDP (``module.``) or torch.compile (``_orig_mod.``) wrapper: store the plain model's keys.
+    for prefix in ("module.", "_orig_mod."):
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import tempfile
 import warnings
@@ -139,7 +140,7 @@ def export_onnx(
     try:
         sink = io.StringIO()
         quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
-        with quiet, warnings.catch_warnings(), torch.no_grad():
+        with quiet, _quiet_loggers(not verbose), warnings.catch_warnings(), torch.no_grad():
             if not verbose:
                 warnings.simplefilter("ignore")
             try:
@@ -185,6 +186,26 @@ def export_onnx(
             os.rmdir(tmpdir)
         model.train(was_training)
     return out_path
+
+
+@contextlib.contextmanager
+def _quiet_loggers(enabled: bool):
+    """Hide the exporter's harmless warnings (e.g. "torchvision is not installed. Skipping ...")."""
+    names = (
+        "torch.onnx",
+        "torch.onnx._internal.exporter._registration",
+        "torch.export",
+        "torch._export",
+    )
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    if enabled:
+        for lg, _ in saved:
+            lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in saved:
+            lg.setLevel(level)
 
 
 def read_onnx_metadata(path: str | Path) -> dict:

@@ -216,3 +216,19 @@ def test_weights_only_refuses_code(tmp_path):
     torch.save({"format": "neuromoco-checkpoint", "x": Evil()}, path, pickle_module=pickle)
     with pytest.raises(CheckpointError, match="truncated or corrupt|Unsupported|weights_only"):
         load_checkpoint(path)
+
+
+def test_wrapper_prefix_is_stripped(tmp_path):
+    """A DDP-style wrapper (keys ``module.*``) saves a checkpoint that loads into the plain model."""
+    model = _model()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.module = m
+            self.num_classes = m.num_classes
+
+    path = _save(tmp_path / "w.pt", Wrapper(model))
+    loaded, _ = load_model(path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)

@@ -308,6 +308,25 @@ class Engine:
             self._slot_capacity = config["capacity"]
         self._emit_status("config", self.describe())
 
+    def warmup(self, repeats: int = 2) -> float:
+        """Run the model on empty input (first calls allocate and compile); returns the last
+        call's time in ms. Raises ValueError if the model fails on a well-formed input."""
+        p = self._predictor
+        w, h = p.framing.size
+        T = self._config["T"]
+        dt = 0.0
+        try:
+            for _ in range(max(1, repeats)):
+                t0 = time.perf_counter()
+                if self._mode == "window":
+                    p.window(np.zeros((T, 1, 2, h, w), np.float32))
+                else:
+                    p.step(np.zeros((1, 2, h, w), np.float32), p.init_state(1))
+                dt = (time.perf_counter() - t0) * 1e3
+        except Exception as e:
+            raise ValueError(f"the model fails on an empty {self._mode} input: {e}") from None
+        return dt
+
     def describe(self) -> str:
         c = self._config
         win = f"{c['window_us'] / 1e3:g} ms" if c["window_us"] else f"{c['window_events']} events"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -37,7 +38,8 @@ class SyntheticSource(SourceBase):
         class_names: tuple[str, ...] | None = None,
         sensor_size=None,
     ):
-        if segments is None:
+        own = segments is None
+        if own:
             from neuromoco import synth
 
             if not hasattr(synth, "GestureStream"):
@@ -53,11 +55,42 @@ class SyntheticSource(SourceBase):
         # (t0_us, label) of recent segments; bounded so an endless stream stays bounded
         self._labels: deque[tuple[int, int]] = deque(maxlen=256)
         self._lock = threading.Lock()
+        # GestureStream segments: the gesture fills [t0, t0 + duration_us), then idle noise
+        self._gesture_us = int(duration_us) if own else None
+
+    def _produce(self, q: queue.Queue) -> None:
+        # runs on a helper thread: generating a segment takes ~0.1-0.2 s, which would otherwise
+        # stall the paced replay and then release a burst of overdue slices
+        try:
+            for i, seg in enumerate(self._segments):
+                if self.max_segments is not None and i >= self.max_segments:
+                    break
+                while not self._stop.is_set():
+                    try:
+                        q.put(seg, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+        except Exception as e:  # reported by the consumer
+            q.put(e)
+            return
+        q.put(None)
 
     def _chunks(self) -> Iterator[np.ndarray]:
-        for i, seg in enumerate(self._segments):
-            if self._stop.is_set() or (self.max_segments is not None and i >= self.max_segments):
+        q: queue.Queue = queue.Queue(maxsize=2)
+        threading.Thread(target=self._produce, args=(q,), name="synthetic-gen", daemon=True).start()
+        while not self._stop.is_set():
+            try:
+                seg = q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if seg is None:
                 return
+            if isinstance(seg, Exception):
+                self._set_status(f"error: {seg}")
+                raise seg
             events, label, t0 = seg
             with self._lock:
                 self._labels.append((int(t0), int(label)))
@@ -70,7 +103,8 @@ class SyntheticSource(SourceBase):
             self._set_status("ended: end of stream")
 
     def truth_label(self, t_start_us: int, t_end_us: int) -> int | None:
-        """The label of the segment overlapping ``[t_start_us, t_end_us)`` the most (None: unknown)."""
+        """The label of the gesture overlapping ``[t_start_us, t_end_us)`` the most; None when the
+        span holds no gesture (only the idle gap between gestures) or nothing is known yet."""
         with self._lock:
             segs = list(self._labels)
         if not segs:
@@ -78,6 +112,8 @@ class SyntheticSource(SourceBase):
         best, best_overlap = None, 0
         for i, (t0, label) in enumerate(segs):
             t1 = segs[i + 1][0] if i + 1 < len(segs) else max(t_end_us, t0 + 1)
+            if self._gesture_us is not None:
+                t1 = min(t1, t0 + self._gesture_us)
             overlap = min(t1, t_end_us) - max(t0, t_start_us)
             if overlap > best_overlap:
                 best, best_overlap = label, overlap

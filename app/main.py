@@ -1,0 +1,167 @@
+"""``neuromoco-app``: run a model live on a camera, a recording, a webcam or the procedural demo.
+
+Without ``--headless`` the Qt window opens (when one can: a display, or
+``QT_QPA_PLATFORM=offscreen``); otherwise predictions are printed as JSON lines (schema in
+``neuromoco.streaming.headless``). Qt is imported on the GUI path only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+PROG = "neuromoco-app"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Live SNN inference on event streams (camera, file, webcam or procedural demo).",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--file", metavar="F", help="replay an event file (AEDAT 2/3.1/4, EVT2/3, DAT, .bin, .npz)"
+    )
+    src.add_argument(
+        "--camera",
+        nargs="?",
+        const="",
+        metavar="SERIAL",
+        help="iniVation camera (first found, or by serial)",
+    )
+    src.add_argument(
+        "--webcam",
+        nargs="?",
+        const=0,
+        type=int,
+        metavar="INDEX",
+        help="webcam frames converted to events",
+    )
+    src.add_argument(
+        "--demo", action="store_true", help="procedural gesture stream with ground truth (default)"
+    )
+    src.add_argument(
+        "--list-cameras", action="store_true", help="list connected iniVation cameras and exit"
+    )
+    p.add_argument(
+        "--headless", action="store_true", help="no window: print one JSON line per prediction"
+    )
+    p.add_argument(
+        "--model", metavar="PATH", help=".pt checkpoint or .onnx file (default: the bundled model)"
+    )
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
+    p.add_argument("--mode", choices=("window", "stream"), default="window",
+                   help="window: reset + T frames every hop (training semantics); stream: one stateful step per bin")  # fmt: skip
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="replay speed for --file/--demo (0 = as fast as possible)",
+    )
+    p.add_argument("--loop", action="store_true", help="replay --file forever")
+    p.add_argument(
+        "--record",
+        metavar="OUT",
+        help="record the raw input events (.aedat4, .aedat or .npz), written atomically at the end",
+    )
+    p.add_argument("--max-seconds", type=float, help="stop after this many seconds of wall time")
+    p.add_argument(
+        "--hop-ms",
+        type=float,
+        help="prediction period in ms of stream time (default ≈33 ms; stream mode: one bin)",
+    )
+    p.add_argument("--window-ms", type=float, help="override the model's window length (ms)")
+    p.add_argument(
+        "--noise-filter-us",
+        type=int,
+        metavar="DT",
+        help="background-activity filter with this support window (µs); off by default",
+    )
+    p.add_argument(
+        "--early-threshold", type=float, help="early decision: per-step confidence threshold"
+    )
+    p.add_argument(
+        "--early-steps", type=int, default=3, help="early decision: consecutive steps (default 3)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --demo stream")
+    return p
+
+
+def display_available(env=None) -> bool:
+    """True when Qt can open a window: a display server, or an offscreen/minimal Qt platform."""
+    env = os.environ if env is None else env
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return True
+    return env.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc")
+
+
+def _source_of(args) -> tuple[str, object]:
+    if args.file is not None:
+        return "file", args.file
+    if args.camera is not None:
+        return "camera", args.camera or None
+    if args.webcam is not None:
+        return "webcam", args.webcam
+    return "demo", None
+
+
+def _check(p: argparse.ArgumentParser, args) -> None:
+    if args.speed < 0:
+        p.error(f"--speed must be ≥ 0, got {args.speed}")
+    for name in ("max_seconds", "hop_ms", "window_ms"):
+        v = getattr(args, name)
+        if v is not None and v <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive, got {v}")
+    if args.early_threshold is not None and not 0 < args.early_threshold <= 1:
+        p.error(f"--early-threshold must be in (0, 1], got {args.early_threshold}")
+    if args.early_steps < 1:
+        p.error(f"--early-steps must be ≥ 1, got {args.early_steps}")
+    if args.noise_filter_us is not None and args.noise_filter_us <= 0:
+        p.error(f"--noise-filter-us must be positive, got {args.noise_filter_us}")
+    if args.loop and args.file is None:
+        p.error("--loop applies to --file only")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    _check(p, args)
+    args.source_kind, args.source_value = _source_of(args)
+    try:
+        if args.list_cameras:
+            from neuromoco.streaming.camera_source import list_cameras
+
+            cams = list_cameras()
+            for c in cams:
+                print(f"{c['model']}\t{c['serial']}")
+            if not cams:
+                print(f"{PROG}: no iniVation camera found", file=sys.stderr)
+            return 0
+        headless = args.headless
+        if not headless and not display_available():
+            print(f"{PROG}: no display available (DISPLAY/WAYLAND_DISPLAY unset): running headless", file=sys.stderr)  # fmt: skip
+            headless = True
+        if not headless:
+            try:
+                from neuromoco.app.window import run_gui
+            except ModuleNotFoundError as e:
+                if e.name != "neuromoco.app.window":
+                    raise
+                print(f"{PROG}: the GUI is not part of this build yet: running headless", file=sys.stderr)  # fmt: skip
+            else:
+                return int(run_gui(args) or 0)
+        from neuromoco.streaming.headless import run
+
+        return run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, ImportError) as e:
+        # bad inputs name the file/argument and the reason: one line, no traceback
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,9 +28,10 @@ def _model(**kw):
 
 def _save(path, model=None, **kw):
     model = model or _model()
+    plain = getattr(model, "module", model)
     args = dict(
-        arch=model.arch,
-        model_kwargs=model.model_kwargs,
+        arch=plain.arch,
+        model_kwargs=plain.model_kwargs,
         class_names=CLASSES,
         framing=FRAMING,
         meta={"recipe": "test", "metrics": {"top1": 0.5}, "epochs": 3},

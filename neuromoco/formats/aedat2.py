@@ -24,16 +24,27 @@ Address layouts (jAER ``DVS128.Extractor`` and ``DavisBaseCamera`` extractors):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
-from neuromoco.formats.base import FileInfo, concat, fixed_records, iter_records, read_text_header
+from neuromoco.formats.base import (
+    FileInfo,
+    concat,
+    fixed_records,
+    iter_records,
+    read_text_header,
+    xy_view,
+)
 
 MAGIC = "!AER-DAT2.0"
 RECORD = np.dtype([("a", ">u4"), ("t", ">u4")])
+# records are read as native uint32 pairs and byte-swapped in place (faster than '>u4' fields)
+_NATIVE = np.dtype(("=u4", 2))
+_SWAP = sys.byteorder == "little"
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat2": (128, 128)}
 
 DAVIS_SIZES: list[tuple[str, SensorSize]] = [
@@ -78,13 +89,8 @@ def _unwrap(t32: np.ndarray, state: list[int]) -> np.ndarray:
     ``state`` = [wraps so far, previous raw timestamp or -1], carried across chunks.
     """
     t = t32.astype(np.int64)
-    if t.size == 0:
-        return t
     prev = state[1]
-    if prev >= 0:
-        first_wrap = int(prev - t[0] > (1 << 31))
-    else:
-        first_wrap = 0
+    first_wrap = int(prev >= 0 and prev - int(t[0]) > (1 << 31))
     jumps = np.diff(t) < -(1 << 31)
     if first_wrap or state[0] or jumps.any():
         wraps = np.empty(t.shape[0], dtype=np.int64)
@@ -93,43 +99,78 @@ def _unwrap(t32: np.ndarray, state: list[int]) -> np.ndarray:
         wraps[1:] += wraps[0]
         state[0] = int(wraps[-1])
         t += wraps << 32
-    state[1] = int(t32[-1])
     return t
 
 
-def decode(records: np.ndarray, layout: str, chip_size: SensorSize, state: list[int]) -> np.ndarray:
-    """Decode raw records (``RECORD`` dtype) to events, dropping non-DVS records."""
-    a = records["a"].astype(np.uint32)
-    t = _unwrap(records["t"], state)
+def decode(words: np.ndarray, layout: str, chip_size: SensorSize, state: list[int]) -> np.ndarray:
+    """Decode records (native uint32 ``[N, 2]``: address, timestamp) to events, dropping
+    non-DVS records. ``state`` carries the timestamp unwrapping across chunks.
+
+    Vectorised with preallocated temporaries and x, y written as one uint32 (this runs at
+    > 100 M events/s; see bench/bench_decoders.py).
+    """
+    a = words[:, 0]
+    t32 = words[:, 1]
     if layout == "dvs128":
-        keep = a < 0x8000
-        if not keep.all():
-            a, t = a[keep], t[keep]
-        out = np.empty(a.shape[0], dtype=EVENT_DTYPE)
-        out["t"] = t
-        out["x"] = 127 - ((a >> 1) & 0x7F)
-        out["y"] = 127 - ((a >> 8) & 0x7F)
-        out["p"] = (a & 1) ^ 1
+        if a.size and int(a.max()) >= 0x8000:
+            keep = a < 0x8000  # sync/special events
+            a, t32 = a[keep], t32[keep]
+    else:
+        if a.size and (int(a.max()) & 0x80000000 or np.bitwise_and(a, 0x400).any()):
+            keep = (a & 0x80000400) == 0  # DVS type (bit 31 clear), not an external-input event
+            a, t32 = a[keep], t32[keep]
+    n = a.shape[0]
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    if n == 0:
         return out
-    keep = (a & 0x80000400) == 0  # DVS type (bit 31 clear), not an external-input event
-    if not keep.all():
-        a, t = a[keep], t[keep]
-    out = np.empty(a.shape[0], dtype=EVENT_DTYPE)
-    out["t"] = t
-    out["x"] = (a >> 12) & 0x3FF
-    row = ((a >> 22) & 0x1FF).astype(np.int32)
-    h = chip_size[1]
-    if row.size and int(row.max()) >= h:
-        raise EventFormatError(None, f"DAVIS event row {int(row.max())} outside the {h}-row chip")
-    out["y"] = (h - 1) - row
-    out["p"] = (a >> 11) & 1
+    t1 = np.empty(n, dtype=np.uint32)
+    t2 = np.empty(n, dtype=np.uint32)
+    if layout == "dvs128":
+        # x = 127 - column = column ^ 127 (bits 1-7), y = 127 - row (bits 8-14), ON = bit 0 clear
+        np.right_shift(a, 1, out=t1)
+        t1 &= 0x7F
+        np.left_shift(a, 8, out=t2)
+        t2 &= 0x7F0000
+        t1 |= t2
+        t1 ^= 0x7F007F
+        xy_view(out)[:] = t1
+        np.bitwise_and(a, 1, out=t2)
+        t2 ^= 1
+        out["p"] = t2
+    else:
+        h = chip_size[1]
+        np.right_shift(a, 22, out=t2)
+        t2 &= 0x1FF
+        if int(t2.max()) >= h:
+            raise EventFormatError(
+                None, f"DAVIS event row {int(t2.max())} outside the {h}-row chip"
+            )
+        # y = h - 1 - row, x = bits 12-21
+        np.subtract(h - 1, t2, out=t2)
+        t2 <<= 16
+        np.right_shift(a, 12, out=t1)
+        t1 &= 0x3FF
+        t1 |= t2
+        xy_view(out)[:] = t1
+        np.right_shift(a, 11, out=t2)
+        t2 &= 1
+        out["p"] = t2
+    # timestamps: the common case (no decrease at all) needs no unwrapping
+    prev = state[1]
+    decreasing = bool(np.any(t32[1:] < t32[:-1])) or (prev >= 0 and int(t32[0]) < prev)
+    if decreasing or state[0]:
+        out["t"] = _unwrap(t32, state)
+    else:
+        out["t"] = t32
+    state[1] = int(t32[-1])
     return out
 
 
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
     n = info.extra["n_records"]
     state = [0, -1]
-    for block in iter_records(path, info.data_offset, RECORD, n, chunk_events):
+    for block in iter_records(path, info.data_offset, _NATIVE, n, chunk_events):
+        block = block.byteswap(inplace=True) if _SWAP else block
         try:
             ev = decode(block, info.extra["layout"], info.extra["chip_size"], state)
         except EventFormatError as e:

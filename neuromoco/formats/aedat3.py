@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
-from neuromoco.formats.base import FileInfo, atomic_write, concat, file_size
+from neuromoco.formats.base import FileInfo, atomic_write, concat, file_size, xy_view
 
 MAGIC = b"#!AER-DAT3.1"
 END_HEADER = b"#!END-HEADER"
@@ -86,8 +87,9 @@ def probe(path: Path, fmt: str = "aedat3", sensor_size: SensorSize | None = None
     return FileInfo("aedat3", tuple(size), camera, offset)
 
 
-def _packets(path: Path, info: FileInfo) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(ts_overflow, payload of eventNumber polarity events)`` for each polarity packet."""
+def _packets(path: Path, info: FileInfo) -> Iterator[tuple[int, int, int, int]]:
+    """Walk the packet headers; yield ``(payload offset, eventNumber, eventTSOverflow, type)``
+    for each packet (payload bytes not read here), after checking it lies inside the file."""
     size = file_size(path)
     with open(path, "rb") as f:
         f.seek(info.data_offset)
@@ -101,13 +103,13 @@ def _packets(path: Path, info: FileInfo) -> Iterator[tuple[int, bytes]]:
             etype, _src, esize, tsoff, overflow, capacity, number, _valid = PACKET_HEADER.unpack(
                 head
             )
-            pos += PACKET_HEADER.size
             if esize <= 0 or capacity < 0 or number < 0 or number > capacity or overflow < 0:
                 raise EventFormatError(
                     path,
-                    f"corrupt AEDAT 3.1 packet header at byte {pos - PACKET_HEADER.size} "
+                    f"corrupt AEDAT 3.1 packet header at byte {pos} "
                     f"(type={etype}, size={esize}, capacity={capacity}, number={number})",
                 )
+            pos += PACKET_HEADER.size
             n_bytes = capacity * esize
             if pos + n_bytes > size:
                 raise EventFormatError(
@@ -115,77 +117,98 @@ def _packets(path: Path, info: FileInfo) -> Iterator[tuple[int, bytes]]:
                     f"truncated AEDAT 3.1 file: packet at byte {pos - PACKET_HEADER.size} needs "
                     f"{n_bytes} bytes, {size - pos} left",
                 )
-            if etype == POLARITY_EVENT:
-                if esize != 8 or tsoff != 4:
-                    raise EventFormatError(
-                        path,
-                        f"AEDAT 3.1 polarity packet with event size {esize}, ts offset {tsoff}",
-                    )
-                payload = f.read(number * 8)
-                if len(payload) != number * 8:
-                    raise EventFormatError(path, "file shrank while being read")
-                if capacity > number:
-                    f.seek((capacity - number) * 8, 1)
-                yield overflow, payload
-            else:
-                f.seek(n_bytes, 1)
+            if etype == POLARITY_EVENT and (esize != 8 or tsoff != 4):
+                raise EventFormatError(
+                    path, f"AEDAT 3.1 polarity packet with event size {esize}, ts offset {tsoff}"
+                )
+            yield pos, number, overflow, etype
             pos += n_bytes
+            f.seek(pos)
 
 
 def decode(words: np.ndarray, overflow: np.ndarray | int = 0) -> np.ndarray:
-    """Decode polarity events from ``words`` (uint32 pairs ``[data, timestamp]``, shape [N, 2]).
+    """Decode polarity events from ``words`` (native uint32 ``[N, 2]``: data, timestamp).
 
-    ``overflow``: per-event (or scalar) ``eventTSOverflow`` of the packet. Invalid events dropped.
+    ``overflow``: per-event (or scalar) ``eventTSOverflow`` of the packet. Invalid events
+    (valid bit 0) are dropped. Preallocated temporaries; x and y written as one uint32.
     """
-    data = words[:, 0]
-    valid = (data & 1).astype(bool)
-    if not valid.all():
+    n = words.shape[0]
+    d = words[:, 0]
+    t1 = np.empty(n, dtype=np.uint32)
+    np.bitwise_and(d, 1, out=t1)
+    if n and not t1.all():
+        valid = t1.astype(bool)
         words = words[valid]
-        data = words[:, 0]
         if not np.isscalar(overflow):
             overflow = overflow[valid]
-    out = np.empty(data.shape[0], dtype=EVENT_DTYPE)
-    t = out["t"]
-    t[:] = words[:, 1] & 0x7FFFFFFF
+        n = words.shape[0]
+        d = words[:, 0]
+        t1 = t1[:n]
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    if n == 0:
+        return out
+    t2 = np.empty(n, dtype=np.uint32)
+    # x = bits 17-31, y = bits 2-16 -> x | y << 16
+    np.right_shift(d, 17, out=t1)
+    np.left_shift(d, 14, out=t2)
+    t2 &= 0x7FFF0000
+    t1 |= t2
+    xy_view(out)[:] = t1
+    np.right_shift(d, 1, out=t1)
+    t1 &= 1
+    out["p"] = t1
+    np.bitwise_and(words[:, 1], 0x7FFFFFFF, out=t1)
+    out["t"] = t1
     if np.isscalar(overflow):
         if overflow:
-            t += np.int64(overflow) << 31
+            out["t"] += np.int64(overflow) << 31
     else:
-        t += overflow.astype(np.int64) << 31
-    out["x"] = data >> 17
-    out["y"] = (data >> 2) & 0x7FFF
-    out["p"] = (data >> 1) & 1
+        out["t"] += overflow.astype(np.int64) << 31
     return out
 
 
+def _read_group(path: Path, f, group: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Read the payloads of ``group`` straight into one word buffer and decode it."""
+    total = sum(g[1] for g in group)
+    words = np.empty((total, 2), dtype="<u4")
+    buf = memoryview(words).cast("B")
+    at = 0
+    for pos, number, _ov, _t in group:
+        f.seek(pos)
+        nb = number * 8
+        if f.readinto(buf[at : at + nb]) != nb:
+            raise EventFormatError(path, "file shrank while being read")
+        at += nb
+    if sys.byteorder != "little":
+        words.byteswap(inplace=True)
+    ovs = {g[2] for g in group}
+    if len(ovs) == 1:
+        ov: np.ndarray | int = group[0][2]
+    else:
+        ov = np.repeat([g[2] for g in group], [g[1] for g in group])
+    return decode(words, ov)
+
+
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
-    """Decode packets in groups of about ``chunk_events`` events (one vectorised pass each)."""
-    payloads: list[bytes] = []
-    overflows: list[tuple[int, int]] = []
+    """Decode polarity packets in groups of about ``chunk_events`` events (one vectorised pass
+    each); a group is cut to ``chunk_events`` when a packet overshoots it."""
+    group: list[tuple[int, int, int, int]] = []
     n = 0
-
-    def flush() -> Iterator[np.ndarray]:
-        words = np.frombuffer(b"".join(payloads), dtype="<u4").reshape(-1, 2)
-        if len({o for o, _ in overflows}) == 1:
-            ov: np.ndarray | int = overflows[0][0]
-        else:
-            ov = np.repeat([o for o, _ in overflows], [k for _, k in overflows])
-        ev = decode(words, ov)
-        for i in range(0, ev.shape[0], chunk_events):
-            yield ev[i : i + chunk_events]
-
-    for overflow, payload in _packets(path, info):
-        k = len(payload) // 8
-        if not k:
-            continue
-        payloads.append(payload)
-        overflows.append((overflow, k))
-        n += k
-        if n >= chunk_events:
-            yield from flush()
-            payloads, overflows, n = [], [], 0
-    if n:
-        yield from flush()
+    with open(path, "rb") as f:
+        for pkt in _packets(path, info):
+            if pkt[3] != POLARITY_EVENT or pkt[1] == 0:
+                continue
+            group.append(pkt)
+            n += pkt[1]
+            if n >= chunk_events:
+                ev = _read_group(path, f, group)
+                for i in range(0, ev.shape[0], chunk_events):
+                    yield ev[i : i + chunk_events]
+                group, n = [], 0
+        if n:
+            ev = _read_group(path, f, group)
+            for i in range(0, ev.shape[0], chunk_events):
+                yield ev[i : i + chunk_events]
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

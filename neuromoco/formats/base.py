@@ -170,3 +170,25 @@ class _Empty:
 
 
 EMPTY = _Empty()
+
+
+# EVENT_DTYPE seen with x and y as one little-endian uint32 (x | y << 16): decoders write both
+# coordinates in one strided pass instead of two.
+XY_VIEW = np.dtype(
+    {
+        "names": ["t", "xy", "p"],
+        "formats": ["<i8", "<u4", "u1"],
+        "offsets": [0, 8, 12],
+        "itemsize": EVENT_DTYPE.itemsize,
+    }
+)
+assert (
+    EVENT_DTYPE.itemsize == 13
+    and EVENT_DTYPE.fields["x"][1] == 8
+    and EVENT_DTYPE.fields["y"][1] == 10
+)
+
+
+def xy_view(events: np.ndarray) -> np.ndarray:
+    """The ``xy`` uint32 column (x | y << 16) of an ``EVENT_DTYPE`` array, writable."""
+    return events.view(XY_VIEW)["xy"]

@@ -1,0 +1,200 @@
+"""A thread-safe tap on the event stream that keeps the current window for display.
+
+The engine's source thread calls :meth:`EventTap.push` with every chunk it reads (the tap wraps
+the source, see :class:`TappedSource`); the GUI thread calls :meth:`EventTap.snapshot` from a
+~30 Hz timer. ``push`` only appends a reference under a lock and drops chunks that fell out of
+the window, so the source never waits on the GUI; ``snapshot`` copies the list of chunk
+references under the lock and does the counting outside it, so the GUI never waits on the source.
+
+What is shown is the last ``window_us`` µs of events (or the last ``window_events`` events when
+the model windows by count) at **sensor** resolution, split into ``T`` equal-duration bins for the
+per-bin strip. This is for display only; the model's own framing happens in the engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DisplayWindow:
+    """What the event view draws.
+
+    Attributes:
+        frames: ``[T, 2, H, W]`` int32 event counts per time bin (channel 0 = OFF, 1 = ON).
+        t_start: first µs of the window (inclusive).
+        t_end: last µs of the window (exclusive).
+        n_events: events in the window.
+    """
+
+    frames: np.ndarray
+    t_start: int
+    t_end: int
+    n_events: int
+
+    @property
+    def accumulated(self) -> np.ndarray:
+        """``[2, H, W]`` counts of the whole window."""
+        return self.frames.sum(axis=0)
+
+
+class EventTap:
+    """Keeps the newest events of a stream for display (thread-safe, bounded memory).
+
+    Args:
+        sensor_size: ``(width, height)`` in pixels.
+        window_us: how many µs of the newest events to keep (default 500 ms).
+        window_events: keep the newest N events instead (overrides ``window_us``).
+        max_events: hard cap on kept events whatever the window (memory bound for dense streams).
+    """
+
+    def __init__(
+        self,
+        sensor_size: tuple[int, int],
+        window_us: int | None = 500_000,
+        window_events: int | None = None,
+        max_events: int = 2_000_000,
+    ):
+        w, h = int(sensor_size[0]), int(sensor_size[1])
+        if w <= 0 or h <= 0:
+            raise ValueError(f"sensor_size must be positive (width, height), got {sensor_size}")
+        if window_events is None and (window_us is None or window_us <= 0):
+            raise ValueError("EventTap needs a positive window_us or window_events")
+        self.sensor_size = (w, h)
+        self.window_us = None if window_events is not None else int(window_us)
+        self.window_events = None if window_events is None else int(window_events)
+        self.max_events = int(max_events)
+        self._lock = threading.Lock()
+        self._chunks: deque[np.ndarray] = deque()
+        self._kept = 0
+        self._total = 0
+        self._rate_mark = (time.monotonic(), 0)
+        self._rate = 0.0
+        self._watermark: int | None = None
+        self.t_first: int | None = None
+        """Timestamp (µs) of the first event pushed: the origin of the displayed stream time."""
+
+    @property
+    def total_events(self) -> int:
+        """Events pushed since creation (all chunks, including those no longer kept)."""
+        return self._total
+
+    def push(self, events: np.ndarray) -> None:
+        """Add a chunk (structured events, sorted by ``t``); called from the source thread."""
+        n = int(events.shape[0])
+        if n == 0:
+            return
+        if self.t_first is None:
+            self.t_first = int(events["t"][0])
+        with self._lock:
+            self._chunks.append(events)
+            self._kept += n
+            self._total += n
+            self._trim(int(events["t"][-1]))
+
+    def _trim(self, t_last: int) -> None:
+        # Drop whole chunks that are entirely out of the window; the partial one is cut in snapshot.
+        limit = (
+            self.max_events
+            if self.window_events is None
+            else min(self.max_events, self.window_events)
+        )
+        while len(self._chunks) > 1:
+            first = self._chunks[0]
+            n0 = first.shape[0]
+            too_old = self.window_us is not None and int(first["t"][-1]) < t_last - self.window_us
+            too_many = self._kept - n0 >= limit
+            if not (too_old or too_many):
+                break
+            self._chunks.popleft()
+            self._kept -= n0
+
+    def advance(self, watermark_us: int | None) -> None:
+        """The stream time up to which every event has been pushed (a silent scene still moves
+        the window on, so the view empties instead of freezing on the last events)."""
+        if watermark_us is not None:
+            self._watermark = int(watermark_us)
+
+    def clear(self) -> None:
+        """Forget all events (on source switch)."""
+        with self._lock:
+            self._chunks.clear()
+            self._kept = 0
+            self._watermark = None
+
+    def events_per_second(self) -> float:
+        """Input rate in events per wall-clock second, updated at most once per 0.5 s."""
+        now = time.monotonic()
+        t0, n0 = self._rate_mark
+        if now - t0 >= 0.5:
+            total = self._total
+            self._rate = (total - n0) / (now - t0)
+            self._rate_mark = (now, total)
+        return self._rate
+
+    def _window_end(self, ev: np.ndarray) -> int:
+        t_end = int(ev["t"][-1]) + 1 if ev.shape[0] else 0
+        wm = self._watermark
+        return max(t_end, wm) if wm is not None else t_end
+
+    def latest_events(self) -> np.ndarray | None:
+        """The kept events of the current window, concatenated (``None`` before any event)."""
+        with self._lock:
+            chunks = list(self._chunks)
+        if not chunks:
+            return None
+        ev = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        if self.window_events is not None:
+            ev = ev[-self.window_events :]
+        else:
+            t_end = self._window_end(ev)
+            i0 = int(np.searchsorted(ev["t"], t_end - self.window_us, side="left"))
+            ev = ev[i0:]
+        return ev[-self.max_events :]
+
+    def snapshot(self, T: int = 1) -> DisplayWindow | None:
+        """The current window as ``T`` equal-duration count frames; ``None`` before any event."""
+        if T < 1:
+            raise ValueError(f"T must be ≥ 1, got {T}")
+        ev = self.latest_events()
+        if ev is None:
+            return None
+        w, h = self.sensor_size
+        t = ev["t"]
+        if self.window_us is not None:
+            t_end = self._window_end(ev)
+            t_start = t_end - self.window_us
+        else:
+            t_start, t_end = (int(t[0]), int(t[-1]) + 1) if t.size else (0, 1)
+        dur = max(t_end - t_start, 1)
+        b = ((t - t_start) * T // dur).astype(np.int64)
+        np.clip(b, 0, T - 1, out=b)
+        x = np.minimum(ev["x"].astype(np.int64), w - 1)
+        y = np.minimum(ev["y"].astype(np.int64), h - 1)
+        flat = ((b * 2 + ev["p"].astype(np.int64)) * h + y) * w + x
+        frames = np.bincount(flat, minlength=T * 2 * h * w).astype(np.int32)
+        return DisplayWindow(frames.reshape(T, 2, h, w), t_start, t_end, int(ev.shape[0]))
+
+
+class TappedSource:
+    """Wraps an event source (an iterator of event chunks with ``sensor_size`` and ``close()``)
+    so every chunk it yields also goes to an :class:`EventTap`. Other attributes pass through."""
+
+    def __init__(self, source, tap: EventTap):
+        self._source = source
+        self._tap = tap
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for chunk in self._source:
+            self._tap.push(chunk)
+            self._tap.advance(getattr(self._source, "watermark_us", None))
+            yield chunk
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)

@@ -1,0 +1,128 @@
+"""The status bar: source, input rate, framing, model, latency, drops, display FPS, and messages."""
+
+from __future__ import annotations
+
+import html
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6 import QtWidgets
+
+from neuromoco.app.style import DIM_TEXT, ERROR_TEXT, TEXT
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """One refresh of the status fields (``None``: unknown, shown as "–")."""
+
+    source: str | None = None
+    events_per_s: float | None = None
+    window: str | None = None
+    """e.g. "500 ms, T=16, hop 33 ms"."""
+    model: str | None = None
+    """e.g. "lif_convnet4 · onnx · CPUExecutionProvider"."""
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    dropped: int | None = None
+    fps: float | None = None
+    state: str | None = None
+    """"running", "paused", "ended", "stopped"."""
+
+
+def _rate(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} Mev/s"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f} kev/s"
+    return f"{v:.0f} ev/s"
+
+
+class LatencyStats:
+    """Rolling p50/p99 over the last ``n`` latencies (ms)."""
+
+    def __init__(self, n: int = 500):
+        self._v: deque[float] = deque(maxlen=n)
+
+    def add(self, ms: float) -> None:
+        if ms is not None and np.isfinite(ms):
+            self._v.append(float(ms))
+
+    def clear(self) -> None:
+        self._v.clear()
+
+    def percentiles(self) -> tuple[float | None, float | None]:
+        if not self._v:
+            return None, None
+        a = np.fromiter(self._v, float, len(self._v))
+        return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+class StatusPanel(QtWidgets.QStatusBar):
+    """Permanent fields on the right, the message area (info or error) on the left.
+
+    Errors stay until the next :meth:`show_error`/:meth:`show_info`/:meth:`clear_message`; they are
+    never modal, so tests and unattended runs are not blocked.
+    """
+
+    FIELDS = ("state", "source", "rate", "window", "model", "latency", "dropped", "fps")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.message = QtWidgets.QLabel("")
+        self.message.setWordWrap(False)
+        # the message takes what is left and never widens the window (long paths, errors)
+        self.message.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+        )
+        self.message.setMinimumWidth(80)
+        self.addWidget(self.message, 1)
+        self.labels: dict[str, QtWidgets.QLabel] = {}
+        for name in self.FIELDS:
+            lab = QtWidgets.QLabel("–")
+            lab.setStyleSheet(f"color:{TEXT}; padding: 0 4px;")
+            self.addPermanentWidget(lab)
+            self.labels[name] = lab
+        self.last_error: str | None = None
+
+    def show_error(self, text: str) -> None:
+        self.last_error = text
+        self.message.setStyleSheet(f"color:{ERROR_TEXT}; font-weight:600;")
+        self.message.setText(html.escape(text))
+        self.message.setToolTip(text)
+
+    def show_info(self, text: str) -> None:
+        self.message.setStyleSheet(f"color:{DIM_TEXT};")
+        self.message.setText(html.escape(text))
+        self.message.setToolTip(text)
+
+    def clear_message(self) -> None:
+        self.last_error = None
+        self.message.setText("")
+
+    def set_info(self, s: StatusInfo) -> None:
+        dash = "–"
+        lab = self.labels
+        lab["state"].setText(s.state or dash)
+        src = s.source or dash
+        lab["source"].setText(src if len(src) <= 28 else src[:12] + "…" + src[-15:])
+        lab["source"].setToolTip(src)
+        lab["rate"].setText(_rate(s.events_per_s) if s.events_per_s is not None else dash)
+        lab["window"].setText(s.window or dash)
+        lab["model"].setText(s.model or dash)
+        lab["model"].setToolTip(s.model or "")
+        if s.latency_p50_ms is None:
+            lab["latency"].setText("p50 – · p99 –")
+        else:
+            lab["latency"].setText(f"p50 {s.latency_p50_ms:.0f} ms · p99 {s.latency_p99_ms:.0f} ms")
+        lab["dropped"].setText(f"dropped {s.dropped}" if s.dropped is not None else "dropped –")
+        lab["fps"].setText(f"{s.fps:.0f} FPS" if s.fps is not None else "FPS –")
+        if s.dropped:
+            lab["dropped"].setStyleSheet(f"color:{ERROR_TEXT}; padding: 0 4px;")
+        else:
+            lab["dropped"].setStyleSheet(f"color:{TEXT}; padding: 0 4px;")
+
+    def text(self) -> str:
+        """All fields and the message as one plain string (for tests and logs)."""
+        parts = [self.message.text()] + [self.labels[n].text() for n in self.FIELDS]
+        return " | ".join(parts)

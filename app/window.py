@@ -1,0 +1,427 @@
+"""The main window: event view, prediction panel, per-step view, controls and status."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from neuromoco.app.bridge import Bridge, ViewPrediction
+from neuromoco.app.controls import Controls
+from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec, speed_value
+from neuromoco.app.event_tap import EventTap, TappedSource
+from neuromoco.app.event_view import EventView
+from neuromoco.app.prediction_view import PredictionView
+from neuromoco.app.status_bar import LatencyStats, StatusInfo, StatusPanel
+from neuromoco.app.style import BACKGROUND, TEXT, class_names_or_default
+from neuromoco.app.timestep_view import TimestepView
+
+DISPLAY_HZ = 30
+
+
+def _close_quietly(source) -> None:
+    try:
+        source.close()
+    except Exception:  # closing a half-opened source must not hide the original error
+        pass
+
+
+def user_message(exc: BaseException) -> str:
+    """One line for the status bar: the message of a user error, the type too for a bug."""
+    if isinstance(exc, ValueError | OSError | ImportError | RuntimeError):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The NeuroMoCo app window.
+
+    Args:
+        adapter: builds sources and engines (the only object that talks to
+            ``neuromoco.streaming``); tests pass a fake.
+        model: checkpoint or ``.onnx`` path (``None``: the adapter's default model).
+        mode: ``"window"`` or ``"stream"``.
+        speed: replay speed of recordings (``None``/0: as fast as possible).
+    """
+
+    def __init__(
+        self,
+        adapter: EngineAdapter,
+        model: str | None = None,
+        mode: str = "window",
+        speed: float | None = 1.0,
+        backend: str | None = None,
+    ):
+        super().__init__()
+        self.setWindowTitle("NeuroMoCo")
+        self.adapter = adapter
+        self.model = model
+        self.mode = mode
+        self.speed = speed
+        self.backend = backend
+        self.engine = None
+        self.predictor = None
+        self.bins = 1
+        self.source = None
+        self.source_spec: SourceSpec | None = None
+        self.tap: EventTap | None = None
+        self.paused = False
+        self.recording: str | None = None
+        self.status_ended: str | None = None
+        self.latency = LatencyStats()
+        self.dropped = 0
+        self.predictions = 0
+        self.class_names: list[str] = []
+        self._frames = 0
+        self._fps = 0.0
+        self._fps_mark = time.monotonic()
+        self._closed = False
+
+        self.bridge = Bridge(self)
+        self.bridge.error.connect(self.show_error)
+        self.bridge.status.connect(self._on_status)
+
+        self.controls = Controls(self)
+        self.addToolBar(self.controls)
+        self.event_view = EventView()
+        self.prediction_view = PredictionView()
+        self.timestep_view = TimestepView()
+        self.timestep_view.set_mode(mode)
+        self.status = StatusPanel(self)
+        self.setStatusBar(self.status)
+
+        top = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        top.addWidget(self.event_view)
+        top.addWidget(self.prediction_view)
+        top.setSizes([560, 440])
+        main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(self.timestep_view)
+        main.setSizes([520, 260])
+        self.setCentralWidget(main)
+        self.resize(1280, 860)
+        self.setStyleSheet(
+            f"QMainWindow, QWidget {{ background: rgb{BACKGROUND}; color: {TEXT}; }}"
+            "QToolBar { spacing: 4px; } QComboBox, QSpinBox { padding: 1px 4px; }"
+        )
+
+        c = self.controls
+        c.open_file.connect(lambda p: self.open_source(SourceSpec("file", p)))
+        c.open_camera.connect(lambda s: self.open_source(SourceSpec("camera", s)))
+        c.open_webcam.connect(lambda i: self.open_source(SourceSpec("webcam", i)))
+        c.open_demo.connect(lambda: self.open_source(SourceSpec("demo")))
+        c.pause_toggled.connect(self.set_paused)
+        c.speed_changed.connect(self.set_speed)
+        c.mode_changed.connect(self.set_mode)
+        c.model_chosen.connect(self.set_model)
+        c.record_toggled.connect(self.set_recording)
+        c.screenshot.connect(self.save_screenshot)
+        c.refresh_cameras.connect(self.refresh_cameras)
+        c.set_speed(speed)
+        c.set_mode(mode)
+        self.refresh_cameras()
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(int(1000 / DISPLAY_HZ))
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    # -- sources and engine --------------------------------------------------------------------
+    def refresh_cameras(self) -> None:
+        try:
+            self.controls.set_cameras(self.adapter.list_cameras())
+        except Exception as e:  # a broken camera driver must not stop the app
+            self.controls.set_cameras([])
+            self.show_error(f"camera discovery failed: {user_message(e)}")
+
+    def _ensure_predictor(self):
+        if self.predictor is None:
+            self.predictor = self.adapter.load_predictor(self.model, self.mode, self.backend)
+        return self.predictor
+
+    def open_source(self, spec: SourceSpec) -> bool:
+        """Open ``spec`` and run the current model on it. On failure (no camera, bad file, bad
+        model) the error is shown in the status bar and whatever ran before keeps running.
+        Returns whether the new source runs."""
+        try:
+            predictor = self._ensure_predictor()
+        except Exception as e:
+            self.show_error(f"cannot load the model: {user_message(e)}")
+            return False
+        try:
+            source = self.adapter.open_source(spec, speed=self.speed)
+        except Exception as e:
+            self.show_error(f"cannot open {spec.describe()}: {user_message(e)}")
+            return False
+        return self._run(source, spec, predictor, self.mode)
+
+    def _run(self, source, spec: SourceSpec, predictor, mode: str) -> bool:
+        try:
+            # no callbacks yet: a rejected engine must never reach the bridge
+            engine = self.adapter.create_engine(predictor, mode, None, None)
+        except Exception as e:
+            _close_quietly(source)
+            self.show_error(f"cannot run the model in {mode} mode: {user_message(e)}")
+            return False
+        self._stop_engine()
+        self.bridge.new_generation()
+        on_prediction, on_status = self.bridge.callbacks()
+        engine.on_prediction, engine.on_status = on_prediction, on_status
+        cfg = engine.config
+        tap = EventTap(
+            source.sensor_size,
+            window_us=cfg.get("window_us"),
+            window_events=cfg.get("window_events"),
+        )
+        try:
+            engine.start(TappedSource(source, tap))
+            if self.recording:
+                engine.start_recording(self.recording)
+        except Exception as e:
+            engine.stop(timeout=1.0)
+            _close_quietly(source)
+            self.show_error(f"cannot start {spec.describe()}: {user_message(e)}")
+            return False
+        self.engine, self.source, self.source_spec, self.tap = engine, source, spec, tap
+        self.predictor, self.mode = predictor, mode
+        self.bins = int(cfg.get("T", 1))
+        names = getattr(source, "class_names", None) or getattr(predictor, "class_names", None)
+        n = len(getattr(predictor, "class_names", None) or names or [])
+        self._set_classes(class_names_or_default(getattr(predictor, "class_names", None), n))
+        self.latency.clear()
+        self.paused = False
+        self.controls.set_paused(False)
+        self.status.clear_message()
+        self.status.show_info(f"running {spec.describe()} · {engine.describe()}")
+        return True
+
+    def _set_classes(self, names) -> None:
+        names = list(names) if names else []
+        self.class_names = names
+        if names:
+            self.prediction_view.set_classes(names)
+            self.timestep_view.set_classes(names)
+
+    def _stop_engine(self) -> None:
+        engine, self.engine = self.engine, None
+        self.bridge.new_generation()
+        if engine is not None:
+            try:
+                if not engine.stop(timeout=1.0):
+                    self.show_error("the engine did not stop within 1 s")
+            except Exception as e:
+                self.show_error(f"stopping the engine: {user_message(e)}")
+        self.source = None
+        self.tap = None
+
+    def set_paused(self, paused: bool) -> None:
+        if self.engine is None:
+            self.controls.set_paused(False)
+            return
+        try:
+            self.engine.pause() if paused else self.engine.resume()
+        except Exception as e:
+            self.show_error(user_message(e))
+            return
+        self.paused = paused
+        self.controls.set_paused(paused)
+        self.status.show_info("paused" if paused else "running")
+
+    def set_speed(self, speed: float | None) -> None:
+        self.speed = speed
+        self.controls.set_speed(speed)
+        if self.engine is not None:
+            try:
+                self.engine.set_speed(speed_value(speed))
+            except Exception as e:
+                self.show_error(user_message(e))
+
+    def _reload(self, model: str | None, mode: str) -> bool:
+        """Run ``model`` in ``mode`` on the current source (re-opened: a recording restarts).
+        Nothing changes when the model cannot be loaded or cannot run in that mode."""
+        try:
+            predictor = self.adapter.load_predictor(model, mode, self.backend)
+        except Exception as e:
+            self.show_error(f"cannot load model {model or '(bundled)'}: {user_message(e)}")
+            return False
+        if self.source_spec is None:
+            self.predictor, self.model, self.mode = predictor, model, mode
+            return True
+        try:
+            source = self.adapter.open_source(self.source_spec, speed=self.speed)
+        except Exception as e:
+            self.show_error(f"cannot reopen {self.source_spec.describe()}: {user_message(e)}")
+            return False
+        if not self._run(source, self.source_spec, predictor, mode):
+            return False
+        self.model = model
+        return True
+
+    def set_mode(self, mode: str) -> bool:
+        """``"window"`` or ``"stream"``; on failure the previous mode keeps running."""
+        if mode not in ("window", "stream"):
+            self.show_error(f"unknown mode {mode!r} (window or stream)")
+            return False
+        ok = self._reload(self.model, mode)
+        self.controls.set_mode(self.mode)
+        self.timestep_view.set_mode(self.mode)
+        return ok
+
+    def set_model(self, path: str) -> bool:
+        """Run another model (checkpoint or ``.onnx``); a bad one leaves the current running."""
+        return self._reload(path, self.mode)
+
+    def set_recording(self, path: str) -> bool:
+        """Start recording the raw input events to ``path`` (``""``: stop and write the file)."""
+        if not path:
+            self.recording = None
+            self.controls.set_recording(False)
+            if self.engine is not None:
+                try:
+                    written = self.engine.stop_recording()
+                except Exception as e:
+                    self.show_error(f"recording: {user_message(e)}")
+                    return False
+                if written:
+                    self.status.show_info(f"recording written to {written}")
+            return True
+        if self.engine is None:
+            self.controls.set_recording(False)
+            self.show_error("open a source before recording")
+            return False
+        try:
+            self.engine.start_recording(path)
+        except Exception as e:
+            self.controls.set_recording(False)
+            self.show_error(f"cannot record to {path}: {user_message(e)}")
+            return False
+        self.recording = path
+        self.controls.set_recording(True)
+        self.status.show_info(f"recording to {path}")
+        return True
+
+    def save_screenshot(self, path: str) -> bool:
+        """Save the window as a PNG (atomically); errors go to the status bar."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.grab().save(str(tmp), "PNG"):
+                raise OSError(f"{path}: could not write the PNG")
+            tmp.replace(path)
+        except Exception as e:
+            tmp.unlink(missing_ok=True)
+            self.show_error(f"screenshot failed: {user_message(e)}")
+            return False
+        self.status.show_info(f"screenshot saved to {path}")
+        return True
+
+    # -- display -------------------------------------------------------------------------------
+    @QtCore.Slot(str)
+    def show_error(self, text: str) -> None:
+        self.status.show_error(text)
+
+    @QtCore.Slot(str, str)
+    def _on_status(self, kind: str, message: str) -> None:
+        self.status.show_info(message)
+        if kind == "ended":
+            self.status_ended = message
+
+    def _tick(self) -> None:
+        """Display timer: pull the newest state and redraw (never waits on the engine)."""
+        try:
+            self._draw()
+        except Exception as e:  # a drawing bug must not kill the app: show it, keep running
+            self.show_error(f"display error: {user_message(e)}")
+            logging.getLogger(__name__).debug("display error", exc_info=True)
+
+    def _draw(self) -> None:
+        drew = False
+        preds: list[ViewPrediction] = self.bridge.drain()
+        if preds:
+            if not self.class_names:
+                self._set_classes(class_names_or_default(None, preds[-1].probs.shape[0]))
+            # every prediction goes into the histories; only the newest is drawn in full
+            for i, p in enumerate(preds):
+                last = i == len(preds) - 1
+                self.latency.add(p.latency_ms)
+                t_rel = p.t_us - self._t0()
+                self.timestep_view.add_prediction(t_rel, p.probs_per_step, p.probs, draw=last)
+                self.prediction_view.add_prediction(p.probs, p.truth, draw=last)
+            self.dropped = preds[-1].dropped
+            self.predictions += len(preds)
+            drew = True
+        if self.tap is not None and not self.paused:
+            win = self.tap.snapshot(self.bins if self.event_view.show_bins else 1)
+            if win is not None:
+                name = getattr(self.source, "name", "") if self.source is not None else ""
+                self.event_view.set_window(win, name, self._t0())
+                drew = True
+        if drew:
+            self._frames += 1
+        now = time.monotonic()
+        if now - self._fps_mark >= 1.0:
+            self._fps = self._frames / (now - self._fps_mark)
+            self._frames, self._fps_mark = 0, now
+            self.status.set_info(self.status_info())
+
+    def _t0(self) -> int:
+        """Origin of the displayed stream time: the source's first event (recordings carry
+        absolute timestamps, e.g. µs since 1970)."""
+        tap = self.tap
+        return tap.t_first if tap is not None and tap.t_first is not None else 0
+
+    def status_info(self) -> StatusInfo:
+        """The status fields now (engine statistics + display FPS)."""
+        eng = self.engine
+        if eng is None:
+            return StatusInfo(state="stopped", fps=self._fps)
+        st = eng.stats()
+        if st.window_us:
+            win = f"{st.window_us / 1e3:g} ms"
+        else:
+            win = f"{st.window_events} events"
+        win += f" · T={st.T} · hop {st.hop_us / 1e3:g} ms · {st.mode} mode"
+        p = self.predictor
+        model = " · ".join(
+            str(v)
+            for v in (
+                getattr(p, "arch", None),
+                getattr(p, "backend", None),
+                getattr(p, "device", None),
+                ",".join(getattr(p, "providers", None) or []) or None,
+            )
+            if v
+        )
+        if st.paused:
+            state = "paused"
+        elif st.running:
+            state = "running"
+        else:
+            state = st.source_status or "ended"
+        return StatusInfo(
+            source=st.source,
+            events_per_s=st.events_per_s,
+            window=win,
+            model=model or st.model,
+            latency_p50_ms=st.latency_p50_ms,
+            latency_p99_ms=st.latency_p99_ms,
+            dropped=st.dropped,
+            fps=self._fps,
+            state=state,
+        )
+
+    # -- shutdown ------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop the timer and the engine (bounded by ~1 s); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.timer.stop()
+        self._stop_engine()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)

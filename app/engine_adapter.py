@@ -44,14 +44,24 @@ class EngineAdapter:
     """Builds sources, predictors and engines from ``neuromoco.streaming``.
 
     Args:
-        loop_files: replay recordings in a loop (the GUI default: a 5 s file would otherwise
-            stop after 5 s; the headless app does not loop).
+        loop_files: replay recordings in a loop (``--loop``).
+        seed: seed of the demo stream.
         threads: inference CPU threads (``None``: the library default).
+        engine_options: passed to the engine: ``hop_us``, ``window_us``, ``noise_filter_us``,
+            ``early_threshold``, ``early_steps`` (the ``neuromoco-app`` flags).
     """
 
-    def __init__(self, loop_files: bool = True, threads: int | None = None):
+    def __init__(
+        self,
+        loop_files: bool = False,
+        seed: int = 0,
+        threads: int | None = None,
+        engine_options: dict | None = None,
+    ):
         self.loop_files = loop_files
+        self.seed = int(seed)
         self.threads = threads
+        self.engine_options = dict(engine_options or {})
 
     def list_cameras(self) -> list[str]:
         """Serial numbers of the connected iniVation cameras (``[]`` when none)."""
@@ -65,7 +75,8 @@ class EngineAdapter:
         if spec.kind == "demo":
             from neuromoco.streaming.synthetic_source import SyntheticSource
 
-            return SyntheticSource(seed=int(spec.arg or 0), speed=speed_value(speed))
+            seed = self.seed if spec.arg is None else int(spec.arg)
+            return SyntheticSource(seed=seed, speed=speed_value(speed))
         if spec.kind == "file":
             from neuromoco.streaming.file_source import FileSource
 
@@ -85,8 +96,17 @@ class EngineAdapter:
         return load_model(model, backend=backend or "auto", mode=mode, threads=self.threads)
 
     def create_engine(self, predictor, mode: str, on_prediction, on_status):
-        """An engine (not started) with the callbacks wired; raises ``ValueError`` for a mode
-        the model cannot run (e.g. ``stream`` on a count-split model)."""
+        """An engine (not started), warmed up (one model call on empty input, which also shows
+        a model that cannot run). Raises ``ValueError`` for a mode the model cannot run (e.g.
+        ``stream`` on a count-split model) or a model that fails."""
         from neuromoco.streaming.engine import Engine
 
-        return Engine(predictor, mode=mode, on_prediction=on_prediction, on_status=on_status)
+        engine = Engine(
+            predictor,
+            mode=mode,
+            on_prediction=on_prediction,
+            on_status=on_status,
+            **self.engine_options,
+        )
+        engine.warmup(1)
+        return engine

@@ -85,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--early-steps", type=int, default=3, help="early decision: consecutive steps (default 3)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the --demo stream")
+    gui = p.add_argument_group("window (not with --headless)")
+    gui.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="save a PNG of the window at --quit-after (or when the window is closed)",
+    )
+    gui.add_argument(
+        "--quit-after",
+        type=float,
+        metavar="SECONDS",
+        help="close the window after this many seconds (exit status 1 if an error is shown)",
+    )
     return p
 
 
@@ -121,6 +133,10 @@ def _check(p: argparse.ArgumentParser, args) -> None:
         p.error(f"--noise-filter-us must be positive, got {args.noise_filter_us}")
     if args.loop and args.file is None:
         p.error("--loop applies to --file only")
+    if args.quit_after is not None and args.quit_after <= 0:
+        p.error(f"--quit-after must be positive, got {args.quit_after}")
+    if args.headless and (args.screenshot or args.quit_after is not None):
+        p.error("--screenshot/--quit-after need the window; with --headless use --max-seconds")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,14 +155,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{PROG}: no iniVation camera found", file=sys.stderr)
             return 0
         headless = args.headless
+        if not headless and (args.screenshot or args.quit_after) and not display_available():
+            # unattended window (docs, CI): render offscreen rather than fall back to headless
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
         if not headless and not display_available():
             print(f"{PROG}: no display available (DISPLAY/WAYLAND_DISPLAY unset): running headless", file=sys.stderr)  # fmt: skip
             headless = True
         if not headless:
             try:
-                from neuromoco.app.window import run_gui
+                from neuromoco.app.gui import run_gui
             except ModuleNotFoundError as e:
-                if e.name != "neuromoco.app.window":
+                if e.name != "neuromoco.app.gui":
                     raise
                 print(f"{PROG}: the GUI is not part of this build yet: running headless", file=sys.stderr)  # fmt: skip
             else:

@@ -79,6 +79,8 @@ class PredictionView(QtWidgets.QWidget):
         self.bars_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
         self._hist.clear()
         self.hist_img.clear()
+        self.hist_plot.setRange(xRange=(0, self.history), yRange=(0, 2), padding=0)
+        self.bars.setOpts(x0=[], y=[], width=[], height=0.75)
         self.last_probs = None
         self.top_label.setText("waiting for predictions…")
         self.truth_label.setText("")

@@ -58,7 +58,8 @@ class TimestepView(QtWidgets.QWidget):
         self.updates = 0
         self.mode = "window"
 
-    def set_classes(self, names: list[str]) -> None:
+    def set_classes(self, names: list[str], T: int | None = None) -> None:
+        """Class names (one heatmap row each) and, when known, the steps per window ``T``."""
         self.names = list(names)
         self.colors = class_colors(len(names))
         self._brushes = [pg.mkBrush(*(int(v) for v in c)) for c in self.colors]
@@ -70,6 +71,8 @@ class TimestepView(QtWidgets.QWidget):
         self.top_curve.setData([], [])
         self.trace_line.setData([], [])
         self.trace_pts.setData([], [])
+        self.heat_plot.setRange(xRange=(0, T or 1), yRange=(0, max(len(names), 1)), padding=0)
+        self.trace_plot.setXRange(0, self.trace_s, padding=0)
 
     def set_mode(self, mode: str) -> None:
         """``"window"`` or ``"stream"`` (only changes the trace title)."""

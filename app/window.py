@@ -28,6 +28,18 @@ def _close_quietly(source) -> None:
         pass
 
 
+def _steps(predictor) -> int | None:
+    framing = getattr(predictor, "framing", None)
+    return getattr(framing, "T", None)
+
+
+def _open_error(spec: SourceSpec, exc: BaseException) -> str:
+    msg = user_message(exc)
+    if spec.kind == "file" and str(spec.arg) in msg:  # the message names the file already
+        return f"cannot open the recording: {msg}"
+    return f"cannot open {spec.describe()}: {msg}"
+
+
 def user_message(exc: BaseException) -> str:
     """One line for the status bar: the message of a user error, the type too for a bug."""
     if isinstance(exc, ValueError | OSError | ImportError | RuntimeError):
@@ -78,6 +90,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._fps = 0.0
         self._fps_mark = time.monotonic()
         self._closed = False
+        self.about_to_close = None
+        """Called once when the window is closed, before the engine stops (``--screenshot``)."""
 
         self.bridge = Bridge(self)
         self.bridge.error.connect(self.show_error)
@@ -150,10 +164,12 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as e:
             self.show_error(f"cannot load the model: {user_message(e)}")
             return False
+        if not self.class_names:  # label the empty plots while the source opens
+            self._set_classes(getattr(predictor, "class_names", None), _steps(predictor))
         try:
             source = self.adapter.open_source(spec, speed=self.speed)
         except Exception as e:
-            self.show_error(f"cannot open {spec.describe()}: {user_message(e)}")
+            self.show_error(_open_error(spec, e))
             return False
         return self._run(source, spec, predictor, self.mode)
 
@@ -187,9 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine, self.source, self.source_spec, self.tap = engine, source, spec, tap
         self.predictor, self.mode = predictor, mode
         self.bins = int(cfg.get("T", 1))
-        names = getattr(source, "class_names", None) or getattr(predictor, "class_names", None)
-        n = len(getattr(predictor, "class_names", None) or names or [])
-        self._set_classes(class_names_or_default(getattr(predictor, "class_names", None), n))
+        self._set_classes(getattr(predictor, "class_names", None), self.bins)
         self.latency.clear()
         self.paused = False
         self.controls.set_paused(False)
@@ -197,12 +211,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status.show_info(f"running {spec.describe()} · {engine.describe()}")
         return True
 
-    def _set_classes(self, names) -> None:
+    def _set_classes(self, names, T: int | None = None) -> None:
         names = list(names) if names else []
         self.class_names = names
         if names:
             self.prediction_view.set_classes(names)
-            self.timestep_view.set_classes(names)
+            self.timestep_view.set_classes(names, T)
 
     def _stop_engine(self) -> None:
         engine, self.engine = self.engine, None
@@ -252,7 +266,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             source = self.adapter.open_source(self.source_spec, speed=self.speed)
         except Exception as e:
-            self.show_error(f"cannot reopen {self.source_spec.describe()}: {user_message(e)}")
+            self.show_error(_open_error(self.source_spec, e))
             return False
         if not self._run(source, self.source_spec, predictor, mode):
             return False
@@ -423,5 +437,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stop_engine()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        hook, self.about_to_close = self.about_to_close, None
+        if hook is not None:
+            hook()
         self.shutdown()
         super().closeEvent(event)

@@ -361,11 +361,13 @@ class Engine:
     def source(self):
         return self._source
 
-    def start(self, source) -> None:
-        """Start streaming ``source`` (a started engine switches to it)."""
+    def start(self, source, record=None) -> None:
+        """Start streaming ``source`` (a started engine switches to it); ``record``: a path to
+        record its raw events to from the very first chunk (see :meth:`start_recording`)."""
         if self._inf_thread is not None and self._inf_thread.is_alive():
-            self.switch_source(source)
+            self.switch_source(source, record=record)
             return
+        recorder = Recorder(record, source.sensor_size) if record is not None else None
         self._stop.clear()
         self._slot = _Slot(self._config["capacity"])
         self._slot_capacity = self._config["capacity"]
@@ -373,10 +375,13 @@ class Engine:
             target=self._inference_loop, name="neuromoco-inference", daemon=True
         )
         self._inf_thread.start()
-        self._start_source(source)
+        self._start_source(source, recorder)
 
-    def _start_source(self, source) -> None:
+    def _start_source(self, source, recorder: Recorder | None = None) -> None:
         with self._lock:
+            self._recorder = recorder
+            if recorder is not None:
+                self._emit_status("recording", f"recording to {recorder.path}")
             self._gen += 1  # a new source gets a fresh windower and session
             gen = self._gen
             self._src_gen = gen
@@ -389,18 +394,19 @@ class Engine:
             )
             self._src_thread.start()
 
-    def switch_source(self, source, timeout: float = 1.0) -> None:
+    def switch_source(self, source, timeout: float = 1.0, record=None) -> None:
         """Stop the current source (recording, if any, is written) and stream ``source``.
 
         Counters and the prediction poll queue start afresh for the new source."""
+        recorder = Recorder(record, source.sensor_size) if record is not None else None
         self._stop_source(timeout)
         self._slot.clear()
         self._predictions.clear()  # a new source starts a new history
         self._reset_counters()
         if self._inf_thread is None or not self._inf_thread.is_alive():
-            self.start(source)
+            self.start(source, record)
         else:
-            self._start_source(source)
+            self._start_source(source, recorder)
 
     def _stop_source(self, timeout: float) -> bool:
         src, th = self._source, self._src_thread

@@ -105,13 +105,15 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
         raise
     say(f"source: {source.name} ({source.sensor_size[0]}x{source.sensor_size[1]})")
     say(engine.describe())
-    engine.warmup()
     rc = 0
     interrupted = False
+    try:
+        engine.warmup()
+        engine.start(source, record=args.record)
+    except BaseException:
+        source.close()
+        raise
     t0 = time.perf_counter()
-    engine.start(source)
-    if args.record:
-        engine.start_recording(args.record)
 
     def drain() -> None:
         nonlocal rc

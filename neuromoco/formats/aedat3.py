@@ -27,7 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
-from neuromoco.formats.base import FileInfo, atomic_write, concat, file_size, xy_view
+from neuromoco.formats.base import (
+    BLOCK_EVENTS,
+    FileInfo,
+    atomic_write,
+    concat,
+    file_size,
+    scratch,
+    shrink,
+    xy_view,
+)
 
 MAGIC = b"#!AER-DAT3.1"
 END_HEADER = b"#!END-HEADER"
@@ -126,28 +135,28 @@ def _packets(path: Path, info: FileInfo) -> Iterator[tuple[int, int, int, int]]:
             f.seek(pos)
 
 
-def decode(words: np.ndarray, overflow: np.ndarray | int = 0) -> np.ndarray:
-    """Decode polarity events from ``words`` (native uint32 ``[N, 2]``: data, timestamp).
+def decode(words: np.ndarray, overflow, out: np.ndarray, tmp) -> int:
+    """Decode polarity events (``words``: native uint32 ``[M, 2]``: data, timestamp) into
+    ``out``; return the number written (events whose valid bit is 0 are dropped).
 
-    ``overflow``: per-event (or scalar) ``eventTSOverflow`` of the packet. Invalid events
-    (valid bit 0) are dropped. Preallocated temporaries; x and y written as one uint32.
+    ``overflow``: the packets' ``eventTSOverflow``, a scalar or one value per event.
+    ``tmp``: uint32 scratch arrays at least M long. x and y are written as one uint32.
     """
-    n = words.shape[0]
+    m = words.shape[0]
     d = words[:, 0]
-    t1 = np.empty(n, dtype=np.uint32)
+    t1, t2 = tmp[0][:m], tmp[1][:m]
     np.bitwise_and(d, 1, out=t1)
-    if n and not t1.all():
+    if m and not t1.all():
         valid = t1.astype(bool)
         words = words[valid]
         if not np.isscalar(overflow):
             overflow = overflow[valid]
-        n = words.shape[0]
+        m = words.shape[0]
         d = words[:, 0]
-        t1 = t1[:n]
-    out = np.empty(n, dtype=EVENT_DTYPE)
-    if n == 0:
-        return out
-    t2 = np.empty(n, dtype=np.uint32)
+        t1, t2 = t1[:m], t2[:m]
+    if m == 0:
+        return 0
+    out = out[:m]
     # x = bits 17-31, y = bits 2-16 -> x | y << 16
     np.right_shift(d, 17, out=t1)
     np.left_shift(d, 14, out=t2)
@@ -164,36 +173,57 @@ def decode(words: np.ndarray, overflow: np.ndarray | int = 0) -> np.ndarray:
             out["t"] += np.int64(overflow) << 31
     else:
         out["t"] += overflow.astype(np.int64) << 31
-    return out
+    return m
 
 
-def _read_group(path: Path, f, group: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Read the payloads of ``group`` straight into one word buffer and decode it."""
+def _read_group(path: Path, f, group: list[tuple[int, int, int, int]], words, tmp) -> np.ndarray:
+    """Decode the polarity packets of ``group`` into one event array: payloads are read with
+    ``readinto`` into the reused block buffer ``words`` ([BLOCK_EVENTS, 2] uint32), each full
+    block decoded straight into the output."""
     total = sum(g[1] for g in group)
-    words = np.empty((total, 2), dtype="<u4")
+    out = np.empty(total, dtype=EVENT_DTYPE)
+    cap = words.shape[0]
     buf = memoryview(words).cast("B")
-    at = 0
-    for pos, number, _ov, _t in group:
+    fill = k = 0
+    segs: list[tuple[int, int]] = []  # (events, overflow) in the block
+
+    def flush() -> None:
+        nonlocal fill, k, segs
+        w = words[:fill]
+        if sys.byteorder != "little":
+            w.byteswap(inplace=True)
+        if len({o for _, o in segs}) == 1:
+            ov = segs[0][1]
+        else:
+            ov = np.repeat([o for _, o in segs], [c for c, _ in segs])
+        k += decode(w, ov, out[k : k + fill], tmp)
+        fill, segs = 0, []
+
+    for pos, number, overflow, _etype in group:
         f.seek(pos)
-        nb = number * 8
-        if f.readinto(buf[at : at + nb]) != nb:
-            raise EventFormatError(path, "file shrank while being read")
-        at += nb
-    if sys.byteorder != "little":
-        words.byteswap(inplace=True)
-    ovs = {g[2] for g in group}
-    if len(ovs) == 1:
-        ov: np.ndarray | int = group[0][2]
-    else:
-        ov = np.repeat([g[2] for g in group], [g[1] for g in group])
-    return decode(words, ov)
+        left = number
+        while left:
+            take = min(left, cap - fill)
+            nb = take * 8
+            if f.readinto(buf[fill * 8 : fill * 8 + nb]) != nb:
+                raise EventFormatError(path, "file shrank while being read")
+            segs.append((take, overflow))
+            fill += take
+            left -= take
+            if fill == cap:
+                flush()
+    if fill:
+        flush()
+    return shrink(out, k)
 
 
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
-    """Decode polarity packets in groups of about ``chunk_events`` events (one vectorised pass
-    each); a group is cut to ``chunk_events`` when a packet overshoots it."""
+    """Decode polarity packets in groups of about ``chunk_events`` events; a group is cut to
+    ``chunk_events`` when a packet overshoots it."""
     group: list[tuple[int, int, int, int]] = []
     n = 0
+    words = np.empty((BLOCK_EVENTS, 2), dtype="<u4")
+    tmp = scratch(k=2)
     with open(path, "rb") as f:
         for pkt in _packets(path, info):
             if pkt[3] != POLARITY_EVENT or pkt[1] == 0:
@@ -201,12 +231,12 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
             group.append(pkt)
             n += pkt[1]
             if n >= chunk_events:
-                ev = _read_group(path, f, group)
+                ev = _read_group(path, f, group, words, tmp)
                 for i in range(0, ev.shape[0], chunk_events):
                     yield ev[i : i + chunk_events]
                 group, n = [], 0
         if n:
-            ev = _read_group(path, f, group)
+            ev = _read_group(path, f, group, words, tmp)
             for i in range(0, ev.shape[0], chunk_events):
                 yield ev[i : i + chunk_events]
 

@@ -20,8 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EVENT_DTYPE, SensorSize
-from neuromoco.formats.base import FileInfo, concat, fixed_records, iter_records, xy_view
+from neuromoco.events import SensorSize
+from neuromoco.formats.base import (
+    FileInfo,
+    concat,
+    decode_records,
+    fixed_records,
+    iter_records,
+    scratch,
+    xy_view,
+)
 
 RECORD = np.dtype((np.uint8, 5))
 OVERFLOW_Y = 240
@@ -49,48 +57,60 @@ def probe(path: Path, fmt: str = "atis_bin", sensor_size: SensorSize | None = No
     return FileInfo("atis_bin", tuple(sensor_size), camera, 0, extra)
 
 
-def decode(block: np.ndarray, state: list[int]) -> np.ndarray:
-    """Decode records ([N, 5] uint8) to events.
+def decode_block(raw: np.ndarray, out: np.ndarray, state: list[int], tmp) -> int:
+    """Decode one block of records (``raw``: uint8, 5 bytes a record) into ``out``; return the
+    number of events written (overflow records are dropped).
 
-    ``state`` = [overflow records seen before this block]. Bytes 1-4 of each record are read as
-    one big-endian uint32 ``v`` (y << 24 | p << 23 | t), so y, p and t come from one strided load.
+    ``state`` = [overflow records seen so far]. Bytes 1-4 of each record are read as one
+    big-endian uint32 ``v`` (y << 24 | p << 23 | t), so y, p and t come from one strided load.
     """
-    n = block.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=EVENT_DTYPE)
-    block = np.ascontiguousarray(block)
-    v = np.ndarray((n,), dtype=">u4", buffer=block, offset=1, strides=(5,)).astype(np.uint32)
-    out = np.empty(n, dtype=EVENT_DTYPE)
-    t1 = np.empty(n, dtype=np.uint32)
+    m = raw.shape[0] // 5
+    if m == 0:
+        return 0
+    v, t1 = tmp[0][:m], tmp[1][:m]
+    np.copyto(v, np.ndarray((m,), dtype=">u4", buffer=raw, offset=1, strides=(5,)))
     np.right_shift(v, 24, out=t1)
     is_ovf = t1 == OVERFLOW_Y
-    t1 <<= 16
-    t1 |= block[:, 0]
-    xy_view(out)[:] = t1
-    np.right_shift(v, 23, out=t1)
-    t1 &= 1
-    out["p"] = t1
-    np.bitwise_and(v, 0x7FFFFF, out=t1)
-    out["t"] = t1
     any_ovf = bool(is_ovf.any())
     if any_ovf or state[0]:
-        # Each overflow record adds 2**13 µs to every later record; the records are dropped.
-        count = np.cumsum(is_ovf, dtype=np.int64) if any_ovf else np.zeros(n, np.int64)
-        count += state[0]
-        state[0] = int(count[-1])
-        count *= OVERFLOW_US
-        out["t"] += count
-        if any_ovf:
-            out = out[~is_ovf]
-    return out
+        return _decode_with_overflow(raw.reshape(m, 5), v, is_ovf, any_ovf, out, state)
+    t1 <<= 16
+    t1 |= raw[0::5]
+    xy_view(out[:m])[:] = t1
+    np.right_shift(v, 23, out=t1)
+    t1 &= 1
+    out["p"][:m] = t1
+    np.bitwise_and(v, 0x7FFFFF, out=t1)
+    out["t"][:m] = t1
+    return m
+
+
+def _decode_with_overflow(block, v, is_ovf, any_ovf, out, state) -> int:
+    # Each overflow record adds 2**13 µs to every later record; the records are dropped.
+    m = v.shape[0]
+    count = np.cumsum(is_ovf, dtype=np.int64) if any_ovf else np.zeros(m, np.int64)
+    count += state[0]
+    state[0] = int(count[-1])
+    ts = (v & 0x7FFFFF).astype(np.int64) + count * OVERFLOW_US
+    keep = ~is_ovf
+    v, ts, x = v[keep], ts[keep], block[keep, 0]
+    k = v.shape[0]
+    out = out[:k]
+    out["t"] = ts
+    out["x"] = x
+    out["y"] = v >> 24
+    out["p"] = (v >> 23) & 1
+    return k
 
 
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
     state = [0]
-    for block in iter_records(path, 0, RECORD, info.extra["n_records"], chunk_events):
-        ev = decode(block, state)
-        if ev.size:
-            yield ev
+    tmp = scratch(k=2)
+
+    def block(raw: np.ndarray, out: np.ndarray) -> int:
+        return decode_block(raw, out, state, tmp)
+
+    yield from decode_records(path, 0, info.extra["n_records"], 5, chunk_events, block)
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

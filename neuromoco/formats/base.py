@@ -105,6 +105,57 @@ def iter_records(
             yield block
 
 
+BLOCK_EVENTS = 1 << 16
+"""Own decoders work on blocks of this many records, so their temporaries stay in the CPU cache;
+each block is decoded straight into the output array."""
+
+
+def scratch(n: int = BLOCK_EVENTS, k: int = 3) -> list[np.ndarray]:
+    """``k`` preallocated uint32 temporaries of ``n`` elements for a block decoder."""
+    return [np.empty(n, dtype=np.uint32) for _ in range(k)]
+
+
+def shrink(out: np.ndarray, k: int) -> np.ndarray:
+    """``out[:k]``; copied when much smaller, so a mostly-dropped chunk frees its buffer."""
+    if k == out.shape[0]:
+        return out
+    return out[:k].copy() if k < out.shape[0] // 2 else out[:k]
+
+
+def decode_records(
+    path: Path,
+    offset: int,
+    n_records: int,
+    record_bytes: int,
+    chunk_events: int,
+    decode_block: Callable[[np.ndarray, np.ndarray], int],
+) -> Iterator[np.ndarray]:
+    """Yield event arrays of at most ``chunk_events`` events from fixed-size records.
+
+    The file is read with ``readinto`` into one reused block buffer of ``BLOCK_EVENTS`` records;
+    ``decode_block(raw_uint8_block, out_slice) -> n_written`` decodes a block into the chunk's
+    output (it may drop records, e.g. non-DVS ones, and then writes fewer).
+    """
+    buf = np.empty(BLOCK_EVENTS * record_bytes, dtype=np.uint8)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = n_records
+        while left > 0:
+            n_chunk = min(left, chunk_events)
+            out = np.empty(n_chunk, dtype=EVENT_DTYPE)
+            k = done = 0
+            while done < n_chunk:
+                m = min(BLOCK_EVENTS, n_chunk - done)
+                raw = buf[: m * record_bytes]
+                if f.readinto(memoryview(raw)) != m * record_bytes:
+                    raise EventFormatError(path, "file shrank while being read")
+                k += decode_block(raw, out[k : k + m])
+                done += m
+            left -= n_chunk
+            if k:
+                yield shrink(out, k)
+
+
 def rechunk(
     blocks: Iterator[np.ndarray], chunk_events: int, decode: Callable | None = None
 ) -> Iterator[np.ndarray]:

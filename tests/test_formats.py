@@ -523,3 +523,61 @@ def test_prophesee_suffix_independent(tmp_path, testdata):
     p.write_bytes(src.read_bytes())
     np.testing.assert_array_equal(read_events(p), read_events(src))
     assert list(tmp_path.iterdir()) == [p]
+
+
+def test_aedat2_data_starting_with_hash_byte(tmp_path):
+    """A first record whose address begins with 0x23 ('#') is data, not another header line."""
+    head = (
+        b"#!AER-DAT2.0\r\n# AEChip: eu.seebetter.ini.chips.davis.DAVIS240C\r\n"
+        b"#End Of ASCII Header\r\n"
+    )
+    rows = np.array([140, 10, 141], dtype=np.uint32)  # row 140 -> address byte 0 is 0x23
+    rec = np.empty(3, dtype=aedat2.RECORD)
+    rec["a"] = (rows << 22) | (np.array([5, 6, 7], np.uint32) << 12) | (1 << 11)
+    rec["t"] = [100, 200, 300]
+    assert rec.tobytes()[:1] == b"#"
+    for h in (head, head.replace(b"#End Of ASCII Header\r\n", b"")):
+        p = tmp_path / "hash.aedat"
+        p.write_bytes(h + rec.tobytes())
+        ev = read_events(p)
+        np.testing.assert_array_equal(ev["t"], [100, 200, 300])
+        np.testing.assert_array_equal(ev["y"], 179 - rows)
+        np.testing.assert_array_equal(ev["x"], [5, 6, 7])
+
+
+@pytest.mark.parametrize("fmt", ["aedat3", "aedat2", "atis_bin", "npz"])
+def test_iter_events_memory_is_bounded(fmt, tmp_path):
+    """Iterating a 2 M-event file in 50 k chunks never holds more than a few chunks' worth
+    (the whole file decoded would be 26 MB)."""
+    import tracemalloc
+
+    n = 2_000_000
+    ev = _random_events(n, seed=9, t_max=8_000_000)
+    p = tmp_path / f"big.{fmt}"
+    if fmt == "aedat2":
+        rec = np.empty(n, dtype=aedat2.RECORD)
+        rec["t"] = ev["t"]
+        rec["a"] = (
+            ((127 - ev["x"].astype(np.uint32)) << 1)
+            | ((127 - ev["y"].astype(np.uint32)) << 8)
+            | (1 - ev["p"].astype(np.uint32))
+        )
+        p.write_bytes(b"#!AER-DAT2.0\r\n" + rec.tobytes())
+        del rec
+    elif fmt == "atis_bin":
+        p.write_bytes(atis_bin.encode(ev).tobytes())
+    else:
+        write_events(p, ev, (128, 128), format=fmt)
+    total = 0
+    tracemalloc.start()
+    try:
+        with iter_events(p, chunk_events=50_000, format=fmt, sensor_size=(128, 128)) as chunks:
+            for c in chunks:
+                assert c.shape[0] <= 50_000
+                total += c.shape[0]
+                del c
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == n
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB"

@@ -56,7 +56,7 @@ DAVIS_SIZES: list[tuple[str, SensorSize]] = [
 
 
 def probe(path: Path, fmt: str = "aedat2", sensor_size: SensorSize | None = None) -> FileInfo:
-    lines, offset = read_text_header(path, b"#")
+    lines, offset = read_text_header(path, b"#", end_marker="End Of ASCII Header")
     if not lines or not lines[0].startswith(MAGIC):
         raise EventFormatError(path, "not an AEDAT 2.0 file (no #!AER-DAT2.0 first line)")
     chip = None

@@ -176,15 +176,21 @@ def decode(words: np.ndarray, overflow, out: np.ndarray, tmp) -> int:
     return m
 
 
-def _read_group(path: Path, f, group: list[tuple[int, int, int, int]], words, tmp) -> np.ndarray:
-    """Decode the polarity packets of ``group`` into one event array: payloads are read with
-    ``readinto`` into the reused block buffer ``words`` ([BLOCK_EVENTS, 2] uint32), each full
-    block decoded straight into the output."""
-    total = sum(g[1] for g in group)
-    out = np.empty(total, dtype=EVENT_DTYPE)
-    cap = words.shape[0]
+def _read_group(
+    path: Path, f, group: list[tuple[int, int, int, int]], chunk_events: int, words, tmp
+) -> Iterator[np.ndarray]:
+    """Decode the polarity packets of ``group`` into event arrays of at most ``chunk_events``.
+
+    Payloads are read with ``readinto`` into the reused block buffer ``words``
+    ([BLOCK_EVENTS, 2] uint32); each block is decoded straight into the current output array,
+    so memory stays O(chunk_events) whatever the packet sizes.
+    """
+    left_in_group = sum(g[1] for g in group)
     buf = memoryview(words).cast("B")
-    fill = k = 0
+    out = np.empty(min(chunk_events, left_in_group), dtype=EVENT_DTYPE)
+    k = 0  # events written to out
+    taken = 0  # events read for out (k + dropped invalid ones)
+    fill = 0  # events in the block buffer
     segs: list[tuple[int, int]] = []  # (events, overflow) in the block
 
     def flush() -> None:
@@ -203,23 +209,27 @@ def _read_group(path: Path, f, group: list[tuple[int, int, int, int]], words, tm
         f.seek(pos)
         left = number
         while left:
-            take = min(left, cap - fill)
+            take = min(left, words.shape[0] - fill, out.shape[0] - taken)
             nb = take * 8
             if f.readinto(buf[fill * 8 : fill * 8 + nb]) != nb:
                 raise EventFormatError(path, "file shrank while being read")
             segs.append((take, overflow))
             fill += take
+            taken += take
             left -= take
-            if fill == cap:
+            left_in_group -= take
+            if fill == words.shape[0] or taken == out.shape[0]:
                 flush()
-    if fill:
-        flush()
-    return shrink(out, k)
+            if taken == out.shape[0]:
+                if k:
+                    yield shrink(out, k)
+                if left_in_group:
+                    out = np.empty(min(chunk_events, left_in_group), dtype=EVENT_DTYPE)
+                    k = taken = 0
 
 
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
-    """Decode polarity packets in groups of about ``chunk_events`` events; a group is cut to
-    ``chunk_events`` when a packet overshoots it."""
+    """Decode polarity packets in groups of about ``chunk_events`` events."""
     group: list[tuple[int, int, int, int]] = []
     n = 0
     words = np.empty((BLOCK_EVENTS, 2), dtype="<u4")
@@ -231,14 +241,10 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
             group.append(pkt)
             n += pkt[1]
             if n >= chunk_events:
-                ev = _read_group(path, f, group, words, tmp)
-                for i in range(0, ev.shape[0], chunk_events):
-                    yield ev[i : i + chunk_events]
+                yield from _read_group(path, f, group, chunk_events, words, tmp)
                 group, n = [], 0
         if n:
-            ev = _read_group(path, f, group, words, tmp)
-            for i in range(0, ev.shape[0], chunk_events):
-                yield ev[i : i + chunk_events]
+            yield from _read_group(path, f, group, chunk_events, words, tmp)
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

@@ -44,33 +44,42 @@ def file_size(path: Path) -> int:
     return os.stat(path).st_size
 
 
-def read_text_header(path: Path, prefix: bytes) -> tuple[list[str], int]:
+_CONTROL = bytes(range(0, 9)) + bytes(range(14, 32))
+
+
+def read_text_header(
+    path: Path, prefix: bytes, end_marker: str | None = None
+) -> tuple[list[str], int]:
     """Read the leading lines that start with ``prefix`` (e.g. ``b"#"`` or ``b"%"``).
 
     Returns ``(lines without the prefix, stripped, decoded latin-1; byte offset of the first
-    non-header byte)``. The header ends at the first line that does not start with ``prefix``.
+    non-header byte)``. The header ends at the first line that does not start with ``prefix``,
+    after a line equal (case-insensitively) to ``end_marker``, or at a "line" holding control
+    bytes: binary event data that happens to begin with the prefix byte is not header text.
     """
     lines: list[str] = []
     offset = 0
+    marker = end_marker.lower() if end_marker else None
     with open(path, "rb") as f:
         while True:
             first = f.read(len(prefix))
             if first != prefix:
                 break
             rest = f.readline(MAX_HEADER_BYTES)
-            if not rest.endswith(b"\n"):
-                if len(rest) >= MAX_HEADER_BYTES:
-                    raise EventFormatError(
-                        path, "header line longer than 16 MiB: not an event file"
-                    )
-                # The file ends inside the header: a header-only file; keep the last line.
-                lines.append((first + rest)[len(prefix) :].decode("latin-1").strip())
-                offset += len(first) + len(rest)
-                break
-            lines.append(rest.decode("latin-1").strip())
+            complete = rest.endswith(b"\n")
+            if not complete and len(rest) >= MAX_HEADER_BYTES:
+                raise EventFormatError(path, "header line longer than 16 MiB: not an event file")
+            body = rest.rstrip(b"\r\n")
+            if lines and body.translate(None, _CONTROL) != body:
+                break  # binary data, not a header line
+            lines.append(body.decode("latin-1").strip())
             offset += len(first) + len(rest)
             if offset > MAX_HEADER_BYTES:
                 raise EventFormatError(path, "header longer than 16 MiB: not an event file")
+            if not complete:  # the file ends inside the header: a header-only file
+                break
+            if marker is not None and lines[-1].lower() == marker:
+                break
     return lines, offset
 
 

@@ -70,7 +70,7 @@ def _header_size(lines: list[str]) -> SensorSize | None:
 
 
 def probe(path: Path, fmt: str, sensor_size: SensorSize | None = None) -> FileInfo:
-    lines, offset = read_text_header(path, b"%")
+    lines, offset = read_text_header(path, b"%", end_marker="end")
     camera = None
     for line in lines:
         m = re.match(r"plugin_name\s+(\S+)", line)

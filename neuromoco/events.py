@@ -99,7 +99,29 @@ def check_coordinates(events: np.ndarray, sensor_size: SensorSize, path=None) ->
 # the functions, so `import neuromoco.events` stays light (numpy only).
 
 FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "aedat2", "atis_bin", "dat", "evt2", "evt3", "npz")
-"""Readable formats (names accepted by ``format=``)."""
+"""Readable formats (names accepted by ``format=``). Sensor size and camera per format (details
+in each ``neuromoco.formats`` module):
+
+========  =================================  ==============================================
+format    reader                             sensor size (width, height) when not overridden
+========  =================================  ==============================================
+aedat4    ``aedat`` (events only)            event stream info (sizeX, sizeY); camera: source
+aedat3    own numpy (polarity packets)       from the ``#Source`` camera name, else 128×128
+aedat2    own numpy (jAER DVS128 / DAVIS)    from ``# AEChip``: DVS128 128×128, DAVIS240
+                                             240×180, DAVIS346 346×260; no chip: 128×128
+atis_bin  own numpy (5-byte records)         34×34 (N-MNIST) if all events fit, else 240×180
+                                             (N-Caltech101); pass sensor_size to be sure
+dat       expelliarmus                       header Width/Height, else 304×240 (ATIS/N-CARS)
+evt2      expelliarmus                       header geometry / plugin, else 640×480
+evt3      expelliarmus                       header geometry / plugin, else 1280×720
+npz       own (zip streamed)                 stored ``sensor_size``, else the first of
+                                             128×128, 240×180, 346×260, 640×480, 1280×720
+                                             that holds every event
+========  =================================  ==============================================
+
+Coordinates are image coordinates (origin top-left, y down); jAER's y-up AEDAT 2.0 rows are
+flipped. A zero-byte file of a known suffix reads as zero events with the format's default size.
+"""
 
 WRITABLE_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "npz")
 """Formats :func:`write_events` can write (losslessly for events; see each writer's notes)."""

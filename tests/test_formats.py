@@ -581,3 +581,49 @@ def test_iter_events_memory_is_bounded(fmt, tmp_path):
         tracemalloc.stop()
     assert total == n
     assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def _after_percent_header(data: bytes) -> int:
+    pos = 0
+    while data[pos : pos + 1] == b"%":
+        pos = data.index(b"\n", pos) + 1
+    return pos
+
+
+def test_dat_matches_independent_decoder(testdata):
+    """Prophesee DAT (v2 CD events): uint32 t, uint32 (x 14 bits | y 14 bits | p 4 bits)."""
+    path = testdata / "prophesee/NCARS_obj_004397_td.dat"
+    data = path.read_bytes()
+    pos = _after_percent_header(data) + 2  # event type and size bytes
+    rec = np.frombuffer(data[pos:], dtype="<u4").reshape(-1, 2)
+    t, w = rec[:, 0].astype(np.int64), rec[:, 1]
+    ev = read_events(path)
+    order = np.argsort(t, kind="stable")
+    np.testing.assert_array_equal(ev["t"], t[order])
+    np.testing.assert_array_equal(ev["x"], (w & 0x3FFF)[order])
+    np.testing.assert_array_equal(ev["y"], ((w >> 14) & 0x3FFF)[order])
+    np.testing.assert_array_equal(ev["p"], ((w >> 28) & 0xF)[order])
+
+
+def test_evt2_matches_independent_decoder(testdata):
+    """EVT 2.0 words: type 0/1 = CD OFF/ON (6 low timestamp bits, x, y), 8 = time high."""
+    path = testdata / "prophesee/evt2_sample.raw"
+    data = path.read_bytes()
+    words = np.frombuffer(data[_after_percent_header(data) :], dtype="<u4")
+    kind = words >> 28
+    high = np.where(kind == 8, (words & 0x0FFFFFFF).astype(np.int64) << 6, 0)
+    # the time-high value in force at each word: the last EV_TIME_HIGH at or before it
+    idx = np.where(kind == 8, np.arange(words.size), -1)
+    idx = np.maximum.accumulate(idx)
+    cd = kind <= 1
+    assert idx[cd].min() >= 0
+    t = high[idx[cd]] + ((words[cd] >> 22) & 0x3F)
+    x = (words[cd] >> 11) & 0x7FF
+    y = words[cd] & 0x7FF
+    p = kind[cd]
+    ev = read_events(path)
+    order = np.argsort(t, kind="stable")
+    np.testing.assert_array_equal(ev["t"], t[order])
+    np.testing.assert_array_equal(ev["x"], x[order])
+    np.testing.assert_array_equal(ev["y"], y[order])
+    np.testing.assert_array_equal(ev["p"], p[order])

@@ -52,7 +52,7 @@ CAMERA_SIZES: list[tuple[str, SensorSize]] = [
     ("davis240", (240, 180)),
     ("davis346", (346, 260)),
     ("davis640", (640, 480)),
-    ("dvxplorer", (640, 480)),
+    ("dvxplorer", (640, 480)),  # DVXplorer Lite is 320x240: an upper bound, pass sensor_size
     ("davis128", (128, 128)),
 ]
 

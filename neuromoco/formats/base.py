@@ -165,27 +165,6 @@ def decode_records(
                 yield shrink(out, k)
 
 
-def rechunk(
-    blocks: Iterator[np.ndarray], chunk_events: int, decode: Callable | None = None
-) -> Iterator[np.ndarray]:
-    """Regroup event arrays of any size into arrays of at most ``chunk_events`` events."""
-    pending: list[np.ndarray] = []
-    n_pending = 0
-    for b in blocks:
-        if decode is not None:
-            b = decode(b)
-        while b.shape[0]:
-            take = min(chunk_events - n_pending, b.shape[0])
-            pending.append(b[:take])
-            n_pending += take
-            b = b[take:]
-            if n_pending == chunk_events:
-                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
-                pending, n_pending = [], 0
-    if n_pending:
-        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
-
-
 def concat(chunks: Iterator[np.ndarray]) -> np.ndarray:
     parts = list(chunks)
     if not parts:

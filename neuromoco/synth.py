@@ -45,7 +45,7 @@ import numpy as np
 from neuromoco.emulator import EmulatorConfig, EventEmulator
 from neuromoco.events import EVENT_DTYPE, empty_events
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the generated events for a given (label, seed) change."""
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -92,7 +92,8 @@ class GestureParams:
         body_x, body_y: offset of the body from its nominal position (px).
         limb_width: thickness multiplier of arms and hands.
         sway_px, sway_hz: lateral body sway amplitude (px) and frequency (Hz).
-        idle_pose: pose of an arm that does not gesture (0 hanging, 1 hand on hip, 2 hand on belly).
+        idle_pose: pose of an arm that does not gesture (0 hanging, 1 hand on hip, 2 hand on
+            belly, 3 hand at the chin).
         fidget_px: amplitude of small random idle-arm motion (px).
         bg_level: mean background intensity (linear, 0..1).
         bg_texture: background texture contrast (log units, std).
@@ -199,12 +200,12 @@ def sample_params(label: int, rng: np.random.Generator) -> GestureParams:
         direction=sign() if label == 7 else 0,
         hand=sign(),
         body_scale=float(u(0.95, 1.3)),
-        body_x=float(u(-12, 12)),
+        body_x=float(u(-20, 20)),
         body_y=float(u(-8, 8)),
         limb_width=float(u(0.95, 1.3)),
         sway_px=float(u(0.0, 2.5)),
         sway_hz=float(u(0.2, 0.9)),
-        idle_pose=int(rng.integers(0, 3)),
+        idle_pose=int(rng.integers(0, 4)),
         fidget_px=float(u(0.0, 3.0)),
         bg_level=float(u(0.15, 0.6)),
         bg_texture=float(u(0.05, 0.3)),
@@ -253,9 +254,12 @@ def _rest_target(b: _Body, side: int, pose: int, t: np.ndarray, fidget: np.ndarr
     elif pose == 1:  # hand on hip
         x = b.cx + side * 13 * s
         y = b.sy + 33 * s
-    else:  # hand on belly
+    elif pose == 2:  # hand on belly
         x = b.cx + side * 3 * s
         y = b.sy + 30 * s
+    else:  # hand at the chin (thinking pose): puts idle motion at head height
+        x = b.cx + side * 4 * s
+        y = b.sy - 8 * s
     return np.stack([x + fidget[:, 0], y + fidget[:, 1]], axis=1)
 
 
@@ -301,7 +305,8 @@ def _arm_targets(p: GestureParams, b: _Body, t: np.ndarray, rng: np.random.Gener
             out[side] = (None, np.stack([b.cx + side * half, cy + bob], axis=1))
     elif L in (1, 2):  # hand wave: forearm up, swinging about the elbow
         side = _RIGHT if L == 1 else _LEFT
-        elev = math.radians(rng.uniform(-5, 35))  # upper arm below horizontal
+        # upper arm from 10° above horizontal (hand well out) to 65° below (hand by the face)
+        elev = math.radians(rng.uniform(-10, 65))
         elbow = sh[side] + b.L1 * np.array([side * math.cos(elev), math.sin(elev)])
         elbow = elbow + np.stack([side * 1.5 * s * np.sin(w), 0 * t], axis=1)
         g0 = math.radians(rng.uniform(-12, 12)) * side
@@ -685,11 +690,18 @@ def _atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", newline="\n") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _sample_seed(seed: int, round_: int, label: int) -> int:

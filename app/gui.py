@@ -6,6 +6,7 @@ Called by :func:`neuromoco.app.main.main` when a window can be opened; ``--scree
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -40,6 +41,8 @@ def run_gui(args) -> int:
     Returns 0, or 1 when an error was on screen at an unattended quit (``--quit-after``), so a
     script notices a bad file or model; the screenshot is written either way.
     """
+    # OpenCV logs a WARN line per failed webcam probe; the window shows the error already
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     from PySide6 import QtCore, QtWidgets
 
     from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec

@@ -192,9 +192,8 @@ class MainWindow(QtWidgets.QMainWindow):
             window_events=cfg.get("window_events"),
         )
         try:
-            engine.start(TappedSource(source, tap))
-            if self.recording:
-                engine.start_recording(self.recording)
+            # a recording (--record) starts with the very first chunk of the source
+            engine.start(TappedSource(source, tap), record=self.recording)
         except Exception as e:
             engine.stop(timeout=1.0)
             _close_quietly(source)

@@ -192,6 +192,9 @@ def sample_params(label: int, rng: np.random.Generator) -> GestureParams:
         mixture = tuple(sorted(int(i) for i in rng.choice(_N_PRIMITIVES, size=k, replace=False)))
     else:
         mixture = ()
+    # A big person has less room to stand off-centre before a whole-arm gesture leaves the frame.
+    body_scale = float(u(0.95, 1.3))
+    max_off = 20.0 - 30.0 * (body_scale - 0.95)
     return GestureParams(
         label=label,
         frequency_hz=float(u(f_lo, f_hi)),
@@ -199,8 +202,8 @@ def sample_params(label: int, rng: np.random.Generator) -> GestureParams:
         phase=float(u(0, 2 * np.pi)),
         direction=sign() if label == 7 else 0,
         hand=sign(),
-        body_scale=float(u(0.95, 1.3)),
-        body_x=float(u(-20, 20)),
+        body_scale=body_scale,
+        body_x=float(u(-max_off, max_off)),
         body_y=float(u(-8, 8)),
         limb_width=float(u(0.95, 1.3)),
         sway_px=float(u(0.0, 2.5)),
@@ -305,8 +308,8 @@ def _arm_targets(p: GestureParams, b: _Body, t: np.ndarray, rng: np.random.Gener
             out[side] = (None, np.stack([b.cx + side * half, cy + bob], axis=1))
     elif L in (1, 2):  # hand wave: forearm up, swinging about the elbow
         side = _RIGHT if L == 1 else _LEFT
-        # upper arm from 10° above horizontal (hand well out) to 65° below (hand by the face)
-        elev = math.radians(rng.uniform(-10, 65))
+        # upper arm from horizontal (hand well out) to 65° below it (hand by the face)
+        elev = math.radians(rng.uniform(0, 65))
         elbow = sh[side] + b.L1 * np.array([side * math.cos(elev), math.sin(elev)])
         elbow = elbow + np.stack([side * 1.5 * s * np.sin(w), 0 * t], axis=1)
         g0 = math.radians(rng.uniform(-12, 12)) * side

@@ -290,5 +290,6 @@ def test_learnable_but_not_by_event_count():
 @pytest.mark.slow
 def test_learnability_full_size():
     acc = learnability(10, 6, 1_500_000)
-    # measured: count 0.06, static 0.52, static+motion 0.58 (CW/CCW separable only with motion)
-    assert acc["count"] < 0.2 and acc["static+motion"] > 0.45, acc
+    # measured: count 0.08, static 0.44, static+motion 0.48 (CW/CCW separable only with motion;
+    # the both-hands-at-the-chest classes need finer time than these 187 ms bins)
+    assert acc["count"] < 0.2 and acc["static+motion"] > 0.4, acc

@@ -77,6 +77,8 @@ class EventTap:
         self._rate_mark = (time.monotonic(), 0)
         self._rate = 0.0
         self._watermark: int | None = None
+        self.version = 0
+        """Incremented by every push/advance/clear: a viewer redraws only when it changed."""
         self.t_first: int | None = None
         """Timestamp (µs) of the first event pushed: the origin of the displayed stream time."""
 
@@ -96,6 +98,7 @@ class EventTap:
             self._chunks.append(events)
             self._kept += n
             self._total += n
+            self.version += 1
             self._trim(int(events["t"][-1]))
 
     def _trim(self, t_last: int) -> None:
@@ -118,8 +121,9 @@ class EventTap:
     def advance(self, watermark_us: int | None) -> None:
         """The stream time up to which every event has been pushed (a silent scene still moves
         the window on, so the view empties instead of freezing on the last events)."""
-        if watermark_us is not None:
+        if watermark_us is not None and watermark_us != self._watermark:
             self._watermark = int(watermark_us)
+            self.version += 1
 
     def clear(self) -> None:
         """Forget all events (on source switch)."""
@@ -127,6 +131,7 @@ class EventTap:
             self._chunks.clear()
             self._kept = 0
             self._watermark = None
+            self.version += 1
 
     def events_per_second(self) -> float:
         """Input rate in events per wall-clock second, updated at most once per 0.5 s."""
@@ -173,11 +178,16 @@ class EventTap:
         else:
             t_start, t_end = (int(t[0]), int(t[-1]) + 1) if t.size else (0, 1)
         dur = max(t_end - t_start, 1)
-        b = ((t - t_start) * T // dur).astype(np.int64)
+        # int32 indices (T·2·H·W < 2³¹ for any real sensor): half the memory traffic of int64
+        idx_t = np.int64 if T * 2 * h * w >= 2**31 else np.int32
+        b = ((t - t_start) * T // dur).astype(idx_t)
         np.clip(b, 0, T - 1, out=b)
-        x = np.minimum(ev["x"].astype(np.int64), w - 1)
-        y = np.minimum(ev["y"].astype(np.int64), h - 1)
-        flat = ((b * 2 + ev["p"].astype(np.int64)) * h + y) * w + x
+        flat = b * 2
+        flat += ev["p"]
+        flat *= h
+        flat += np.minimum(ev["y"], h - 1)
+        flat *= w
+        flat += np.minimum(ev["x"], w - 1)
         frames = np.bincount(flat, minlength=T * 2 * h * w).astype(np.int32)
         return DisplayWindow(frames.reshape(T, 2, h, w), t_start, t_end, int(ev.shape[0]))
 

@@ -10,48 +10,63 @@ from neuromoco.app.event_tap import DisplayWindow
 from neuromoco.app.style import BACKGROUND, DIM_TEXT, OFF_RGB, ON_RGB
 
 
+def robust_scale(counts: np.ndarray) -> float:
+    """The 99th percentile of the non-zero counts (≥ 1): one hot pixel does not wash out the
+    image, and single events stay visible."""
+    nz = counts[counts > 0]
+    if nz.size == 0:
+        return 1.0
+    k = int(0.99 * (nz.size - 1))
+    return max(float(np.partition(nz, k)[k]), 1.0)
+
+
 def polarity_rgb(counts: np.ndarray, scale: float | None = None) -> np.ndarray:
     """``[2, H, W]`` counts (OFF, ON) → ``[H, W, 3]`` uint8 image on the dark background.
 
     Each polarity adds its colour with weight ``sqrt(min(count / scale, 1))`` (the square root
-    keeps single events visible next to busy pixels). ``scale`` defaults to the 99th percentile of
-    the non-zero counts, so one hot pixel does not wash the image out.
+    keeps single events visible next to busy pixels). ``scale`` defaults to
+    :func:`robust_scale` of the counts.
     """
     if counts.ndim != 3 or counts.shape[0] != 2:
         raise ValueError(f"expected counts of shape [2, H, W], got {counts.shape}")
-    c = counts.astype(np.float32)
-    if scale is None:
-        nz = c[c > 0]
-        scale = float(np.percentile(nz, 99)) if nz.size else 1.0
-    scale = max(float(scale), 1.0)
-    a = np.sqrt(np.minimum(c / scale, 1.0))  # [2, H, W] in [0, 1]
+    scale = robust_scale(counts) if scale is None else max(float(scale), 1.0)
+    a = np.minimum(counts.astype(np.float32) * np.float32(1.0 / scale), np.float32(1.0))
+    np.sqrt(a, out=a)
     bg = np.asarray(BACKGROUND, np.float32)
     off = np.asarray(OFF_RGB, np.float32) - bg
     on = np.asarray(ON_RGB, np.float32) - bg
-    img = bg + a[0, ..., None] * off + a[1, ..., None] * on
-    return np.clip(img, 0, 255).astype(np.uint8)
+    img = a[0, ..., None] * off
+    img += a[1, ..., None] * on
+    img += bg
+    return np.clip(img, 0, 255, out=img).astype(np.uint8)
 
 
-def bin_strip(frames: np.ndarray, max_bins: int = 16, gap: int = 2) -> np.ndarray:
-    """``[T, 2, H, W]`` → one ``[H, T'·(W+gap)−gap, 3]`` uint8 image of the bins side by side.
+def bin_strip(
+    frames: np.ndarray, max_bins: int = 16, gap: int = 2, max_tile: int = 64
+) -> np.ndarray:
+    """``[T, 2, H, W]`` → one ``[H', T'·(W'+gap)−gap, 3]`` uint8 image of the bins side by side.
 
     One common scale for all bins, so the strip shows how activity moves through the window.
-    With ``T > max_bins`` neighbouring bins are summed down to ``max_bins`` tiles.
+    With ``T > max_bins`` neighbouring bins are summed down to ``max_bins`` tiles; tiles wider
+    than ``max_tile`` pixels are sum-pooled by ``f = ⌈W / max_tile⌉`` (``H' = ⌊H/f⌋``,
+    ``W' = ⌊W/f⌋``).
     """
-    T = frames.shape[0]
+    T, _, h, w = frames.shape
     if T > max_bins:
         edges = np.linspace(0, T, max_bins + 1).astype(int)
-        frames = np.stack([frames[a:b].sum(0) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+        frames = np.add.reduceat(frames, edges[:-1], axis=0)
         T = max_bins
-    nz = frames[frames > 0]
-    scale = float(np.percentile(nz, 99)) if nz.size else 1.0
-    tiles = [polarity_rgb(f, scale) for f in frames]
-    h, w = tiles[0].shape[:2]
-    out = np.zeros((h, T * (w + gap) - gap, 3), np.uint8)
-    out[:] = (60, 60, 70)
-    for i, tile in enumerate(tiles):
-        out[:, i * (w + gap) : i * (w + gap) + w] = tile
-    return out
+    f = -(-w // max_tile)  # tiles are small on screen: sum-pool f×f pixels (f = 1 up to 64 px)
+    if f > 1:
+        h, w = h // f, w // f
+        frames = frames[..., : h * f, : w * f].reshape(T, 2, h, f, w, f).sum(axis=(3, 5))
+    # lay the bins out side by side with gap columns, then colour the whole strip at once
+    tiles = np.zeros((2, h, T, w + gap), frames.dtype)
+    tiles[..., :w] = frames.transpose(1, 2, 0, 3)
+    strip = polarity_rgb(tiles.reshape(2, h, T * (w + gap))[..., : T * (w + gap) - gap])
+    for i in range(1, T):  # separators
+        strip[:, i * (w + gap) - gap : i * (w + gap)] = (60, 60, 70)
+    return strip
 
 
 class EventView(QtWidgets.QWidget):
@@ -95,6 +110,7 @@ class EventView(QtWidgets.QWidget):
         lay.addLayout(row)
         self.updates = 0
         self._shape: tuple[int, int] | None = None
+        self._strip_shape: tuple | None = None
         self._toggle_bins(show_bins)
 
     @property

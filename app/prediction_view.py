@@ -14,6 +14,7 @@ from neuromoco.app.style import (
     ERROR_TEXT,
     OK_TEXT,
     TEXT,
+    cache_axes,
     class_colors,
     fit_left_axis,
 )
@@ -44,6 +45,7 @@ class PredictionView(QtWidgets.QWidget):
         self.bars_plot.getViewBox().invertY(True)  # class 0 at the top
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.75, width=[])
         self.bars_plot.addItem(self.bars)
+        cache_axes(self.bars_plot.getPlotItem())
 
         self.hist_plot = pg.PlotWidget(background=BACKGROUND)
         self.hist_plot.setMouseEnabled(False, False)
@@ -54,6 +56,7 @@ class PredictionView(QtWidgets.QWidget):
         self.hist_plot.setMaximumHeight(110)
         self.hist_img = pg.ImageItem(axisOrder="row-major")
         self.hist_plot.addItem(self.hist_img)
+        cache_axes(self.hist_plot.getPlotItem())
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -142,4 +145,3 @@ class PredictionView(QtWidgets.QWidget):
             if truth is not None and 0 <= truth < len(self.colors):
                 img[1, start + j] = self.colors[truth]
         self.hist_img.setImage(img, autoLevels=False, levels=(0, 255))
-        self.hist_plot.setRange(xRange=(0, self.history), yRange=(0, 2), padding=0)

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from neuromoco.app.style import BACKGROUND, DIM_TEXT, class_colors, fit_left_axis
+from neuromoco.app.style import BACKGROUND, DIM_TEXT, cache_axes, class_colors, fit_left_axis
 
 
 class TimestepView(QtWidgets.QWidget):
@@ -27,8 +27,13 @@ class TimestepView(QtWidgets.QWidget):
         self.heat_plot.getViewBox().invertY(True)
         self.heat_plot.getAxis("bottom").setLabel("time step (oldest → newest)")
         self.heat = pg.ImageItem(axisOrder="row-major")
-        self.heat.setLookupTable(pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256))
         self.heat_plot.addItem(self.heat)
+        # fixed 0..1 scale (probabilities), shown as a colour bar beside the heatmap
+        self.colorbar = pg.ColorBarItem(
+            values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
+            width=12, colorMapMenu=False,
+        )  # fmt: skip
+        self.colorbar.setImageItem(self.heat, insert_in=self.heat_plot.getPlotItem())
         self.top_box = pg.PlotCurveItem(pen=pg.mkPen("w", width=2))
         self.heat_plot.addItem(self.top_box)
         self.top_curve = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255), width=2))
@@ -44,6 +49,10 @@ class TimestepView(QtWidgets.QWidget):
         self.trace_pts = pg.ScatterPlotItem(size=6, pen=None)
         self.trace_plot.addItem(self.trace_line)
         self.trace_plot.addItem(self.trace_pts)
+
+        cache_axes(self.heat_plot.getPlotItem())
+        cache_axes(self.trace_plot.getPlotItem())
+        self._heat_shape: tuple[int, int] | None = None
 
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -72,6 +81,7 @@ class TimestepView(QtWidgets.QWidget):
         self.trace_line.setData([], [])
         self.trace_pts.setData([], [])
         self.heat_plot.setRange(xRange=(0, T or 1), yRange=(0, max(len(names), 1)), padding=0)
+        self._heat_shape = None
         self.trace_plot.setXRange(0, self.trace_s, padding=0)
 
     def set_mode(self, mode: str) -> None:
@@ -99,7 +109,9 @@ class TimestepView(QtWidgets.QWidget):
         if not draw:
             return
         self.heat.setImage(pps.T, autoLevels=False, levels=(0.0, 1.0))  # rows = classes
-        self.heat_plot.setRange(xRange=(0, T), yRange=(0, C), padding=0)
+        if self._heat_shape != (T, C):  # re-ranging repaints the axes: only on a change
+            self._heat_shape = (T, C)
+            self.heat_plot.setRange(xRange=(0, T), yRange=(0, C), padding=0)
         # Outline the top class's row; overlay its per-step probability inside that row.
         self.top_box.setData([0, T, T, 0, 0], [top, top, top + 1, top + 1, top])
         xs = np.arange(T) + 0.5

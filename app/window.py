@@ -90,6 +90,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._fps = 0.0
         self._fps_mark = time.monotonic()
         self._closed = False
+        self._drawn: tuple | None = None
         self.about_to_close = None
         """Called once when the window is closed, before the engine stops (``--screenshot``)."""
 
@@ -366,8 +367,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.dropped = preds[-1].dropped
             self.predictions += len(preds)
             drew = True
-        if self.tap is not None and not self.paused:
-            win = self.tap.snapshot(self.bins if self.event_view.show_bins else 1)
+        tap = self.tap
+        bins = self.bins if self.event_view.show_bins else 1
+        if tap is not None and not self.paused and (tap, tap.version, bins) != self._drawn:
+            self._drawn = (tap, tap.version, bins)  # an idle stream costs nothing to display
+            win = tap.snapshot(bins)
             if win is not None:
                 name = getattr(self.source, "name", "") if self.source is not None else ""
                 self.event_view.set_window(win, name, self._t0())

@@ -324,3 +324,25 @@ def test_qt_binding_keeps_none_and_true_alive(qapp):
         "(use PySide6-Essentials<6.12)"
     )
     label.deleteLater()
+
+
+def test_bin_strip_pools_large_tiles():
+    frames = np.zeros((4, 2, 128, 130), np.int32)
+    frames[2, 0, 10, 20] = 3  # OFF event in bin 2 → pooled pixel (5, 10) of tile 2
+    strip = bin_strip(frames, gap=2, max_tile=64)  # f = 3: tiles of 42 × 43
+    assert strip.shape == (42, 4 * 45 - 2, 3)
+    assert tuple(strip[3, 2 * 45 + 6]) == OFF_RGB
+    assert (strip[:, :43] == BACKGROUND).all() and (strip[:, 45:88] == BACKGROUND).all()
+    assert (strip[:, 43:45] == (60, 60, 70)).all()  # separator between tiles 0 and 1
+
+
+def test_tap_version_changes_only_with_new_data():
+    tap = EventTap((32, 24), window_us=1000)
+    v0 = tap.version
+    tap.push(_events(0, 10))  # an empty chunk changes nothing
+    tap.advance(None)
+    assert tap.version == v0
+    tap.push(_events(10, 100))
+    tap.advance(500)
+    tap.advance(500)
+    assert tap.version == v0 + 2

@@ -70,6 +70,7 @@ class PredictionView(QtWidgets.QWidget):
         self.names: list[str] = []
         self.colors = class_colors(0)
         self.updates = 0
+        self._hist_rows = 0
         self.last_probs: np.ndarray | None = None
 
     def set_classes(self, names: list[str]) -> None:
@@ -83,6 +84,7 @@ class PredictionView(QtWidgets.QWidget):
         self._hist.clear()
         self.hist_img.clear()
         self.hist_plot.setRange(xRange=(0, self.history), yRange=(0, 2), padding=0)
+        self._hist_rows = 0
         self.bars.setOpts(x0=[], y=[], width=[], height=0.75)
         self.last_probs = None
         self.top_label.setText("waiting for predictions…")
@@ -144,4 +146,11 @@ class PredictionView(QtWidgets.QWidget):
             img[0, start + j] = (self.colors[top] * (0.35 + 0.65 * conf)).astype(np.uint8)
             if truth is not None and 0 <= truth < len(self.colors):
                 img[1, start + j] = self.colors[truth]
-        self.hist_img.setImage(img, autoLevels=False, levels=(0, 255))
+        # the truth row only when the source knows the ground truth (the demo)
+        rows = 2 if any(t is not None for _, _, t in self._hist) else 1
+        if rows != self._hist_rows:
+            self._hist_rows = rows
+            ticks = [(0.5, "pred"), (1.5, "truth")][:rows]
+            self.hist_plot.getAxis("left").setTicks([ticks])
+            self.hist_plot.setRange(xRange=(0, self.history), yRange=(0, rows), padding=0)
+        self.hist_img.setImage(img[:rows], autoLevels=False, levels=(0, 255))

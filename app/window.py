@@ -137,6 +137,9 @@ class MainWindow(QtWidgets.QMainWindow):
         c.set_speed(speed)
         c.set_mode(mode)
         self.refresh_cameras()
+        # keyboard focus on the plots, not in the webcam index box (no text cursor on screen)
+        self.event_view.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self.event_view.setFocus()
 
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(int(1000 / DISPLAY_HZ))
@@ -209,6 +212,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_paused(False)
         self.status.clear_message()
         self.status.show_info(f"running {spec.describe()} · {engine.describe()}")
+        self.setWindowTitle(f"NeuroMoCo — {getattr(source, 'name', spec.describe())}")
         return True
 
     def _set_classes(self, names, T: int | None = None) -> None:

@@ -217,10 +217,12 @@ def warp(
     sx = torch.where(wr, sx.remainder(w), sx)
     sy = torch.where(wr, sy.remainder(h), sy)
     valid = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-    idx = torch.where(valid, sy * w + sx, torch.full_like(sx, h * w))  # h*w → the zero column
+    idx = torch.where(valid, sy * w + sx, torch.zeros_like(sx))
     flat = xb.reshape(n, t * c, h * w)
-    flat = torch.cat([flat, flat.new_zeros(n, t * c, 1)], dim=2)
     out = torch.gather(flat, 2, idx.unsqueeze(1).expand(n, t * c, ho * wo))
+    if not bool(valid.all()):
+        # pixels that map outside the image read 0 (in place: no padded copy of the input)
+        out.masked_fill_(~valid.unsqueeze(1), 0)
     return _unbatch(out.reshape(n, t, c, ho, wo), squeeze)
 
 

@@ -167,13 +167,23 @@ def test_stale_tmp_of_live_process_is_kept(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [f".b.npy.{os.getppid()}.tmp"]
 
 
-def test_worker_processes_build_the_same_files(gesture):
+def test_worker_processes_build_the_same_files(gesture, monkeypatch):
+    import multiprocessing
+
+    import neuromoco.data.cache as cache_mod
+
     root, cache = gesture
     src = DVS128Gesture(root, "all")
+    monkeypatch.setattr(cache_mod, "SMALL_BUILD", 0)  # use the pool even for 11 samples
+    used = []
+    real = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda m=None: used.append(m) or real(m))
     par = SampleCache(cache / "par", src, SPEC)
     seq = SampleCache(cache / "seq", src, SPEC)
     assert par.build(workers=2, progress=False) == 11
+    assert used == ["spawn"]
     assert seq.build(workers=0, progress=False) == 11
+    assert used == ["spawn"]
     for i in range(len(src)):
         np.testing.assert_array_equal(par.load(i), seq.load(i))
 
@@ -198,3 +208,28 @@ def test_cache_bad_arguments(gesture):
         SampleCache(cache, src, None)
     with pytest.raises(ValueError, match="cache_dir"):
         FramesDataset(src, SPEC).build_cache()
+
+
+def test_unguarded_script_falls_back_instead_of_hanging(gesture, tmp_path):
+    # spawn re-imports a script's top level in each worker; without an `if __name__ == "__main__"`
+    # guard the workers die while bootstrapping. The build must finish in-process, not hang.
+    root, cache = gesture
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import neuromoco.data.cache as c
+            from neuromoco.data.dvs128_gesture import DVS128Gesture
+            from neuromoco.framing import FramingSpec
+            c.SMALL_BUILD = 0
+            src = DVS128Gesture({str(root)!r}, "all")
+            n = c.SampleCache({str(cache)!r}, src, FramingSpec(T=2, size=(16, 16))).build(2, False)
+            print("built", n)
+            """
+        )
+    )
+    r = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, timeout=120)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 0, err
+    assert out.strip().endswith("built 11")
+    assert "__main__" in err and "RuntimeWarning" in err

@@ -32,6 +32,23 @@ def test_split_sorted_order_matches_spikingjelly_rule():
     assert sorted(tr + te) == sorted(split_per_class(files, "all"))
 
 
+def test_split_equals_spikingjelly_split_to_train_test_set():
+    from bench.peers import spikingjelly_utils
+
+    sj = spikingjelly_utils()
+    sizes = [1, 2, 9, 10, 11, 31, 99, 100, 1000]
+    label_idx, files, i = [], [], 0
+    for n in sizes:  # spikingjelly indexes samples in (class, sorted file) order
+        label_idx.append(list(range(i, i + n)))
+        files.append([f"f{k:04d}" for k in range(n)])
+        i += n
+    for ratio in (0.9, 0.8, 0.5):
+        tr_idx, te_idx = sj._split_class_indices([list(x) for x in label_idx], ratio, False)
+        flat = [(f, lab) for lab, fs in enumerate(files) for f in fs]
+        assert split_per_class(files, "train", ratio) == [flat[k] for k in tr_idx]
+        assert split_per_class(files, "test", ratio) == [flat[k] for k in te_idx]
+
+
 def test_split_seeded_is_deterministic_and_different():
     files = [[f"f{i:03d}" for i in range(100)] for _ in range(3)]
     a = split_per_class(files, "test", seed=7)

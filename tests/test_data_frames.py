@@ -222,3 +222,17 @@ def test_procedural_directory_from_synth_write_dataset(tmp_path):
     assert sorted(tr.labels + te.labels) == sorted(list(range(11)) * 2)
     x, _ = tr[0]
     assert x.shape == (2, 2, 32, 32) and float(x.sum()) > 0
+
+
+def test_dataset_pickles_light_for_loader_workers(gesture_root):
+    import pickle
+
+    ds = build_dataset("dvs128_gesture", gesture_root, "train", FramingSpec(T=2, size=(16, 16)))
+    ds[0]  # decodes a recording, kept in a one-entry memo
+    assert ds.source._last_source is not None
+    blob = pickle.dumps(ds)
+    assert len(blob) < 20_000  # the decoded recording is not shipped to workers
+    assert torch.equal(pickle.loads(blob)[1][0], ds[1][0])
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
+    xs = torch.cat([x for x, _ in loader])
+    assert xs.shape == (4, 2, 2, 16, 16)

@@ -37,6 +37,8 @@ from neuromoco.events import EVENT_DTYPE
 from neuromoco.framing import FramingSpec, apply_normalize, to_frames
 
 CACHE_VERSION = 1
+SMALL_BUILD = 32
+"""Fewer missing samples than this are built in-process even when ``workers`` is given."""
 KINDS = ("frames", "events")
 
 
@@ -219,7 +221,8 @@ class SampleCache:
     def build(self, workers: int | None = None, progress: bool = True) -> int:
         """Create every missing file; returns how many samples were processed.
 
-        ``workers``: processes (default ``min(2, os.cpu_count())``; 0 or 1 = this process).
+        ``workers``: processes (default ``min(2, os.cpu_count())``; 0 or 1 = this process; fewer
+        than :data:`SMALL_BUILD` missing samples are always built in this process).
         Safe to interrupt (Ctrl-C, kill): rerunning resumes with the files still missing.
         """
         from tqdm.auto import tqdm
@@ -231,6 +234,8 @@ class SampleCache:
             return 0
         if workers is None:
             workers = min(2, os.cpu_count() or 1)
+        if len(todo) < SMALL_BUILD:
+            workers = 0  # starting spawn workers (~0.5 s each) costs more than a few samples
         groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for i in todo:
             groups[self.source.samples[i].source].append((i, str(self.path(i))))
@@ -239,27 +244,72 @@ class SampleCache:
         bar = tqdm(total=len(todo), desc=desc, unit="sample", disable=not progress)
         done = 0
         try:
-            if workers <= 1 or len(tasks) == 1:
+            pending = tasks
+            if workers > 1 and len(tasks) > 1:
+                pending = self._build_in_pool(tasks, workers, bar)
+                done = len(todo) - sum(len(items) for _, items in pending)
+            if pending:
                 _init_worker(self.source, self.spec, self.kind)
                 try:
-                    for t in tasks:
+                    for t in pending:
                         k = _build_group(t)
                         done += k
                         bar.update(k)
                 finally:
                     _init_worker(None, None, None)
-            else:
-                ctx = multiprocessing.get_context("spawn")
-                chunk = max(1, len(tasks) // (workers * 16))
-                with ctx.Pool(
-                    workers, initializer=_init_worker, initargs=(self.source, self.spec, self.kind)
-                ) as pool:
-                    for k in pool.imap_unordered(_build_group, tasks, chunksize=chunk):
-                        done += k
-                        bar.update(k)
         finally:
             bar.close()
         return done
+
+    def _build_in_pool(self, tasks, workers: int, bar) -> list:
+        """Run ``tasks`` in ``spawn`` worker processes; returns the tasks left undone.
+
+        ``concurrent.futures`` notices a worker that dies (killed, out of memory, or a script
+        without an ``if __name__ == "__main__":`` guard, which ``spawn`` re-imports) and raises
+        ``BrokenProcessPool`` instead of hanging like ``multiprocessing.Pool``; the remaining
+        tasks are then built in this process, with a warning. Worker errors that are the data's
+        fault (a corrupt recording) are re-raised as they are.
+        """
+        import warnings
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        ctx = multiprocessing.get_context("spawn")
+        left = {t[0]: t for t in tasks}
+        try:
+            with ProcessPoolExecutor(
+                workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(self.source, self.spec, self.kind),
+            ) as ex:
+                # a bounded number of tasks in flight keeps the progress bar honest
+                it = iter(tasks)
+                running = {}
+                for t in it:
+                    running[ex.submit(_build_group, t)] = t
+                    if len(running) >= 4 * workers:
+                        break
+                while running:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        t = running.pop(f)
+                        k = f.result()
+                        left.pop(t[0], None)
+                        bar.update(k)
+                        nxt = next(it, None)
+                        if nxt is not None:
+                            running[ex.submit(_build_group, nxt)] = nxt
+        except BrokenProcessPool as e:
+            warnings.warn(
+                f"cache worker processes failed ({e}); building the remaining "
+                f"{sum(len(t[1]) for t in left.values())} samples in this process. If you run a "
+                'script, put its code under `if __name__ == "__main__":` (spawned workers '
+                "re-import it), or pass workers=0.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return list(left.values())
 
 
 # worker-process state: the source is sent once per worker, not once per task

@@ -13,7 +13,8 @@ accuracies across papers are not strictly comparable. NeuroMoCo's rule, fixed an
   = 9000 / 1000, the numbers in the NeuroMoCo paper.
 * ``seed=<int>``: the sorted list of each class is permuted by ``numpy.random.default_rng(
   [seed, class_index])`` first (independent of the other classes and of the machine), then cut as
-  above. (spikingjelly's ``random_split=True`` uses Python's global ``random`` and cannot be matched.)
+  above. (spikingjelly's ``random_split=True`` shuffles with numpy's *global* RNG, in place,
+  class after class, so its result depends on everything drawn before; it is not reproduced.)
 """
 
 from __future__ import annotations

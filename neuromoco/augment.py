@@ -94,6 +94,19 @@ def _per_sample(v, n: int, name: str) -> torch.Tensor:
     return t
 
 
+def _g(generator: torch.Generator | None) -> torch.Generator | None:
+    """Parameters are drawn on the CPU (identical results on every device): a CPU generator."""
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if generator.device.type != "cpu":
+            raise ValueError(
+                f"generator must be a CPU torch.Generator (parameters are drawn on the CPU so that "
+                f"CPU and GPU runs agree), got one on {generator.device}; use neuromoco.augment.seeded(seed)"
+            )
+    return generator
+
+
 def _uniform(n: int, lo: float, hi: float, generator: torch.Generator | None) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
 
@@ -361,6 +374,7 @@ class HFlip:
         _check_p(self.p)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         n = _n(x)
         return hflip(x, torch.rand(n, generator=generator) < self.p)
 
@@ -377,6 +391,7 @@ class Translate:
         _check_nonneg(self.max_dy, "max_dy")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         n = _n(x)
         dx = torch.randint(-int(self.max_dx), int(self.max_dx) + 1, (n,), generator=generator)
         dy = torch.randint(-int(self.max_dy), int(self.max_dy) + 1, (n,), generator=generator)
@@ -393,6 +408,7 @@ class Roll:
         _check_nonneg(self.max_shift, "max_shift")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         n = _n(x)
         m = int(self.max_shift)
         dx = torch.randint(-m, m + 1, (n,), generator=generator)
@@ -410,6 +426,7 @@ class Rotate:
         _check_nonneg(self.degrees, "degrees")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         d = float(self.degrees)
         return rotate(x, _uniform(_n(x), -d, d, generator))
 
@@ -426,6 +443,7 @@ class ShearX:
             raise ValueError(f"shear angle must be < π/2 rad, got {self.angle}")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         a = float(self.angle)
         return shear_x(x, torch.tan(_uniform(_n(x), -a, a, generator)))
 
@@ -442,6 +460,7 @@ class ShearY:
             raise ValueError(f"shear angle must be < π/2 rad, got {self.angle}")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         a = float(self.angle)
         return shear_y(x, torch.tan(_uniform(_n(x), -a, a, generator)))
 
@@ -471,6 +490,7 @@ class Cutout:
             raise ValueError(f"cutout scale must satisfy 0 < lo ≤ hi ≤ 1, got {self.scale}")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         xb, _ = _as_batch(x)
         n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]
         return cutout(x, _cutout_boxes(n, w, h, self.scale, generator))
@@ -483,6 +503,7 @@ class Resize:
     size: tuple[int, int] = (128, 128)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         return resize(x, self.size)
 
 
@@ -519,6 +540,7 @@ class RandomResizedCrop:
         return torch.stack([x0, y0, bw, bh], dim=1)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         xb, _ = _as_batch(x)
         n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]
         return resized_crop(x, self.boxes(n, w, h, generator), self.size)
@@ -531,6 +553,7 @@ class Compose:
     transforms: tuple = ()
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         for t in self.transforms:
             x = t(x, generator=generator)
         return x
@@ -600,6 +623,7 @@ class DVSAugment:
             raise ValueError(f"num_bins must be ≥ 1, got {self.num_bins}")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
         xb, squeeze = _as_batch(x)
         n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]
         g = generator

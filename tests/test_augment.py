@@ -224,6 +224,11 @@ def test_make_policy_and_bad_arguments():
         A.translate(torch.zeros(3, 1, 2, 4, 4), [1, 2], 0)
     with pytest.raises(ValueError, match="boxes"):
         A.cutout(torch.zeros(1, 2, 4, 4), [1, 2, 3])
+    with pytest.raises(TypeError, match="torch.Generator"):
+        A.DVSAugment()(torch.zeros(1, 2, 4, 4), generator=0)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CPU torch.Generator"):
+            A.Rotate()(torch.zeros(1, 2, 4, 4), generator=torch.Generator("cuda"))
 
 
 def test_augment_module_does_not_import_torchvision():

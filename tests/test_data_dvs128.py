@@ -135,3 +135,36 @@ def test_bad_split_and_layout(gesture_root):
         DVS128Gesture(gesture_root, "train", layout="hdf5")
     with pytest.raises(DatasetNotFoundError, match="events_np"):
         DVS128Gesture(gesture_root, "train", layout="events_np")
+
+
+def test_real_dvs128_recording_in_official_layout(tmp_path):
+    """A real DVS128 recording (AEDAT 4 → AEDAT 3.1 with the project's writer) cut by a csv."""
+    from conftest import shared_file
+
+    from neuromoco.events import write_events
+
+    real = read_events(shared_file("aedat4/dvSave-2024_06_20_16_13_00.aedat4"))
+    d = tmp_path / "DvsGesture"
+    d.mkdir()
+    write_events(d / "user05_natural.aedat", real, (128, 128), format="aedat3")
+    t0, t1 = int(real["t"][0]), int(real["t"][-1])
+    third = (t1 - t0) // 3
+    bounds = [(t0 + k * third, t0 + (k + 1) * third) for k in range(3)]
+    rows = [f"{c},{a},{b}" for c, (a, b) in zip((2, 9, 11), bounds, strict=True)]
+    (d / "user05_natural_labels.csv").write_text(
+        "class,startTime_usec,endTime_usec\n" + "\n".join(rows)
+    )
+    (d / "trials_to_train.txt").write_text("user05_natural.aedat\n")
+    (d / "trials_to_test.txt").write_text("")
+    spec = FramingSpec(T=16, split_by="number", size=(128, 128))
+    with pytest.raises(DatasetNotFoundError, match="lists no recordings"):
+        DVS128Gesture(tmp_path, "test")
+    ds = build_dataset("dvs128_gesture", tmp_path, "train", spec, cache_dir=tmp_path / "cache")
+    assert ds.labels == [1, 8, 10]
+    total = 0
+    for i, (a, b) in enumerate(bounds):
+        x, _ = ds[i]
+        m = (real["t"] >= a) & (real["t"] < b)
+        np.testing.assert_array_equal(x.numpy(), to_frames(real[m], 16, (128, 128)))
+        total += int(m.sum())
+    assert total > 100_000

@@ -168,3 +168,21 @@ def test_real_dvs128_recording_in_official_layout(tmp_path):
         np.testing.assert_array_equal(x.numpy(), to_frames(real[m], 16, (128, 128)))
         total += int(m.sum())
     assert total > 100_000
+
+
+def test_corrupt_sample_files_name_the_file(gesture_root, tmp_path):
+    sj = tmp_path / "sj"
+    d = sj / "events_np" / "train" / "0"
+    d.mkdir(parents=True)
+    (sj / "events_np" / "test").mkdir()
+    (d / "bad_0_0.npz").write_bytes(b"PK\x03\x04 not a zip")
+    ds = DVS128Gesture(sj, "train")
+    with pytest.raises(EventFormatError, match=r"bad_0_0\.npz.*cannot read npz"):
+        ds.events(0)
+    np.savez(d / "bad_0_0.npz", t=np.arange(3), x=np.zeros(3))
+    with pytest.raises(EventFormatError, match=r"lacks array\(s\) \['p', 'y'\]"):
+        DVS128Gesture(sj, "train").events(0)
+    rec = gesture_root / "DvsGesture" / "user24_led.aedat"
+    rec.write_bytes(rec.read_bytes()[:-7])  # truncated mid-packet
+    with pytest.raises(EventFormatError, match="user24_led.aedat"):
+        build_dataset("dvs128_gesture", gesture_root, "test", FramingSpec(T=2))[0]

@@ -24,6 +24,7 @@ Pass ``layout="auto"`` (default: the extracted recordings if present, else ``eve
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -241,10 +242,10 @@ def read_npz_events(path: str | os.PathLike) -> np.ndarray:
                     path, f"npz lacks array(s) {sorted(missing)} (expected t, x, y, p)"
                 )
             t, x, y, p = (np.asarray(z[k]).reshape(-1) for k in ("t", "x", "y", "p"))
-    except (OSError, ValueError) as e:
-        if isinstance(e, EventFormatError):
-            raise
-        raise EventFormatError(path, f"cannot read npz: {e}") from None
+    except EventFormatError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise EventFormatError(path, f"cannot read npz ({type(e).__name__}: {e})") from None
     if not (t.shape == x.shape == y.shape == p.shape):
         raise EventFormatError(path, "arrays t, x, y, p have different lengths")
     ev = np.empty(t.shape[0], dtype=EVENT_DTYPE)

@@ -102,7 +102,8 @@ def run_gui(args) -> int:
 
     # Ctrl-C in the terminal: Qt's loop does not run Python signal handlers by itself, so a
     # timer hands control back to Python every 200 ms.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # The handler may run in the middle of a redraw: close from the event loop, not from there.
+    signal.signal(signal.SIGINT, lambda *_: QtCore.QTimer.singleShot(0, window.close))
     tick = QtCore.QTimer()
     tick.start(200)
     tick.timeout.connect(lambda: None)

@@ -50,7 +50,7 @@ def _png_pixels(path: Path) -> np.ndarray:
 
 def test_screenshot_of_the_demo(tmp_path, tiny_model):
     shot = tmp_path / "docs" / "demo.png"
-    r = _app(["--demo", "--model", tiny_model, "--screenshot", str(shot), "--quit-after", "2.5"])
+    r = _app(["--demo", "--model", tiny_model, "--screenshot", str(shot), "--quit-after", "2"])
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     px = _png_pixels(shot)
@@ -65,7 +65,7 @@ def test_bad_file_exits_1_with_the_error_and_a_screenshot(tmp_path, tiny_model):
     shot = tmp_path / "bad.png"
     missing = tmp_path / "nope.aedat4"
     r = _app(["--file", str(missing), "--model", tiny_model, "--screenshot", str(shot),
-              "--quit-after", "1"])  # fmt: skip
+              "--quit-after", "0.5"])  # fmt: skip
     assert r.returncode == 1
     assert "nope.aedat4" in r.stderr and "no such file" in r.stderr
     assert "Traceback" not in r.stderr
@@ -75,7 +75,7 @@ def test_bad_file_exits_1_with_the_error_and_a_screenshot(tmp_path, tiny_model):
 def test_bad_model_exits_1(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage")
-    r = _app(["--demo", "--model", str(bad), "--quit-after", "1"])
+    r = _app(["--demo", "--model", str(bad), "--quit-after", "0.5"])
     assert r.returncode == 1
     assert "bad.onnx" in r.stderr and "Traceback" not in r.stderr
 
@@ -128,7 +128,7 @@ def test_real_window_under_xvfb(tmp_path, tiny_model):
             pytest.skip("Xvfb did not start")
         shot = tmp_path / "xvfb.png"
         r = _app(
-            ["--demo", "--model", tiny_model, "--screenshot", str(shot), "--quit-after", "2.5"],
+            ["--demo", "--model", tiny_model, "--screenshot", str(shot), "--quit-after", "2"],
             env_extra={"DISPLAY": f":{display}", "QT_QPA_PLATFORM": "xcb"},
         )
         assert r.returncode == 0, r.stderr[-3000:]

@@ -194,11 +194,12 @@ class EventTap:
 
 class TappedSource:
     """Wraps an event source (an iterator of event chunks with ``sensor_size`` and ``close()``)
-    so every chunk it yields also goes to an :class:`EventTap`. Other attributes pass through."""
+    so every chunk it yields also goes to an :class:`EventTap`. Every other attribute, read or
+    written, is the wrapped source's."""
 
     def __init__(self, source, tap: EventTap):
-        self._source = source
-        self._tap = tap
+        object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "_tap", tap)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for chunk in self._source:
@@ -208,3 +209,7 @@ class TappedSource:
 
     def __getattr__(self, name):
         return getattr(self._source, name)
+
+    def __setattr__(self, name, value):
+        # e.g. the engine's ``source.speed = 2.0`` must reach the wrapped source
+        setattr(self._source, name, value)

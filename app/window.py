@@ -78,6 +78,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bins = 1
         self.source = None
         self.source_spec: SourceSpec | None = None
+        self.wanted_spec: SourceSpec | None = None
         self.tap: EventTap | None = None
         self.paused = False
         self.recording: str | None = None
@@ -166,6 +167,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             predictor = self._ensure_predictor()
         except Exception as e:
+            self.wanted_spec = spec  # opened as soon as a model is chosen (Model…)
             self.show_error(f"cannot load the model: {user_message(e)}")
             return False
         if not self.class_names:  # label the empty plots while the source opens
@@ -210,6 +212,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.latency.clear()
         self.paused = False
         self.controls.set_paused(False)
+        # replay speed applies to recordings and the demo, not to cameras
+        self.controls.speed_box.setEnabled(not getattr(source, "live", False))
         self.status.clear_message()
         self.status.show_info(f"running {spec.describe()} · {engine.describe()}")
         self.setWindowTitle(f"NeuroMoCo — {getattr(source, 'name', spec.describe())}")
@@ -264,8 +268,14 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as e:
             self.show_error(f"cannot load model {model or '(bundled)'}: {user_message(e)}")
             return False
-        if self.source_spec is None:
+        if self.source_spec is None:  # nothing runs yet (e.g. no bundled model at start)
             self.predictor, self.model, self.mode = predictor, model, mode
+            self._set_classes(getattr(predictor, "class_names", None), _steps(predictor))
+            wanted, self.wanted_spec = self.wanted_spec, None
+            if wanted is not None:
+                return self.open_source(wanted)
+            self.status.clear_message()
+            self.status.show_info(f"model {model} loaded: open a source")
             return True
         try:
             source = self.adapter.open_source(self.source_spec, speed=self.speed)

@@ -176,6 +176,8 @@ def test_tapped_source_passes_through():
     out = list(tapped)
     assert all(a is b for a, b in zip(out, chunks, strict=True))
     assert tap.total_events == 100 and tapped.name == "fake" and tapped.sensor_size == (32, 24)
+    tapped.speed = 2.0  # writes reach the wrapped source (the engine sets the replay speed)
+    assert src.speed == 2.0
     tapped.close()
     assert src.closed
 

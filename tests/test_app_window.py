@@ -212,3 +212,37 @@ def test_stream_mode_model_change_and_recording(qapp, window, tmp_path, tiny_mod
     assert window.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _assert_clean_close(qapp, window)
+
+
+def test_toolbar_drives_the_window(qapp, window):
+    c = window.controls
+    c.act_demo.trigger()
+    assert window.engine is not None and window.source_spec == SourceSpec("demo")
+    assert _wait(qapp, lambda: window.predictions >= 1)
+    c.speed_box.setCurrentIndex(c.speed_box.findText("2×"))
+    assert window.speed == 2.0 and window.source.speed == 2.0
+    c.speed_box.setCurrentIndex(c.speed_box.findText("max"))
+    assert window.speed is None and window.source.speed == 0.0
+    c.act_pause.trigger()
+    assert window.paused and window.engine.paused and c.act_pause.text() == "Resume"
+    c.act_pause.trigger()
+    assert not window.paused and not window.engine.paused
+    c.mode_box.setCurrentText("stream")
+    assert window.mode == "stream" and window.engine.mode == "stream"
+    _assert_clean_close(qapp, window)
+
+
+def test_choosing_a_model_starts_the_wanted_source(qapp, tiny_model, tmp_path):
+    """No usable model at start (e.g. no bundled model yet): the window says so, and picking a
+    model opens the source asked for."""
+    win = MainWindow(EngineAdapter(), model=str(tmp_path / "absent.pt"))
+    try:
+        win.show()
+        assert not win.open_source(SourceSpec("demo"))
+        assert "absent.pt" in win.status.last_error
+        assert win.set_model(tiny_model)
+        assert win.source_spec == SourceSpec("demo") and win.engine is not None
+        assert _wait(qapp, lambda: win.predictions >= 1)
+    finally:
+        _assert_clean_close(qapp, win)
+        win.deleteLater()

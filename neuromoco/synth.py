@@ -42,25 +42,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from neuromoco.data.dvs128_gesture import CLASS_NAMES as DVS128_CLASS_NAMES
 from neuromoco.emulator import EmulatorConfig, EventEmulator
 from neuromoco.events import EVENT_DTYPE, empty_events
 
 GENERATOR_VERSION = 2
 """Bumped whenever the generated events for a given (label, seed) change."""
 
-CLASS_NAMES: tuple[str, ...] = (
-    "hand_clap",
-    "right_hand_wave",
-    "left_hand_wave",
-    "right_arm_clockwise",
-    "right_arm_counter_clockwise",
-    "left_arm_clockwise",
-    "left_arm_counter_clockwise",
-    "arm_roll",
-    "air_drums",
-    "air_guitar",
-    "other_gestures",
-)
+CLASS_NAMES = DVS128_CLASS_NAMES  # one definition: the real dataset's gesture_mapping.csv
 SENSOR_SIZE = (128, 128)
 """(width, height) in pixels."""
 

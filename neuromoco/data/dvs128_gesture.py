@@ -33,8 +33,9 @@ from neuromoco.data.errors import DatasetNotFoundError
 from neuromoco.data.samples import EventSource, SampleRef, check_split
 from neuromoco.events import EVENT_DTYPE, EventFormatError
 
+# The names of the dataset's gesture_mapping.csv, in label order (csv class − 1).
 CLASS_NAMES: tuple[str, ...] = (
-    "hand_clapping",
+    "hand_clap",
     "right_hand_wave",
     "left_hand_wave",
     "right_arm_clockwise",

@@ -35,12 +35,15 @@ def load_model(
     backend: str = "auto",
     mode: str = "window",
     device: str = "auto",
-    threads: int | None = None,
+    threads: int | None = 1,
 ):
     """Load a predictor for streaming ``mode`` (``"window"`` or ``"stream"``).
 
-    ``path=None`` takes the bundled model. Every failure is a :class:`ModelError` naming the file
-    and the reason (no traceback needed).
+    ``path=None`` takes the bundled model. ``threads``: intra-op CPU threads; 1 by default
+    because streaming runs the source and windowing on another thread, and on the 2-core
+    machine a small net with 2 torch threads ran up to 8× slower than with 1 (oversubscription);
+    None keeps the library default. Every failure is a :class:`ModelError` naming the file and
+    the reason (no traceback needed).
     """
     if path is None:
         path = bundled_model_path()

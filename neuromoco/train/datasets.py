@@ -1,7 +1,7 @@
 """Datasets for a recipe: ``build_dataset`` per ``[data]``, the mixed unlabeled set, label fractions.
 
 * ``data.name = "mixed"``: :class:`neuromoco.data.mixed.MixedUnlabeled` over ``data.datasets``;
-  each one is read from ``<data.root>/<dataset name>`` (the paper pretrains on DVS128 Gesture +
+  each one is read from ``<data.root>/<dataset name>`` with options ``data.options.<name>`` (the paper pretrains on DVS128 Gesture +
   CIFAR10-DVS + N-Caltech101 together, labels unused).
 * ``data.label_fraction < 1`` (finetuning with few labels): a class-stratified subset, the first
   ``ceil(f · n_c)`` samples of every class ``c`` after a shuffle seeded by ``run.seed`` (at least
@@ -64,23 +64,49 @@ def class_names_of(ds: Dataset) -> list[str]:
     return [str(c) for c in names]
 
 
-def build_split(cfg: dict, split: str) -> Dataset:
-    """The dataset of ``split`` described by the recipe's ``[data]`` table."""
+def build_split(cfg: dict, split: str, build_cache: bool = True) -> Dataset:
+    """The dataset of ``split`` described by the recipe's ``[data]`` table.
+
+    ``build_cache=False`` (non-main ranks) leaves filling the frame cache to the main process.
+    """
     from neuromoco.data import build_dataset
 
     d = cfg["data"]
     framing = framing_from(cfg)
     opts = dict(d["options"])
+    common = {
+        "cache_dir": d["cache_dir"] or None,
+        "build_cache": build_cache,
+        "progress": cfg["run"]["progress"],
+    }
     if d["name"] == "mixed":
-        from neuromoco.data.mixed import MixedUnlabeled
+        from neuromoco.data import build_mixed
 
-        parts = [
-            build_dataset(n, str(Path(d["root"]) / n), split, framing, **opts.get(n, {}))
-            for n in d["datasets"]
-        ]
-        ds: Dataset = MixedUnlabeled(parts)
+        if not d["root"]:
+            raise ValueError(
+                "data.root must be set for the mixed dataset (parent of the dataset folders)"
+            )
+        parts = []
+        for n in d["datasets"]:
+            part_opts = opts.get(n, {})
+            if not isinstance(part_opts, dict):
+                raise ValueError(f"data.options.{n} must be a table of options for dataset {n!r}")
+            parts.append({"name": n, "root": str(Path(d["root"]) / n), **part_opts})
+        ds: Dataset = build_mixed(parts, split, framing, size=tuple(d["size"]), **common)
     else:
-        ds = build_dataset(d["name"], d["root"], split, framing, **opts)
+        ds = build_dataset(d["name"], d["root"] or None, split, framing, **common, **opts)
     if d["subset"] and d["subset"] < len(ds):
         ds = Subset(ds, list(range(d["subset"])))
     return ds
+
+
+def build_split_ranked(cfg: dict, split: str, ctx) -> Dataset:
+    """:func:`build_split` under DDP: the main rank fills the frame cache, the others then read it."""
+    from neuromoco.train.distributed import barrier
+
+    if ctx.is_main:
+        ds = build_split(cfg, split, build_cache=True)
+        barrier(ctx)
+        return ds
+    barrier(ctx)
+    return build_split(cfg, split, build_cache=False)

@@ -20,6 +20,7 @@ class DistContext:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # this call initialised the process group (and must destroy it)
 
     @property
     def is_main(self) -> bool:
@@ -49,16 +50,19 @@ def setup_distributed(device: str = "auto") -> DistContext:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local)
+    owns = False
     if world > 1 and not torch.distributed.is_initialized():
+        owns = True
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         torch.distributed.init_process_group(backend=backend, rank=rank, world_size=world)
-    return DistContext(rank=rank, world_size=world, local_rank=local, device=dev)
+    return DistContext(rank=rank, world_size=world, local_rank=local, device=dev, owns_group=owns)
 
 
-def cleanup_distributed() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+def cleanup_distributed(ctx: DistContext) -> None:
+    """Destroy the process group if ``ctx`` created it (a caller's own group is left alone)."""
+    if ctx.owns_group and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 

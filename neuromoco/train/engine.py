@@ -24,6 +24,7 @@ import itertools
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -195,11 +196,15 @@ def fit(
 
     train_module: nn.Module = module
     if ctx.distributed:
-        train_module = nn.parallel.DistributedDataParallel(
-            module,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            broadcast_buffers=False,
-        )
+        # broadcast_buffers=False: the queue is identical on every rank by construction (keys are
+        # all-gathered) and BN statistics may stay rank-local, so skip a per-step broadcast.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch ≥ 2.13 deprecation notice
+            train_module = nn.parallel.DistributedDataParallel(
+                module,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False,
+            )
 
     val_loader = None
     if val_ds is not None:
@@ -261,6 +266,8 @@ def fit(
             if global_step >= stop_step:
                 break
             sampler.set_epoch(epoch)
+            if hasattr(train_ds, "set_epoch"):  # random-window datasets draw per (seed, epoch)
+                train_ds.set_epoch(epoch)
             skip = (global_step - epoch * steps_per_epoch) * per_rank
             loader = make_loader(
                 train_ds,

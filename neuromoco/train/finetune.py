@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuromoco.train.datasets import build_split, class_names_of, framing_from, label_subset
+from neuromoco.train.datasets import build_split_ranked, class_names_of, framing_from, label_subset
 from neuromoco.train.distributed import DistContext, cleanup_distributed, setup_distributed
 from neuromoco.train.engine import fit
 from neuromoco.train.evaluate import evaluate_classifier
@@ -178,9 +178,9 @@ def run_finetune(
     try:
         seed_everything(cfg["run"]["seed"])
         if train_ds is None:
-            train_ds = build_split(cfg, cfg["data"]["split"])
+            train_ds = build_split_ranked(cfg, cfg["data"]["split"], ctx)
             if cfg["data"]["val_split"]:
-                val_ds = build_split(cfg, cfg["data"]["val_split"])
+                val_ds = build_split_ranked(cfg, cfg["data"]["val_split"], ctx)
         class_names = class_names_of(train_ds)
         train_ds = label_subset(train_ds, cfg["data"]["label_fraction"], cfg["run"]["seed"])
         task = FinetuneTask(cfg, ctx, class_names)
@@ -189,4 +189,4 @@ def run_finetune(
         result.update(task.info)
         return result
     finally:
-        cleanup_distributed()
+        cleanup_distributed(ctx)

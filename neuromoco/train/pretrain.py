@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from neuromoco.moco import NeuroMoCo
-from neuromoco.train.datasets import build_split, framing_from
+from neuromoco.train.datasets import build_split_ranked, framing_from
 from neuromoco.train.distributed import DistContext, cleanup_distributed, setup_distributed
 from neuromoco.train.engine import fit
 from neuromoco.train.state import seed_everything
@@ -98,8 +98,8 @@ def run_pretrain(
     try:
         seed_everything(cfg["run"]["seed"])
         if train_ds is None:
-            train_ds = build_split(cfg, cfg["data"]["split"])
+            train_ds = build_split_ranked(cfg, cfg["data"]["split"], ctx)
         task = PretrainTask(cfg, ctx)
         return fit(cfg, task, train_ds, None, out_dir, ctx, framing_from(cfg), resume=resume)
     finally:
-        cleanup_distributed()
+        cleanup_distributed(ctx)

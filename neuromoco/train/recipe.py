@@ -12,7 +12,8 @@ Sections (see ``recipes/*.toml`` for complete examples):
 * ``[run]``: task (pretrain|finetune), seed, epochs, max_steps (0 = no cap; stops early but keeps
   the schedule of the full run), device (auto|cpu|cuda), amp (CUDA only), num_workers,
   log_every (steps), eval_every (epochs), ckpt_every_steps (0 = per epoch only), progress.
-* ``[data]``: name (a dataset or ``mixed``), datasets (for ``mixed``), root, split, val_split,
+* ``[data]``: name (a dataset or ``mixed``), datasets (for ``mixed``), root ("" = none: the
+  in-memory procedural set), cache_dir (on-disk frame cache, "" = none), split, val_split,
   T, size ``[W, H]``, split_by, label_fraction (finetune: the fraction of labelled training
   samples kept per class), augment (policy name, see :mod:`neuromoco.augment`), options (passed to
   ``build_dataset``), subset (0 = all; else the first n samples, for quick runs).
@@ -54,7 +55,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
         "name": "procedural",
         "datasets": [],
-        "root": "data",
+        "root": "",
+        "cache_dir": "",
         "split": "train",
         "val_split": "test",
         "T": 16,
@@ -154,9 +156,9 @@ def _coerce(value: Any, default: Any, key: str, where: str) -> Any:
 
 
 def _unknown(key: str, known: list[str], where: str) -> RecipeError:
-    close = difflib.get_close_matches(key.split(".")[-1], known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
-    return RecipeError(f"{where}: unknown key {key!r}{hint}")
+    close = difflib.get_close_matches(key.split(".")[-1], known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return RecipeError(f"{where}: unknown key {key!r}{hint} (known: {', '.join(sorted(known))})")
 
 
 def _set(cfg: dict, dotted: str, value: Any, where: str) -> None:

@@ -7,6 +7,7 @@ the methods: importing the app stays cheap and never pulls torch before a model 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,9 @@ class EngineAdapter:
     Args:
         loop_files: replay recordings in a loop (``--loop``).
         seed: seed of the demo stream.
-        threads: inference CPU threads (``None``: the library default).
+        threads: inference CPU threads (default: half the CPUs, at least 1, leaving the rest
+            to the source thread and to drawing; on 2 cores torch with 2 threads beside a busy
+            GUI was several times slower than with 1).
         engine_options: passed to the engine: ``hop_us``, ``window_us``, ``noise_filter_us``,
             ``early_threshold``, ``early_steps`` (the ``neuromoco-app`` flags).
     """
@@ -60,7 +63,7 @@ class EngineAdapter:
     ):
         self.loop_files = loop_files
         self.seed = int(seed)
-        self.threads = threads
+        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
         self.engine_options = dict(engine_options or {})
 
     def list_cameras(self) -> list[str]:

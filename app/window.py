@@ -19,6 +19,9 @@ from neuromoco.app.style import BACKGROUND, TEXT, class_names_or_default
 from neuromoco.app.timestep_view import TimestepView
 
 DISPLAY_HZ = 30
+"""Event view refresh rate (the display timer)."""
+PLOT_HZ = 15
+"""Prediction plots refresh rate."""
 
 
 def _close_quietly(source) -> None:
@@ -92,6 +95,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._fps_mark = time.monotonic()
         self._closed = False
         self._drawn: tuple | None = None
+        self._pending: list[ViewPrediction] = []
+        self._plot_mark = 0.0
         self.about_to_close = None
         """Called once when the window is closed, before the engine stops (``--screenshot``)."""
 
@@ -229,6 +234,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _stop_engine(self) -> None:
         engine, self.engine = self.engine, None
         self.bridge.new_generation()
+        self._pending = []
         if engine is not None:
             try:
                 if not engine.stop(timeout=1.0):
@@ -367,7 +373,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _draw(self) -> None:
         drew = False
-        preds: list[ViewPrediction] = self.bridge.drain()
+        self._pending.extend(self.bridge.drain())
+        now = time.monotonic()
+        # the plots follow at PLOT_HZ (their repaint costs more than the event image's, and
+        # predictions come at ≤ 30 Hz anyway); nothing is lost: all go into the histories
+        preds: list[ViewPrediction] = []
+        if self._pending and now - self._plot_mark >= 1.0 / PLOT_HZ:
+            preds, self._pending = self._pending[-512:], []
+            self._plot_mark = now
         if preds:
             if not self.class_names:
                 self._set_classes(class_names_or_default(None, preds[-1].probs.shape[0]))
@@ -392,7 +405,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 drew = True
         if drew:
             self._frames += 1
-        now = time.monotonic()
         if now - self._fps_mark >= 1.0:
             self._fps = self._frames / (now - self._fps_mark)
             self._frames, self._fps_mark = 0, now

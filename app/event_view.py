@@ -41,6 +41,13 @@ def polarity_rgb(counts: np.ndarray, scale: float | None = None) -> np.ndarray:
     return np.clip(img, 0, 255, out=img).astype(np.uint8)
 
 
+def strip_pool(width: int, max_tile: int = 64) -> int:
+    """Sum-pooling factor that makes a ``width``-pixel sensor's per-bin tile ≤ ``max_tile`` px
+    wide (tiles are small on screen; pooling while binning is far cheaper than drawing full
+    resolution tiles)."""
+    return max(1, -(-int(width) // max_tile))
+
+
 def bin_strip(
     frames: np.ndarray, max_bins: int = 16, gap: int = 2, max_tile: int = 64
 ) -> np.ndarray:
@@ -127,7 +134,7 @@ class EventView(QtWidgets.QWidget):
         if win is None:
             return
         self.image.setImage(polarity_rgb(win.accumulated), autoLevels=False, levels=(0, 255))
-        h, w = win.frames.shape[2:]
+        h, w = win.accumulated.shape[1:]
         if self._shape != (h, w):
             self._shape = (h, w)
             self.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.01)

@@ -12,7 +12,7 @@ from neuromoco.app.bridge import Bridge, ViewPrediction
 from neuromoco.app.controls import Controls
 from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec, speed_value
 from neuromoco.app.event_tap import EventTap, TappedSource
-from neuromoco.app.event_view import EventView
+from neuromoco.app.event_view import EventView, strip_pool
 from neuromoco.app.prediction_view import PredictionView
 from neuromoco.app.status_bar import LatencyStats, StatusInfo, StatusPanel
 from neuromoco.app.style import BACKGROUND, TEXT, class_names_or_default
@@ -398,7 +398,7 @@ class MainWindow(QtWidgets.QMainWindow):
         bins = self.bins if self.event_view.show_bins else 1
         if tap is not None and not self.paused and (tap, tap.version, bins) != self._drawn:
             self._drawn = (tap, tap.version, bins)  # an idle stream costs nothing to display
-            win = tap.snapshot(bins)
+            win = tap.snapshot(bins, pool=strip_pool(tap.sensor_size[0]) if bins > 1 else 1)
             if win is not None:
                 name = getattr(self.source, "name", "") if self.source is not None else ""
                 self.event_view.set_window(win, name, self._t0())

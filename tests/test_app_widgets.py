@@ -82,6 +82,14 @@ def test_tap_snapshot_equals_naive_window(T):
     np.testing.assert_array_equal(win.frames, want)
     assert win.n_events == want.sum()
     np.testing.assert_array_equal(win.accumulated, want.sum(0))
+    # pooled bins (the strip tiles): 3×3 sums, ⌈24/3⌉ × ⌈32/3⌉ = 8 × 11 (last column: 2 wide)
+    pooled = tap.snapshot(T, pool=3)
+    padded = np.zeros((T, 2, 24, 33), np.int64)
+    padded[..., :32] = want
+    np.testing.assert_array_equal(pooled.frames, padded.reshape(T, 2, 8, 3, 11, 3).sum((3, 5)))
+    np.testing.assert_array_equal(pooled.accumulated, want.sum(0))
+    ev_back = tap.latest_events()
+    assert ev_back.dtype == ev.dtype and ev_back.shape[0] == win.n_events
 
 
 def test_tap_bounded_memory_and_watermark():
@@ -123,6 +131,8 @@ def test_tap_bad_arguments():
         EventTap((10, 10), window_us=None)
     with pytest.raises(ValueError, match="T must be"):
         EventTap((10, 10)).snapshot(0)
+    with pytest.raises(ValueError, match="pool must be"):
+        EventTap((10, 10)).snapshot(1, pool=0)
 
 
 def test_tap_concurrent_push_and_snapshot():

@@ -168,9 +168,19 @@ class OnnxPredictor(Predictor):
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
         except Exception as e:
-            raise PredictorError(
-                f"{path}: ONNX Runtime cannot load the model ({type(e).__name__}: {e})"
-            ) from None
+            if device != "auto" or wanted == ["CPUExecutionProvider"]:
+                raise PredictorError(
+                    f"{path}: ONNX Runtime cannot load the model ({type(e).__name__}: {e})"
+                ) from None
+            # A GPU provider that is listed but cannot start (no driver/GPU): fall back to CPU.
+            try:
+                self.session = ort.InferenceSession(
+                    str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+                )
+            except Exception as e2:
+                raise PredictorError(
+                    f"{path}: ONNX Runtime cannot load the model ({type(e2).__name__}: {e2})"
+                ) from None
         self.providers = list(self.session.get_providers())
         real = "cuda" if any(p != "CPUExecutionProvider" for p in self.providers) else "cpu"
         if device == "cuda" and real != "cuda":

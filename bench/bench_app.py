@@ -43,7 +43,7 @@ def _app():
 def _display_cost(app, sensor, n_events, frames, axis_cache: bool) -> tuple[float, float]:
     from neuromoco.app import prediction_view, timestep_view
     from neuromoco.app.event_tap import EventTap
-    from neuromoco.app.event_view import EventView
+    from neuromoco.app.event_view import EventView, strip_pool
     from neuromoco.events import make_events
 
     saved = prediction_view.cache_axes, timestep_view.cache_axes
@@ -73,7 +73,7 @@ def _display_cost(app, sensor, n_events, frames, axis_cache: bool) -> tuple[floa
         p = rng.dirichlet(np.ones(11))
         pps = rng.dirichlet(np.ones(11), size=8)
         c0 = time.thread_time()
-        ev_v.set_window(tap.snapshot(8), "bench")
+        ev_v.set_window(tap.snapshot(8, pool=strip_pool(sensor[0])), "bench")  # as the window
         pv.add_prediction(p, truth=1)
         tv.add_prediction((i + 12) * 33_000, pps, p)
         app.processEvents()  # paints

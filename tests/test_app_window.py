@@ -246,3 +246,23 @@ def test_choosing_a_model_starts_the_wanted_source(qapp, tiny_model, tmp_path):
     finally:
         _assert_clean_close(qapp, win)
         win.deleteLater()
+
+
+def test_recording_from_the_start_and_end_of_a_file(qapp, window, tmp_path):
+    """``--record`` records from the first chunk; a file that ends says so in the window; a
+    320×240 DVXplorer file draws at its own size with pooled per-bin tiles."""
+    path = shared_file("aedat4/dvxplorer_sample.aedat4")
+    out = tmp_path / "rec.aedat4"
+    window.recording = str(out)
+    assert window.open_source(SourceSpec("file", str(path)))
+    assert _wait(qapp, lambda: "end of recording" in window.status.message.text(), 20)
+    assert _wait(qapp, lambda: window.event_view.updates >= 1)
+    assert window.event_view.image.image.shape == (240, 320, 3)
+    assert window.predictions >= 1
+    window._stop_engine()  # writes the recording
+    from neuromoco.events import read_recording
+
+    src = read_recording(path)
+    rec = read_recording(out)
+    assert rec.sensor_size == (320, 240)
+    np.testing.assert_array_equal(rec.events, src.events)  # every event, from the first one

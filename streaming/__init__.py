@@ -1,4 +1,50 @@
-"""Streaming inference: event sources, incremental windowing, inference sessions and sinks.
+"""Streaming inference: event sources, incremental windowing, inference sessions, the engine.
 
-Kept light: import submodules (``neuromoco.streaming.sources`` ...) explicitly.
+Kept light: nothing is imported until used. ``from neuromoco.streaming import Engine`` (etc.)
+loads the one submodule that defines it; see docs/streaming.md.
 """
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Engine": "engine",
+    "EngineStats": "engine",
+    "StatusEvent": "engine",
+    "Windower": "windower",
+    "Window": "windower",
+    "InferenceSession": "session",
+    "Prediction": "prediction",
+    "EventSource": "source",
+    "SourceError": "source",
+    "FileSource": "file_source",
+    "ArraySource": "file_source",
+    "CameraSource": "camera_source",
+    "CameraNotFoundError": "camera_source",
+    "list_cameras": "camera_source",
+    "WebcamSource": "webcam_source",
+    "SyntheticSource": "synthetic_source",
+    "BackgroundActivityFilter": "noise_filter",
+    "Recorder": "recorder",
+    "load_model": "model",
+    "ModelError": "model",
+    "bundled_model_path": "model",
+    "open_source": "headless",
+    "tune_malloc": "malloc_tuning",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'neuromoco.streaming' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -371,3 +371,12 @@ def test_window_mode_matches_offline_with_a_real_model(tiny_model):
     )
     ref = pred.window(frames[:, None])[:, 0]
     np.testing.assert_allclose(p.probs_per_step, softmax(ref), atol=1e-6)
+
+
+def test_package_exports_resolve_lazily():
+    import neuromoco.streaming as s
+
+    for name in s.__all__:
+        assert getattr(s, name) is not None, name
+    with pytest.raises(AttributeError, match="nothing"):
+        s.nothing  # noqa: B018

@@ -70,8 +70,8 @@ def run_gui(args) -> int:
         mode=getattr(args, "mode", "window"),
         speed=None if speed == 0 else speed,
         backend=getattr(args, "backend", None),
+        record=getattr(args, "record", None),
     )
-    window.recording = getattr(args, "record", None)
     window.show()
     kind = getattr(args, "source_kind", "demo")
     window.open_source(SourceSpec(kind, getattr(args, "source_value", None)))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
 from PySide6 import QtWidgets
 
 from neuromoco.app.style import DIM_TEXT, ERROR_TEXT, TEXT
@@ -36,26 +34,6 @@ def _rate(v: float) -> str:
     if v >= 1e3:
         return f"{v / 1e3:.1f} kev/s"
     return f"{v:.0f} ev/s"
-
-
-class LatencyStats:
-    """Rolling p50/p99 over the last ``n`` latencies (ms)."""
-
-    def __init__(self, n: int = 500):
-        self._v: deque[float] = deque(maxlen=n)
-
-    def add(self, ms: float) -> None:
-        if ms is not None and np.isfinite(ms):
-            self._v.append(float(ms))
-
-    def clear(self) -> None:
-        self._v.clear()
-
-    def percentiles(self) -> tuple[float | None, float | None]:
-        if not self._v:
-            return None, None
-        a = np.fromiter(self._v, float, len(self._v))
-        return float(np.percentile(a, 50)), float(np.percentile(a, 99))
 
 
 class StatusPanel(QtWidgets.QStatusBar):

@@ -14,7 +14,7 @@ from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec, speed_value
 from neuromoco.app.event_tap import EventTap, TappedSource
 from neuromoco.app.event_view import EventView, strip_pool
 from neuromoco.app.prediction_view import PredictionView
-from neuromoco.app.status_bar import LatencyStats, StatusInfo, StatusPanel
+from neuromoco.app.status_bar import StatusInfo, StatusPanel
 from neuromoco.app.style import BACKGROUND, TEXT, class_names_or_default
 from neuromoco.app.timestep_view import TimestepView
 
@@ -55,10 +55,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     Args:
         adapter: builds sources and engines (the only object that talks to
-            ``neuromoco.streaming``); tests pass a fake.
-        model: checkpoint or ``.onnx`` path (``None``: the adapter's default model).
+            ``neuromoco.streaming``).
+        model: checkpoint or ``.onnx`` path (``None``: the bundled model).
         mode: ``"window"`` or ``"stream"``.
-        speed: replay speed of recordings (``None``/0: as fast as possible).
+        speed: replay speed of recordings and the demo (``None``/0: as fast as possible).
+        backend: ``"auto"``, ``"torch"`` or ``"onnx"`` (``None``: auto).
+        record: record the raw input events of every source opened to this file (``.aedat4``,
+            ``.aedat``, ``.npz``), from its first chunk; written when the source stops.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class MainWindow(QtWidgets.QMainWindow):
         mode: str = "window",
         speed: float | None = 1.0,
         backend: str | None = None,
+        record: str | None = None,
     ):
         super().__init__()
         self.setWindowTitle("NeuroMoCo")
@@ -84,10 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.wanted_spec: SourceSpec | None = None
         self.tap: EventTap | None = None
         self.paused = False
-        self.recording: str | None = None
-        self.status_ended: str | None = None
-        self.latency = LatencyStats()
-        self.dropped = 0
+        self.recording: str | None = record
         self.predictions = 0
         self.class_names: list[str] = []
         self._frames = 0
@@ -214,7 +215,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.predictor, self.mode = predictor, mode
         self.bins = int(cfg.get("T", 1))
         self._set_classes(getattr(predictor, "class_names", None), self.bins)
-        self.latency.clear()
         self.paused = False
         self.controls.set_paused(False)
         # replay speed applies to recordings and the demo, not to cameras
@@ -360,8 +360,6 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(str, str)
     def _on_status(self, kind: str, message: str) -> None:
         self.status.show_info(message)
-        if kind == "ended":
-            self.status_ended = message
 
     def _tick(self) -> None:
         """Display timer: pull the newest state and redraw (never waits on the engine)."""
@@ -387,11 +385,9 @@ class MainWindow(QtWidgets.QMainWindow):
             # every prediction goes into the histories; only the newest is drawn in full
             for i, p in enumerate(preds):
                 last = i == len(preds) - 1
-                self.latency.add(p.latency_ms)
                 t_rel = p.t_us - self._t0()
                 self.timestep_view.add_prediction(t_rel, p.probs_per_step, p.probs, draw=last)
                 self.prediction_view.add_prediction(p.probs, p.truth, draw=last)
-            self.dropped = preds[-1].dropped
             self.predictions += len(preds)
             drew = True
         tap = self.tap

@@ -438,7 +438,7 @@ class Engine:
         with self._lock:
             self._paused = True
             src = self._source
-        if src is not None and hasattr(src, "pause"):
+        if src is not None and hasattr(src, "pause") and not getattr(src, "live", False):
             src.pause()
         self._emit_status("paused", "paused")
 
@@ -446,7 +446,7 @@ class Engine:
         with self._lock:
             self._paused = False
             src = self._source
-        if src is not None and hasattr(src, "resume"):
+        if src is not None and hasattr(src, "resume") and not getattr(src, "live", False):
             src.resume()
         self._emit_status("resumed", "resumed")
 
@@ -567,6 +567,7 @@ class Engine:
                 else None
             )
             live = bool(getattr(source, "live", False))
+            gap = False
             for chunk in source:
                 block = self.lossless
                 if block is None:
@@ -575,7 +576,14 @@ class Engine:
                     break
                 arrival = time.perf_counter()
                 if self._paused and live:
+                    gap = True
                     continue  # live events during a pause are discarded
+                if gap:
+                    # a live stream resumed after a pause: start windows (and stream-mode state)
+                    # afresh instead of emitting the paused stretch as a burst of empty windows
+                    gap = False
+                    with self._lock:
+                        self._gen += 1
                 if self._gen != cfg_gen:
                     with self._lock:
                         cfg_gen = self._gen

@@ -380,3 +380,29 @@ def test_package_exports_resolve_lazily():
         assert getattr(s, name) is not None, name
     with pytest.raises(AttributeError, match="nothing"):
         s.nothing  # noqa: B018
+
+
+def test_live_source_pause_discards_and_restarts_windows():
+    class Live(ArraySource):
+        live = True
+
+    ev = _events(n=40_000, dur_us=2_000_000)
+    eng = Engine(LeakyPredictor(), mode="stream")
+    eng.start(Live(ev, (32, 32), speed=1.0))
+    time.sleep(0.4)
+    eng.pause()
+    time.sleep(0.05)
+    n_pred = eng.stats().predictions
+    time.sleep(0.5)
+    # live: the stream keeps flowing (and is discarded); no predictions while paused
+    assert eng.stats().predictions <= n_pred + 1
+    eng.resume()
+    assert eng.wait(5)
+    st = eng.stats()
+    assert st.dropped == 0  # the paused stretch is not replayed as a burst of empty bins
+    preds = eng.poll_predictions()
+    ts = [p.t_us for p in preds]
+    assert max(np.diff(ts)) >= 400_000  # the gap
+    after = [p for p in preds if p.t_us > ts[int(np.argmax(np.diff(ts)))]]
+    assert after[0].probs_per_step.shape[0] == 1  # stream state restarted after the gap
+    eng.stop()

@@ -214,6 +214,10 @@ class Engine:
                     f"(split_by='time') and a window divisible by T={T} µs "
                     f"(split_by={spec.split_by!r}, window_us={window_us}); use --mode window"
                 )
+            try:
+                self._predictor.init_state(1)
+            except Exception as e:
+                raise ValueError(f"stream mode: this model cannot be stepped ({e})") from None
             bin_us = window_us // T
             hop = bin_us if hop is None else hop
             if hop % bin_us:
@@ -634,6 +638,7 @@ class Engine:
     def _inference_loop(self) -> None:
         session = None
         sess_gen = -1
+        last_err, last_err_t = None, 0.0
         while not self._stop.is_set():
             if self._slot.capacity != self._slot_capacity:
                 self._slot.capacity = self._slot_capacity
@@ -663,7 +668,13 @@ class Engine:
                     truth_label=None if truth is None else truth[1],
                 )
             except Exception as e:
-                self._emit_status("error", f"inference: {type(e).__name__}: {e}")
+                # a model that fails on every window would flood the status channel: repeat an
+                # identical message at most once per second
+                msg = f"inference: {type(e).__name__}: {e}"
+                now = time.perf_counter()
+                if msg != last_err or now - last_err_t >= 1.0:
+                    self._emit_status("error", msg)
+                    last_err, last_err_t = msg, now
                 continue
             if pred is None or gen != self._gen:
                 continue  # nothing to emit, or the source/config changed while it ran

@@ -283,6 +283,7 @@ def test_errors_become_status_events_not_crashes():
     assert eng.wait(5)
     errors = [s.message for s in eng.poll_status() if s.kind == "error"]
     assert errors and "model exploded" in errors[0]
+    assert len(errors) <= 2  # repeated identical errors are rate-limited
     assert eng.stop(1.0)
 
     # a source that breaks mid-stream
@@ -320,6 +321,13 @@ def test_bad_configurations_are_clear_errors():
     with pytest.raises(ValueError, match="stream mode"):
         eng.set_mode("stream")
     assert eng.mode == "window"
+
+    class WindowOnly(LeakyPredictor):
+        def init_state(self, batch=1):
+            raise ValueError("a 'window' ONNX graph has no step state")
+
+    with pytest.raises(ValueError, match="cannot be stepped.*no step state"):
+        Engine(WindowOnly(), mode="stream")
 
 
 def test_recording_the_raw_input(tmp_path):

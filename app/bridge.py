@@ -32,6 +32,9 @@ class ViewPrediction:
         events: events in the window.
         dropped: windows dropped so far (inference slower than input).
         truth: ground-truth class index when the source knows it, else ``None``.
+        decision: early decision (``--early-threshold``): the class index whose per-step
+            probability stayed above the threshold for k steps, else ``None``.
+        decision_step: the row of ``probs_per_step`` where that happened.
     """
 
     t_us: int
@@ -43,6 +46,8 @@ class ViewPrediction:
     events: int
     dropped: int
     truth: int | None = None
+    decision: int | None = None
+    decision_step: int | None = None
 
 
 def _get(obj, *names, default=None):
@@ -85,7 +90,13 @@ def to_view_prediction(pred) -> ViewPrediction:
         events=int(_get(pred, "events", "n_events", default=0) or 0),
         dropped=int(_get(pred, "dropped", default=0) or 0),
         truth=None if truth is None else int(truth),
+        decision=_index_or_none(_get(pred, "decision_index", "decision")),
+        decision_step=_index_or_none(_get(pred, "decision_step")),
     )
+
+
+def _index_or_none(v) -> int | None:
+    return int(v) if isinstance(v, int | np.integer) else None
 
 
 class Bridge(QtCore.QObject):

@@ -91,11 +91,16 @@ class PredictionView(QtWidgets.QWidget):
         self.truth_label.setText("")
 
     def add_prediction(
-        self, probs: np.ndarray, truth: int | None = None, draw: bool = True
+        self,
+        probs: np.ndarray,
+        truth: int | None = None,
+        draw: bool = True,
+        decision: int | None = None,
     ) -> None:
         """Show a prediction: ``probs`` ``[C]`` aggregated class probabilities (sum ≈ 1);
-        ``truth`` the true class index when the source knows it. ``draw=False`` only records
-        it in the history (when several arrive within one display frame)."""
+        ``truth`` the true class index when the source knows it; ``decision`` the early
+        decision's class, if one was reached. ``draw=False`` only records it in the history
+        (when several arrive within one display frame)."""
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
         C = probs.shape[0]
         if C != len(self.names):
@@ -113,15 +118,15 @@ class PredictionView(QtWidgets.QWidget):
             f"<span style='color:{color}'>■</span> {self.names[top]} "
             f"<span style='color:{DIM_TEXT}; font-size:18px'>{100 * conf:.0f} %</span>"
         )
-        if truth is None:
-            self.truth_label.setText("")
-        else:
+        lines = []
+        if truth is not None:
             ok = truth == top
             name = self.names[truth] if 0 <= truth < C else f"class {truth}"
-            mark = (
-                f"<span style='color:{OK_TEXT if ok else ERROR_TEXT}'>{'✓' if ok else '✗'}</span>"
-            )
-            self.truth_label.setText(f"ground truth: {name} {mark}")
+            color, sign = (OK_TEXT, "✓") if ok else (ERROR_TEXT, "✗")
+            lines.append(f"ground truth: {name} <span style='color:{color}'>{sign}</span>")
+        if decision is not None and 0 <= decision < C:
+            lines.append(f"early decision: {self.names[decision]}")
+        self.truth_label.setText(" · ".join(lines))
 
         # Bars: every class dimmed, the top class in full colour; the true class outlined.
         brushes = []

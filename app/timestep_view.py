@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from neuromoco.app.style import BACKGROUND, DIM_TEXT, cache_axes, class_colors, fit_left_axis
 
@@ -38,6 +38,12 @@ class TimestepView(QtWidgets.QWidget):
         self.heat_plot.addItem(self.top_box)
         self.top_curve = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255), width=2))
         self.heat_plot.addItem(self.top_curve)
+        # the step where an early decision was reached (--early-threshold), hidden otherwise
+        self.decision_line = pg.InfiniteLine(
+            angle=90, pen=pg.mkPen((255, 255, 255), width=2, style=QtCore.Qt.PenStyle.DashLine)
+        )
+        self.decision_line.setVisible(False)
+        self.heat_plot.addItem(self.decision_line)
 
         self.trace_plot = pg.PlotWidget(background=BACKGROUND, title="confidence over time")
         self.trace_plot.setMouseEnabled(False, False)
@@ -91,10 +97,17 @@ class TimestepView(QtWidgets.QWidget):
         self.trace_plot.setTitle(f"confidence over time ({what})")
 
     def add_prediction(
-        self, t_us: int, probs_per_step: np.ndarray, probs: np.ndarray, draw: bool = True
+        self,
+        t_us: int,
+        probs_per_step: np.ndarray,
+        probs: np.ndarray,
+        draw: bool = True,
+        decision_step: int | None = None,
     ) -> None:
         """``probs_per_step`` ``[T, C]``, ``probs`` ``[C]`` (aggregated), ``t_us`` stream time µs.
-        ``draw=False`` only extends the trace (several predictions within one display frame)."""
+        ``draw=False`` only extends the trace (several predictions within one display frame).
+        ``decision_step``: row of ``probs_per_step`` where an early decision was reached
+        (drawn as a dashed line)."""
         pps = np.asarray(probs_per_step, dtype=np.float32)
         if pps.ndim == 1:
             pps = pps[None]
@@ -118,6 +131,11 @@ class TimestepView(QtWidgets.QWidget):
         self.top_curve.setData(xs, top + 1 - pps[:, top])
         r, g, b = (int(v) for v in self.colors[top])
         self.top_curve.setPen(pg.mkPen((r, g, b), width=3))
+        if decision_step is not None and 0 <= decision_step < T:
+            self.decision_line.setValue(decision_step + 1)  # at the end of the deciding step
+            self.decision_line.setVisible(True)
+        else:
+            self.decision_line.setVisible(False)
 
         ts = np.fromiter((p[0] for p in self._trace), float, len(self._trace))
         cs = np.fromiter((p[1] for p in self._trace), float, len(self._trace))

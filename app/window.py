@@ -386,8 +386,12 @@ class MainWindow(QtWidgets.QMainWindow):
             for i, p in enumerate(preds):
                 last = i == len(preds) - 1
                 t_rel = p.t_us - self._t0()
-                self.timestep_view.add_prediction(t_rel, p.probs_per_step, p.probs, draw=last)
-                self.prediction_view.add_prediction(p.probs, p.truth, draw=last)
+                self.timestep_view.add_prediction(
+                    t_rel, p.probs_per_step, p.probs, draw=last, decision_step=p.decision_step
+                )
+                self.prediction_view.add_prediction(
+                    p.probs, p.truth, draw=last, decision=p.decision
+                )
             self.predictions += len(preds)
             drew = True
         tap = self.tap

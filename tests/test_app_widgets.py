@@ -353,3 +353,22 @@ def test_tap_version_changes_only_with_new_data():
     tap.advance(500)
     tap.advance(500)
     assert tap.version == v0 + 2
+
+
+def test_early_decision_is_shown(qapp):
+    p = Prediction(**{**_prediction(k=2).__dict__, "decision_index": 2, "decision": "c2",
+                      "decision_step": 1})  # fmt: skip
+    v = to_view_prediction(p)
+    assert (v.decision, v.decision_step) == (2, 1)
+    assert to_view_prediction(_prediction()).decision is None
+    pv, tv = PredictionView(), TimestepView()
+    pv.set_classes(["a", "b", "c"])
+    tv.set_classes(["a", "b", "c"], 4)
+    pv.add_prediction(v.probs, decision=v.decision)
+    tv.add_prediction(v.t_us, v.probs_per_step, v.probs, decision_step=v.decision_step)
+    assert "early decision: c" in pv.truth_label.text()
+    assert tv.decision_line.isVisible() and tv.decision_line.value() == 2
+    tv.add_prediction(v.t_us + 1, v.probs_per_step, v.probs)  # no decision in the next window
+    assert not tv.decision_line.isVisible()
+    pv.deleteLater()
+    tv.deleteLater()

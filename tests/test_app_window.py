@@ -266,3 +266,19 @@ def test_recording_from_the_start_and_end_of_a_file(qapp, window, tmp_path):
     rec = read_recording(out)
     assert rec.sensor_size == (320, 240)
     np.testing.assert_array_equal(rec.events, src.events)  # every event, from the first one
+
+
+def test_engine_options_reach_the_engine(qapp, tiny_model):
+    """The neuromoco-app flags the adapter forwards (hop, early decision) shape what is shown."""
+    adapter = EngineAdapter(engine_options={"hop_us": 100_000, "early_threshold": 0.05,
+                                            "early_steps": 1})  # fmt: skip
+    win = MainWindow(adapter, model=tiny_model)
+    try:
+        win.show()
+        assert win.open_source(SourceSpec("demo"))
+        assert win.engine.config["hop_us"] == 100_000
+        assert _wait(qapp, lambda: "early decision" in win.prediction_view.truth_label.text())
+        assert win.timestep_view.decision_line.isVisible()
+    finally:
+        _assert_clean_close(qapp, win)
+        win.deleteLater()

@@ -87,8 +87,9 @@ class StatusPanel(QtWidgets.QStatusBar):
         lab["source"].setToolTip(src)
         lab["rate"].setText(_rate(s.events_per_s) if s.events_per_s is not None else dash)
         lab["window"].setText(s.window or dash)
-        lab["model"].setText(s.model or dash)
-        lab["model"].setToolTip(s.model or "")
+        model = s.model or dash
+        lab["model"].setText(model if len(model) <= 40 else model[:39] + "…")
+        lab["model"].setToolTip(model)
         if s.latency_p50_ms is None:
             lab["latency"].setText("p50 – · p99 –")
         else:

@@ -43,6 +43,18 @@ def _open_error(spec: SourceSpec, exc: BaseException) -> str:
     return f"cannot open {spec.describe()}: {msg}"
 
 
+def _model_text(predictor) -> str:
+    """e.g. ``lif_convnet4 · onnx/cpu [CPU]`` (ONNX Runtime providers without their
+    ``ExecutionProvider`` suffix: the status bar has little room)."""
+    arch = getattr(predictor, "arch", None) or type(predictor).__name__
+    where = "/".join(str(v) for v in (getattr(predictor, "backend", None),
+                                       getattr(predictor, "device", None)) if v)  # fmt: skip
+    providers = [str(v).removesuffix("ExecutionProvider") for v in
+                 (getattr(predictor, "providers", None) or [])]  # fmt: skip
+    text = f"{arch} · {where}" if where else str(arch)
+    return text + (f" [{','.join(providers)}]" if providers else "")
+
+
 def user_message(exc: BaseException) -> str:
     """One line for the status bar: the message of a user error, the type too for a bug."""
     if isinstance(exc, ValueError | OSError | ImportError | RuntimeError):
@@ -428,16 +440,7 @@ class MainWindow(QtWidgets.QMainWindow):
             win = f"{st.window_events} events"
         win += f" · T={st.T} · hop {st.hop_us / 1e3:g} ms · {st.mode} mode"
         p = self.predictor
-        model = " · ".join(
-            str(v)
-            for v in (
-                getattr(p, "arch", None),
-                getattr(p, "backend", None),
-                getattr(p, "device", None),
-                ",".join(getattr(p, "providers", None) or []) or None,
-            )
-            if v
-        )
+        model = _model_text(p)
         if st.paused:
             state = "paused"
         elif st.running:

@@ -104,7 +104,7 @@ def test_demo_predictions_reach_every_view(qapp, window):
     assert _wait(
         qapp, lambda: "procedural" in window.status.text() and "FPS" in window.status.text(), 3
     )
-    assert "T=4" in window.status.text() and "lif_convnet4" in window.status.text()
+    assert "T=4" in window.status.text() and "lif_convnet4 · torch/cpu" in window.status.text()
     _assert_clean_close(qapp, window)
 
 

@@ -175,6 +175,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _ensure_predictor(self):
         if self.predictor is None:
+            # loading (an ONNX export of a checkpoint: seconds) runs here: say so first
+            self.status.show_info(f"loading model {self.model or '(bundled)'}…")
+            QtWidgets.QApplication.processEvents()
             self.predictor = self.adapter.load_predictor(self.model, self.mode, self.backend)
         return self.predictor
 
@@ -281,6 +284,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _reload(self, model: str | None, mode: str) -> bool:
         """Run ``model`` in ``mode`` on the current source (re-opened: a recording restarts).
         Nothing changes when the model cannot be loaded or cannot run in that mode."""
+        self.status.show_info(f"loading model {model or '(bundled)'}…")
+        QtWidgets.QApplication.processEvents()
         try:
             predictor = self.adapter.load_predictor(model, mode, self.backend)
         except Exception as e:

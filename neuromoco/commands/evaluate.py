@@ -21,7 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="dataset name (dvs128_gesture, cifar10_dvs, ncaltech101, procedural)",
     )
-    parser.add_argument("--root", default="data", help="dataset root folder (default: data)")
+    parser.add_argument(
+        "--root",
+        default=None,
+        help="dataset folder in its official layout (omit for the in-memory procedural set)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset option (TOML value), e.g. --option per_class=20 (repeatable)",
+    )
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -46,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(
             args.checkpoint, "is a pretraining (backbone-only) checkpoint; finetune it first"
         )
-    ds = build_dataset(args.data, args.root, args.split, ck.framing)
+    from neuromoco.train.recipe import parse_set
+
+    options = dict(parse_set(o) for o in args.option)
+    ds = build_dataset(args.data, args.root, args.split, ck.framing, **options)
     names = [str(c) for c in getattr(ds, "class_names", [])]
     if names and len(names) != ck.num_classes:
         raise ValueError(
@@ -59,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         model, loader, device, ck.num_classes, amp=device.type == "cuda", firing_rates=True
     )
     result["checkpoint"] = str(args.checkpoint)
-    result["data"] = {"name": args.data, "root": str(args.root), "split": args.split}
+    result["data"] = {"name": args.data, "root": args.root, "split": args.split, "options": options}
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.split}"
     files = write_report(
         result, out, ck.class_names, title=f"{ck.arch} on {args.data}/{args.split}"

@@ -102,6 +102,10 @@ class FinetuneTask:
         from neuromoco import losses
 
         lc = self.cfg["loss"]
+        if self.cfg["finetune"]["freeze_backbone"]:
+            # linear probe (MoCo protocol): the frozen backbone runs in eval mode, so its
+            # BatchNorm uses the pretrained running statistics and does not update them
+            self.net.model.eval()
         y = labels.long()
         name = lc["name"]
         if name == "stcl":

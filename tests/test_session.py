@@ -333,14 +333,26 @@ def test_bad_configurations_are_clear_errors():
 def test_recording_the_raw_input(tmp_path):
     ev = _events()
     eng = Engine(LeakyPredictor(), mode="window")
-    eng.start(ArraySource(ev, (32, 32), speed=0))
-    eng.start_recording(tmp_path / "rec.npz")  # may miss the first chunks: compare a suffix
-    assert eng.wait(5)
-    assert eng.stop(1.0)
-    got = read_events(tmp_path / "rec.npz")
-    assert got.shape[0] > 0
-    np.testing.assert_array_equal(got, ev[-got.shape[0] :])
-    assert not list(tmp_path.glob("*.tmp"))
+    eng.start(ArraySource(ev, (32, 32), speed=0), record=tmp_path / "rec.npz")
+    assert eng.recording and eng.wait(5)
+    assert eng.stop(1.0) and not eng.recording
+    np.testing.assert_array_equal(read_events(tmp_path / "rec.npz"), ev)
+    assert any("wrote 20000 events" in s.message for s in eng.poll_status())
+    # started mid-stream: a suffix of the input, written by stop_recording()
+    eng.start(ArraySource(ev, (32, 32), speed=4.0))
+    time.sleep(0.05)
+    eng.start_recording(tmp_path / "mid.npz")
+    time.sleep(0.1)
+    assert eng.stop_recording() == tmp_path / "mid.npz"
+    got = read_events(tmp_path / "mid.npz")
+    assert 0 < got.shape[0] < ev.shape[0]
+    start = int(np.searchsorted(ev["t"], got["t"][0]))
+    np.testing.assert_array_equal(got, ev[start : start + got.shape[0]])
+    eng.stop()
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+    with pytest.raises(ValueError, match="mp4"):
+        Engine(LeakyPredictor()).start(ArraySource(ev, (32, 32)), record=tmp_path / "x.mp4")
+    assert _no_engine_threads()
 
 
 def test_ground_truth_reaches_predictions():

@@ -216,7 +216,9 @@ def test_slow_model_drops_whole_windows_without_blocking_the_source():
     assert eng.wait(5)
     elapsed = time.perf_counter() - t0
     st = eng.stats()
-    assert elapsed < 1.6  # the source was never held back by inference (1 s of stream)
+    assert (
+        elapsed < 2.0
+    )  # the source was never held back by inference (1 s of stream; 8 s if it were)
     assert st.dropped > 20
     assert st.windows == st.predictions + st.dropped
     preds = eng.poll_predictions()

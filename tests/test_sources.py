@@ -134,7 +134,7 @@ def test_close_from_another_thread_stops_quickly():
     t0 = time.perf_counter()
     src.close()
     assert done.wait(1.0)
-    assert time.perf_counter() - t0 < 0.2
+    assert time.perf_counter() - t0 < 0.5  # waits poll the stop flag every 50 ms
     assert src.status.startswith("ended")
 
 
@@ -145,7 +145,7 @@ def test_speed_change_mid_stream():
     for i, _ in enumerate(src):
         if i == 10:
             src.speed = 20.0
-    assert time.perf_counter() - t0 < 0.5
+    assert time.perf_counter() - t0 < 0.8  # 1 s of stream: ~10 ms at 1×, the rest at 20×
 
 
 @pytest.mark.needs_shared

@@ -52,7 +52,9 @@ class CameraSource(SourceBase):
 
     live = True
 
-    def __init__(self, serial: str | None = None, poll_s: float = 0.002):
+    def __init__(
+        self, serial: str | None = None, poll_s: float = 0.002, idle_margin_us: int = 20_000
+    ):
         import dv_processing as dv
 
         found = list_cameras()
@@ -77,10 +79,12 @@ class CameraSource(SourceBase):
         self._cam = cam
         self.serial = serial
         self.poll_s = float(poll_s)
+        self.idle_margin_us = int(idle_margin_us)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         self._set_status("running")
         cam = self._cam
+        last = None  # (timestamp of the newest event, perf_counter when it arrived)
         while not self._stop.is_set():
             try:
                 running = cam.isRunning()
@@ -92,11 +96,20 @@ class CameraSource(SourceBase):
                 self._set_status("ended: camera disconnected")
                 return
             if batch is None or batch.size() == 0:
+                # a silent scene: advance the watermark on the host clock (minus a margin for
+                # events still in USB transfer) so windows keep ticking without events
+                if last is not None:
+                    t_est = last[0] + int((time.perf_counter() - last[1]) * 1e6)
+                    wm = t_est - self.idle_margin_us
+                    if wm >= (self._watermark or 0) + 10_000:
+                        self._watermark = wm
+                        yield np.empty(0, EVENT_DTYPE)
                 time.sleep(self.poll_s)
                 continue
             ev = _from_store(batch)
             # events at the last timestamp may continue in the next batch
-            self._watermark = int(ev["t"][-1])
+            self._watermark = max(self._watermark or 0, int(ev["t"][-1]))
+            last = (int(ev["t"][-1]), time.perf_counter())
             yield ev
         self._set_status("ended: closed")
 

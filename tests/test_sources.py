@@ -262,6 +262,23 @@ def test_camera_stream_and_unplug(monkeypatch):
     assert src.status == "ended: camera disconnected"
 
 
+def test_camera_silence_advances_the_watermark(monkeypatch):
+    import dv_processing as dv
+
+    ev = _stream(n=200, dur_us=10_000, t0=1_000_000)
+    tail = _stream(n=50, dur_us=1000, t0=6_000_000, seed=1)  # the camera clock moved on
+    batches = [_FakeStore(ev)] + [None] * 60 + [_FakeStore(tail)]
+    monkeypatch.setattr(dv.io.camera, "discover", lambda: [_Desc("1")])
+    monkeypatch.setattr(dv.io.camera, "open", lambda *a: _FakeCam(batches))
+    src = CameraSource(poll_s=0.005, idle_margin_us=20_000)
+    got = _collect(src, with_wm=True)
+    idle = [wm for c, wm in got if c.shape[0] == 0]
+    assert len(idle) >= 5  # a silent scene keeps the clock moving (~300 ms of polls)
+    assert idle == sorted(idle) and idle[0] > int(ev["t"][-1])
+    assert idle[-1] < int(tail["t"][0])  # the margin keeps real events ahead of the watermark
+    np.testing.assert_array_equal(np.concatenate([c for c, _ in got]), np.concatenate([ev, tail]))
+
+
 # ---------------------------------------------------------------- webcam
 class _FakeCapture:
     def __init__(self, frames, opened=True):

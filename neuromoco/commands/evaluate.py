@@ -1,5 +1,7 @@
-"""Evaluate a classifier checkpoint: top-1, latency curve (first t of T steps), confusion matrix,
-firing rate per spiking layer; writes evaluation.json and PNG plots.
+"""Evaluate a classifier checkpoint: top-1, latency curve, confusion matrix, firing rates.
+
+Accuracy when only the first t of T time steps are used (t = 1..T), the confusion matrix and the
+firing rate of every spiking layer; writes evaluation.json and PNG plots.
 
 The checkpoint's framing spec (T, size, split) is used to frame the data, so the model sees
 exactly what it was trained on.

@@ -620,7 +620,10 @@ class Engine:
                 msg = status if status.startswith(("ended", "error")) else "ended"
                 self._emit_status("error" if msg.startswith("error") else "ended", f"{name}: {msg}")
         except Exception as e:  # never let a source failure escape the thread
-            msg = str(e) if str(e).startswith(str(name)) else f"{name}: {type(e).__name__}: {e}"
+            if isinstance(e, OSError | ValueError):  # user-facing errors name file and reason
+                msg = str(e) if str(name) in str(e) else f"{name}: {e}"
+            else:
+                msg = f"{name}: {type(e).__name__}: {e}"
             self._emit_status("error", msg)
         finally:
             self._slot.put(_End(gen))

@@ -85,7 +85,7 @@ class FileSource(_Replay):
         path: str | Path,
         speed: float = 1.0,
         loop: bool = False,
-        chunk_events: int = 200_000,
+        chunk_events: int = 65_536,
         slice_us: int = 1000,
         sensor_size: SensorSize | None = None,
         format: str | None = None,

@@ -200,3 +200,16 @@ def test_console_entry_point_error_has_no_traceback(tmp_path):
     )  # fmt: skip
     assert r.returncode == 1 and "m.onnx" in r.stderr and "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+@pytest.mark.needs_shared
+def test_file_corrupt_mid_stream_reports_and_exits_1(ckpt, tmp_path, capsys):
+    data = shared_file("aedat4/dvSave-2024_06_20_16_13_00.aedat4").read_bytes()
+    bad = tmp_path / "cut.aedat4"
+    bad.write_bytes(data[: int(len(data) * 0.7)])  # valid header, truncated event stream
+    rc = main(["--headless", "--file", str(bad), "--model", str(ckpt), "--speed", "0"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert len(_lines(out)) > 0  # what came before the damage was streamed
+    assert any("cut.aedat4" in ln and "corrupt" in ln for ln in err.splitlines())
+    assert "Traceback" not in err

@@ -520,7 +520,8 @@ class Engine:
         ev = [(t, n) for t, n in list(self._rate_ev) if now - t <= 2.0]
         pr = [t for t in list(self._rate_pred) if now - t <= 2.0]
         span = 2.0 if self.running else max(1e-9, (ev[-1][0] - ev[0][0]) if len(ev) > 1 else 1.0)
-        lat = np.array(self._latencies) if self._latencies else None
+        lat = list(self._latencies)  # one C-level copy: safe while the worker appends
+        lat = np.array(lat) if lat else None
         c = self._config
         src = self._source
         p = self._predictor

@@ -21,13 +21,15 @@ class Recorder:
     """
 
     def __init__(self, path: str | Path, sensor_size: SensorSize):
-        from neuromoco.events import _WRITE_SUFFIX  # the writer's suffix table
+        import neuromoco.events as events
 
+        # the writer's suffix table (checked now, not after minutes of recording)
+        suffixes = getattr(events, "_WRITE_SUFFIX", None) or {".aedat4", ".aedat", ".npz"}
         self.path = Path(path)
-        if self.path.suffix.lower() not in _WRITE_SUFFIX:
+        if self.path.suffix.lower() not in suffixes:
             raise ValueError(
                 f"{self.path}: cannot record to {self.path.suffix!r}; "
-                f"use one of {', '.join(sorted(_WRITE_SUFFIX))}"
+                f"use one of {', '.join(sorted(suffixes))}"
             )
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"{self.path}: the folder {self.path.parent} does not exist")

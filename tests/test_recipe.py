@@ -146,3 +146,24 @@ def test_cli_prints_recipe_errors_without_traceback(tmp_path, capsys):
     args = p.parse_args([str(RECIPES[0]), "--set", "optim.lr=abc"])
     with pytest.raises(RecipeError, match="optim.lr"):
         pretrain.run(args)
+
+
+def test_window_mode_goes_into_the_framing_spec():
+    from neuromoco.train.datasets import framing_from
+
+    cfg = load_recipe(
+        None,
+        ["data.mode=window", "data.window_us=800000", "data.split_by=time", "data.T=8"],
+    )
+    spec = framing_from(cfg)
+    assert (spec.window_us, spec.window_events, spec.split_by, spec.T) == (800000, None, "time", 8)
+    assert framing_from(load_recipe(None, [])).window_us is None  # clip mode: no window
+
+
+def test_window_mode_without_a_window_is_an_error():
+    from neuromoco.train.datasets import framing_from
+
+    with pytest.raises(ValueError, match="window_us or data.window_events"):
+        framing_from(load_recipe(None, ["data.mode=window"]))
+    with pytest.raises(RecipeError, match="mode"):
+        load_recipe(None, ["data.mode=windows"])

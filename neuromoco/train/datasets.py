@@ -21,8 +21,17 @@ from neuromoco.framing import FramingSpec
 
 
 def framing_from(cfg: dict) -> FramingSpec:
+    """The framing spec of the recipe's ``[data]`` table (stored in every checkpoint it trains)."""
     d = cfg["data"]
-    return FramingSpec(T=d["T"], split_by=d["split_by"], size=tuple(d["size"]))
+    if d["mode"] == "window" and not (d["window_us"] or d["window_events"]):
+        raise ValueError("data.mode = 'window' needs data.window_us or data.window_events > 0")
+    return FramingSpec(
+        T=d["T"],
+        split_by=d["split_by"],
+        size=tuple(d["size"]),
+        window_us=d["window_us"] or None,
+        window_events=d["window_events"] or None,
+    )
 
 
 def dataset_labels(ds: Dataset) -> list[int]:
@@ -75,6 +84,8 @@ def build_split(cfg: dict, split: str, build_cache: bool = True) -> Dataset:
     framing = framing_from(cfg)
     opts = dict(d["options"])
     common = {
+        "mode": d["mode"],
+        "window_seed": cfg["run"]["seed"],
         "cache_dir": d["cache_dir"] or None,
         "build_cache": build_cache,
         "progress": cfg["run"]["progress"],

@@ -14,7 +14,10 @@ Sections (see ``recipes/*.toml`` for complete examples):
   log_every (steps), eval_every (epochs), ckpt_every_steps (0 = per epoch only), progress.
 * ``[data]``: name (a dataset or ``mixed``), datasets (for ``mixed``), root ("" = none: the
   in-memory procedural set), cache_dir (on-disk frame cache, "" = none), split, val_split,
-  T, size ``[W, H]``, split_by, label_fraction (finetune: the fraction of labelled training
+  T, size ``[W, H]``, split_by, mode (``clip``: T frames over each whole sample, the paper;
+  ``window``: a random ``window_us``/``window_events`` sub-window per sample and epoch, what a
+  streaming model sees — the window is stored in the checkpoint's framing spec, 0 = none),
+  window_us, window_events, label_fraction (finetune: the fraction of labelled training
   samples kept per class), augment (policy name, see :mod:`neuromoco.augment`), options (passed to
   ``build_dataset``), subset (0 = all; else the first n samples, for quick runs).
 * ``[model]``: arch (registry name), kwargs (table of builder arguments).
@@ -62,6 +65,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "T": 16,
         "size": [128, 128],
         "split_by": "number",
+        "mode": "clip",
+        "window_us": 0,
+        "window_events": 0,
         "label_fraction": 1.0,
         "augment": "neuromoco",
         "options": {},
@@ -115,6 +121,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("run", "task"): ("pretrain", "finetune"),
     ("run", "device"): ("auto", "cpu", "cuda"),
     ("data", "split_by"): ("number", "time"),
+    ("data", "mode"): ("clip", "window"),
     ("moco", "momentum_schedule"): ("constant", "cosine"),
     ("moco", "loss"): ("mix_infonce", "mbc", "mac", "infonce"),
     ("loss", "name"): ("mbc", "mac", "mix", "tet", "tcl", "stcl"),

@@ -25,6 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+# On a shared, oversubscribed machine OpenMP threads that spin while waiting make torch eager 3-5x
+# slower and erratic (measured: lif_convnet4 64² 170 ms spinning vs 41 ms passive, same load).
+# Both backends are therefore run without spin-waiting; must be set before torch starts OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 T = 16
 CONFIGS = [  # (name, img_size, paper model?)
     ("sew_resnet18", 128, True),
@@ -76,6 +81,7 @@ def _bench_one(name: str, size: int, repeats: int, tmp: Path) -> dict:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sw = ort.InferenceSession(str(win_path), opts, providers=["CPUExecutionProvider"])
     ss = ort.InferenceSession(str(step_path), opts, providers=["CPUExecutionProvider"])
     ort_win = _median_ms(lambda: sw.run(None, {"frames": x}), repeats)
@@ -109,6 +115,7 @@ def main(quick: bool = False) -> str:
     repeats = 5 if quick else 20
     configs = [c for c in CONFIGS if not (quick and c[0] == "spikformer_tiny")]
     malloc = "set" if os.environ.get("MALLOC_MMAP_THRESHOLD_") else "not set"
+    omp = os.environ.get("OMP_WAIT_POLICY", "default")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-models-") as d:
         for name, size, paper in configs:
@@ -117,6 +124,7 @@ def main(quick: bool = False) -> str:
     lines = [
         f"`python -m bench models{' --quick' if quick else ''}` — batch 1, T = {T}, 2 threads, "
         f"median of {repeats} (paper models: {max(3, repeats // 4)}), malloc tuning {malloc}, "
+        f"OMP_WAIT_POLICY={omp}, ORT spinning off, "
         f"torch {torch.__version__}:",
         "",
         "| model | input | params | window torch ms | window ORT ms | ORT speed-up | step torch ms | step ORT ms | best step / best window | max abs Δ |",

@@ -9,7 +9,9 @@
   advance one time bin with explicit membrane state (stepping T frames from ``init_state``
   reproduces ``window``). The state is opaque (torch tensors or numpy arrays).
 
-Arrays are float32 numpy in and out. ONNX Runtime asks for CUDA (and TensorRT when
+Arrays are float32 numpy in and out. CPU tip for torch: start the process with
+``OMP_WAIT_POLICY=PASSIVE`` (OpenMP threads that spin-wait make torch eager 3-5x slower and erratic
+when the cores are shared; it must be set before torch starts its thread pool). ONNX Runtime asks for CUDA (and TensorRT when
 ``onnxruntime-gpu`` provides it) and reports the providers the session really loaded
 (``.providers``): a GPU provider that fails to load falls back to CPU.
 """
@@ -164,6 +166,9 @@ class OnnxPredictor(Predictor):
         if threads:
             opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
+        # No spin-waiting: on a shared CPU (framing, UI, other processes) spinning threads steal
+        # the cores the rest of the pipeline needs and make latency erratic.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3  # GPU providers that fail to load are reported via .providers
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=wanted)

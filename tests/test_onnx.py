@@ -240,3 +240,14 @@ def test_every_model_exports_both_modes(name, tmp_path):
     for pred in (win, step):
         diff, agree = _compare(pred.window(x), ref)
         assert diff < ATOL and agree == 1.0, (name, pred.mode, diff, agree)
+
+
+def test_cuda_requests_fail_clearly_without_gpu(exported):
+    """device='cuda' never silently runs on the CPU; 'auto' falls back and says what it got."""
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(PredictorError, match="no CUDA provider"):
+            load_predictor(exported["window"], device="cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(PredictorError, match="no CUDA device"):
+            load_predictor(exported["ckpt"], backend="torch", device="cuda")
+        assert load_predictor(exported["ckpt"], backend="torch", device="auto").device == "cpu"

@@ -10,24 +10,10 @@ class ModelError(ValueError):
 
 
 def bundled_model_path() -> Path | None:
-    """The bundled default model (``models/weights/``), or None while none is shipped.
+    """The bundled default model (an ``.onnx`` step graph, else its ``.pt``), or None if absent."""
+    from neuromoco.models.bundled import bundled_model_path as path
 
-    Prefers an ``.onnx`` file (fast on CPU, carries its framing), then a ``.pt`` checkpoint.
-    """
-    try:
-        import neuromoco.models as m
-    except ImportError:
-        return None
-    fn = getattr(m, "bundled_model_path", None) or getattr(m, "default_model_path", None)
-    if callable(fn):
-        p = fn()
-        return Path(p) if p else None
-    folder = Path(m.__file__).parent / "weights"
-    for pattern in ("*.onnx", "*.pt"):
-        found = sorted(folder.glob(pattern))
-        if found:
-            return found[0]
-    return None
+    return path()
 
 
 def load_model(

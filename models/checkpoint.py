@@ -16,14 +16,13 @@ primitives. Saving is atomic (temporary file in the same folder, then ``os.repla
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from neuromoco.atomic import atomic_path
 from neuromoco.framing import FramingSpec
 
 FORMAT = "neuromoco-checkpoint"
@@ -151,20 +150,8 @@ def save_checkpoint(
             _check_storable(payload[key], key)
     except CheckpointError as e:
         raise CheckpointError(path, e.reason) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path, mkdir=True) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

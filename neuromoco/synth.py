@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from neuromoco.atomic import atomic_write_text
 from neuromoco.data.dvs128_gesture import CLASS_NAMES as DVS128_CLASS_NAMES
 from neuromoco.emulator import EmulatorConfig, EventEmulator
 from neuromoco.events import EVENT_DTYPE, empty_events
@@ -677,25 +677,6 @@ class GestureStream:
 MANIFEST = "neuromoco_synth.json"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _sample_seed(seed: int, round_: int, label: int) -> int:
     return int(
         np.random.default_rng([GENERATOR_VERSION, 0xDA7A, seed, round_, label]).integers(2**31)
@@ -825,12 +806,12 @@ def write_dataset(
         parts.append(tail)
         events = np.concatenate(parts)
         write_events(data_dir / f["name"], events, SENSOR_SIZE, format="aedat3")
-        _atomic_write_text(
+        atomic_write_text(
             data_dir / (f["name"][: -len(".aedat")] + "_labels.csv"), "\n".join(rows) + "\n"
         )
     for split in ("train", "test"):
         names = [f["name"] for f in plan if f["split"] == split]
-        _atomic_write_text(data_dir / f"trials_to_{split}.txt", "".join(n + "\n" for n in names))
+        atomic_write_text(data_dir / f"trials_to_{split}.txt", "".join(n + "\n" for n in names))
     manifest = {
         "generator": "neuromoco.synth",
         "generator_version": GENERATOR_VERSION,
@@ -845,7 +826,7 @@ def write_dataset(
         "files": [{k: v for k, v in f.items() if k != "rounds"} for f in plan],
         "samples": samples,
     }
-    _atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     n_train = sum(
         1 for s in samples if next(f for f in plan if f["name"] == s["file"])["split"] == "train"
     )
@@ -864,7 +845,7 @@ Layout: `DvsGesture/userXX_<lighting>.aedat` (AEDAT 3.1, 128x128) with
 `userXX_<lighting>_labels.csv` (`class,startTime_usec,endTime_usec`, class 1-based) and
 `trials_to_train.txt` / `trials_to_test.txt` (split by user), like the real DVS128 Gesture.
 """
-    _atomic_write_text(out / "README.md", readme)
+    atomic_write_text(out / "README.md", readme)
     # Recordings of an earlier, larger dataset written here would otherwise linger beside the new
     # ones (the trial lists no longer name them, but a glob would still find them).
     for name in sorted(stale):

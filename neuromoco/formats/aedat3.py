@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.atomic import atomic_write
 from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import (
     BLOCK_EVENTS,
     FileInfo,
-    atomic_write,
     concat,
     file_size,
     scratch,

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.atomic import atomic_write
 from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
-from neuromoco.formats.base import FileInfo, atomic_write, concat
+from neuromoco.formats.base import FileInfo, concat
 
 MAGIC = b"#!AER-DAT4.0"
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat4": (128, 128)}

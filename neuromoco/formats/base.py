@@ -15,7 +15,6 @@ Sorting, out-of-order counting and the sensor-range check are done once, in ``ne
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,30 +169,6 @@ def concat(chunks: Iterator[np.ndarray]) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=EVENT_DTYPE)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], suffix: str = "") -> None:
-    """Call ``write(tmp_path)`` then move the result onto ``path``; on any failure remove the
-    temporary file, so a failed write never leaves a partial (or clobbers an existing) file.
-
-    ``suffix`` is the temporary file's suffix (some writers check it).
-    """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"{path}: output folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.replace(tmp_path, path)
-    except BaseException:
-        try:
-            tmp_path.unlink()
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class _Empty:

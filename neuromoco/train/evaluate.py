@@ -15,12 +15,12 @@ are summed over ranks, so the numbers are exact, with no padding duplicates.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from neuromoco.atomic import atomic_write_text
 
 
 def _spiking_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -137,14 +137,6 @@ def evaluate_classifier(
     return out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_report(
     result: dict, out_dir: str | Path, class_names: list[str], title: str = ""
 ) -> list[Path]:
@@ -157,7 +149,7 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "evaluation.json"]
-    _atomic_write_text(written[0], json.dumps({"class_names": class_names, **result}, indent=2))
+    atomic_write_text(written[0], json.dumps({"class_names": class_names, **result}, indent=2))
 
     lat = result.get("latency_acc") or []
     if lat:

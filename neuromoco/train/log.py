@@ -10,8 +10,9 @@ interrupted and resumed run equal those of an uninterrupted one.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
+
+from neuromoco.atomic import atomic_path
 
 
 class RunLogger:
@@ -38,12 +39,10 @@ class RunLogger:
                 reader = csv.DictReader(f)
                 cols = reader.fieldnames or []
                 rows = [r for r in reader if int(float(r["step"])) <= step]
-            tmp = path.with_suffix(".csv.tmp")
-            with open(tmp, "w", newline="") as f:
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=cols)
                 w.writeheader()
                 w.writerows(rows)
-            os.replace(tmp, path)
 
     def log(self, step: int, epoch: int, phase: str, **metrics: float) -> None:
         if not self.enabled:

@@ -140,6 +140,9 @@ def _check(p: argparse.ArgumentParser, args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch/onnxruntime load: OpenMP threads that spin while waiting make inference 3-5x
+    # slower and erratic when the source, GUI and other programs share the cores (bench_models).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     p = build_parser()
     args = p.parse_args(argv)
     _check(p, args)
@@ -162,14 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: no display available (DISPLAY/WAYLAND_DISPLAY unset): running headless", file=sys.stderr)  # fmt: skip
             headless = True
         if not headless:
-            try:
-                from neuromoco.app.gui import run_gui
-            except ModuleNotFoundError as e:
-                if e.name != "neuromoco.app.gui":
-                    raise
-                print(f"{PROG}: the GUI is not part of this build yet: running headless", file=sys.stderr)  # fmt: skip
-            else:
-                return int(run_gui(args) or 0)
+            from neuromoco.app.gui import run_gui
+
+            return int(run_gui(args) or 0)
         from neuromoco.streaming.headless import run
 
         return run(args)

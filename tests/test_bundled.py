@@ -1,0 +1,100 @@
+"""The bundled demo model: shipped, loadable by both backends, consistent, and better than chance."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from neuromoco.data.dvs128_gesture import CLASS_NAMES
+from neuromoco.models import bundled
+
+
+def _shipped():
+    if bundled.bundled_model_path() is None:
+        pytest.fail(
+            "no bundled model in models/weights/: run python -m neuromoco.models.bundled --build"
+        )
+    return bundled.ONNX, bundled.CHECKPOINT
+
+
+def test_bundled_files_and_metadata():
+    onnx_path, ckpt_path = _shipped()
+    assert bundled.bundled_model_path() == onnx_path
+    assert bundled.bundled_model_path(prefer="pt") == ckpt_path
+    # a few MB at most (issue E)
+    assert onnx_path.stat().st_size < 4 << 20 and ckpt_path.stat().st_size < 4 << 20
+    metrics = json.loads(bundled.METRICS.read_text())
+    assert metrics["top1"] > 0.3 and len(metrics["latency_acc"]) == metrics["framing"]["T"]
+
+
+def _test_windows(framing, n_per_class=2):
+    """Random sub-windows of procedural test-split gestures, framed as in training."""
+    from neuromoco.data import build_dataset
+
+    ds = build_dataset(
+        "procedural",
+        None,
+        "test",
+        framing,
+        mode="window",
+        window_seed=123,
+        progress=False,
+        per_class=5,
+        seed=7,  # other gestures than the training set (seed 0)
+        test_fraction=0.4,
+    )
+    idx = [
+        i
+        for c in range(len(CLASS_NAMES))
+        for i in np.flatnonzero(np.array(ds.labels) == c)[:n_per_class]
+    ]
+    x = np.stack([ds[i][0].numpy() for i in idx], axis=1)  # [T, N, 2, H, W]
+    y = np.array([ds.labels[i] for i in idx])
+    return x, y
+
+
+def test_bundled_torch_and_onnx_agree_and_beat_chance():
+    from neuromoco.models.inference import load_predictor
+
+    onnx_path, ckpt_path = _shipped()
+    ort = load_predictor(onnx_path, backend="onnx", mode="step")
+    pt = load_predictor(ckpt_path, backend="torch", mode="step")
+    assert list(ort.class_names) == list(CLASS_NAMES) == list(pt.class_names)
+    assert ort.framing == pt.framing and ort.framing.split_by == "time"
+    assert ort.framing.window_us % ort.framing.T == 0  # stream mode needs whole bins
+
+    x, y = _test_windows(ort.framing)
+    logits_pt = pt.window(x)
+    logits_ort = ort.window(x)
+    np.testing.assert_allclose(logits_ort, logits_pt, atol=1e-4)
+    # stepping the explicit-state graph T times == the window
+    state = ort.init_state(x.shape[1])
+    steps = []
+    for t in range(x.shape[0]):
+        out, state = ort.step(x[t], state)
+        steps.append(out)
+    np.testing.assert_allclose(np.stack(steps), logits_ort, atol=1e-4)
+    acc = float((logits_ort.mean(0).argmax(1) == y).mean())
+    assert acc > 0.3, (
+        f"bundled model accuracy {acc:.2f} on unseen procedural gestures (chance 0.09)"
+    )
+
+
+@pytest.mark.slow
+def test_bundled_build_runs_end_to_end(tmp_path):
+    m = bundled.build(
+        tmp_path / "runs",
+        (
+            "run.epochs=1",
+            "run.progress=false",
+            "data.options={per_class=2, seed=0, test_fraction=0.5}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+        ),
+        out=tmp_path / "weights",
+    )
+    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == sorted(
+        [bundled.CHECKPOINT.name, bundled.ONNX.name, bundled.METRICS.name]
+    )
+    assert 0.0 <= m["top1"] <= 1.0 and m["arch"] == "lif_convnet4"

@@ -1,0 +1,75 @@
+"""The built wheel maps streaming/ models/ app/ into the one neuromoco namespace and ships the
+bundled model; `neuromoco --help` / `neuromoco info` import neither torch nor Qt."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SUBPACKAGES = [
+    "neuromoco",
+    "neuromoco.formats",
+    "neuromoco.data",
+    "neuromoco.losses",
+    "neuromoco.train",
+    "neuromoco.commands",
+    "neuromoco.streaming",
+    "neuromoco.models",
+    "neuromoco.app",
+]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(REPO)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if r.returncode != 0:
+        pytest.fail(f"building the wheel failed:\n{r.stderr[-2000:]}")
+    (whl,) = out.glob("neuromoco-*.whl")
+    return whl
+
+
+def test_wheel_layout(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for pkg in SUBPACKAGES:
+        assert pkg.replace(".", "/") + "/__init__.py" in names
+    assert "neuromoco/models/weights/gesture_demo.onnx" in names
+    assert "neuromoco/models/weights/gesture_demo.pt" in names
+    # nothing generic at the top level
+    assert not any(n.startswith(("app/", "models/", "streaming/", "tests/")) for n in names)
+
+
+def test_wheel_imports_every_subpackage(wheel, tmp_path):
+    zipfile.ZipFile(wheel).extractall(tmp_path)
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import importlib\n"
+        f"for m in {SUBPACKAGES!r}:\n"
+        f"    mod = importlib.import_module(m)\n"
+        f"    assert mod.__file__.startswith({str(tmp_path)!r}), (m, mod.__file__)\n"
+        "from neuromoco.models.bundled import bundled_model_path\n"
+        "assert bundled_model_path() is not None\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info", "--help"]])
+def test_cli_start_imports_no_torch_or_qt(argv):
+    code = (
+        "import sys\n"
+        "from neuromoco.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'PySide6', 'onnxruntime', 'cv2') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -695,6 +695,10 @@ POLICIES: dict[str, Callable[[], Callable]] = {
     "none": lambda: Compose(()),
     "flip": lambda: HFlip(0.5),
     "neuromoco": DVSAugment,
+    # Gestures: a mirror image swaps the class (right ↔ left hand wave; a mirrored clockwise
+    # circle turns counter-clockwise), so the flip is label noise for finetuning and teaches
+    # pretraining to ignore exactly the cues that separate those classes.
+    "neuromoco_gesture": lambda: DVSAugment(flip_p=0.0),
     "spikformer": lambda: DVSAugment(
         ops=("identity", "shear_x", "translate_x", "translate_y", "rotate", "cutout")
     ),
@@ -702,6 +706,8 @@ POLICIES: dict[str, Callable[[], Callable]] = {
     "nda_ncaltech101": lambda: _nda(3, 15.0, 15.0),
 }
 """Named presets: ``neuromoco`` (paper §4.1.2 = Spikformer + ShearY + flip, the default),
+``neuromoco_gesture`` (the same without the flip, for DVS128 Gesture and the procedural gestures,
+where a horizontal flip changes the label — a deliberate deviation from the paper),
 ``spikformer`` (cifar10dvs code: flip is done by the caller there; here it is included at 0.5),
 ``nda_cifar10_dvs`` / ``nda_ncaltech101`` (NDA's one-of {roll, rotate, shear}), ``flip``, ``none``."""
 

@@ -235,3 +235,16 @@ def test_augment_module_does_not_import_torchvision():
     import sys
 
     assert "torchvision" not in sys.modules
+
+
+def test_gesture_policy_never_mirrors():
+    """A mirrored gesture is another class: the gesture policy must never flip."""
+    from neuromoco.augment import make_policy, seeded
+
+    pol = make_policy("neuromoco_gesture")
+    assert pol.flip_p == 0.0 and pol.ops == make_policy("neuromoco").ops
+    x = torch.zeros(64, 2, 2, 16, 16)
+    x[..., 2:6, 1:3] = 1.0  # a blob on the left edge
+    y = pol(x, generator=seeded(0))
+    left, right = y[..., :, :8].sum(), y[..., :, 8:].sum()
+    assert left > 0 and right == 0

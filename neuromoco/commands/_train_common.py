@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -39,6 +40,12 @@ def resolve_out(args, task: str) -> Path:
             "or --out to start a new one"
         )
     return out
+
+
+def print_summary(result: dict) -> None:
+    """Print the run summary once: on the main rank under torchrun (RANK unset or 0)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(summary(result))
 
 
 def summary(result: dict) -> str:

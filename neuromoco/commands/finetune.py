@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuromoco.commands._train_common import add_train_arguments, resolve_out, summary
+from neuromoco.commands._train_common import add_train_arguments, print_summary, resolve_out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
         )
     out = resolve_out(args, "finetune")
     result = run_finetune(cfg, out, resume=args.resume)
-    print(summary(result))
+    print_summary(result)
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuromoco.commands._train_common import add_train_arguments, resolve_out, summary
+from neuromoco.commands._train_common import add_train_arguments, print_summary, resolve_out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
         )
     out = resolve_out(args, "pretrain")
     result = run_pretrain(cfg, out, resume=args.resume)
-    print(summary(result))
+    print_summary(result)
     return 0

@@ -2,8 +2,8 @@
 
 ``models/weights/gesture_demo.pt`` (checkpoint) and ``gesture_demo.onnx`` (the stateful ``step``
 graph, which also serves window mode by stepping T times) are a ``lif_convnet4`` pretrained with
-NeuroMoCo and finetuned on the procedural gestures (``recipes/demo_pretrain.toml`` then
-``recipes/demo_finetune.toml``). ``gesture_demo.json`` holds the measured test accuracy. Rebuild,
+NeuroMoCo and finetuned on the procedural gestures (``recipes/pretrain_demo_procedural.toml`` then
+``recipes/finetune_demo_procedural.toml``). ``gesture_demo.json`` holds the measured test accuracy. Rebuild,
 from the repository root (~10–20 min on 2 CPU cores)::
 
     python -m neuromoco.models.bundled --build
@@ -27,7 +27,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 CHECKPOINT = WEIGHTS / "gesture_demo.pt"
 ONNX = WEIGHTS / "gesture_demo.onnx"
 METRICS = WEIGHTS / "gesture_demo.json"
-RECIPES = ("demo_pretrain.toml", "demo_finetune.toml")
+RECIPES = ("pretrain_demo_procedural.toml", "finetune_demo_procedural.toml")
 
 
 def bundled_model_path(prefer: str = "onnx") -> Path | None:

@@ -90,6 +90,8 @@ def test_bundled_build_runs_end_to_end(tmp_path):
             "run.epochs=1",
             "run.progress=false",
             "data.options={per_class=2, seed=0, test_fraction=0.5}",
+            "optim.batch_size=4",
+            "moco.queue_size=8",
             f"data.cache_dir={tmp_path / 'cache'}",
         ),
         out=tmp_path / "weights",

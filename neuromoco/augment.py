@@ -432,8 +432,8 @@ class Rotate:
 
 
 @dataclass(frozen=True)
-class ShearX:
-    """Horizontal shear by an angle drawn uniformly from ``[−angle, angle]`` radians."""
+class _Shear:
+    """Shear by an angle drawn uniformly from ``[−angle, angle]`` radians (see subclasses)."""
 
     angle: float = 0.3
 
@@ -445,24 +445,21 @@ class ShearX:
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         generator = _g(generator)
         a = float(self.angle)
-        return shear_x(x, torch.tan(_uniform(_n(x), -a, a, generator)))
+        return self._shear(x, torch.tan(_uniform(_n(x), -a, a, generator)))
 
 
 @dataclass(frozen=True)
-class ShearY:
+class ShearX(_Shear):
+    """Horizontal shear by an angle drawn uniformly from ``[−angle, angle]`` radians."""
+
+    _shear = staticmethod(shear_x)
+
+
+@dataclass(frozen=True)
+class ShearY(_Shear):
     """Vertical shear by an angle drawn uniformly from ``[−angle, angle]`` radians."""
 
-    angle: float = 0.3
-
-    def __post_init__(self):
-        _check_nonneg(self.angle, "angle")
-        if self.angle >= math.pi / 2:
-            raise ValueError(f"shear angle must be < π/2 rad, got {self.angle}")
-
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        generator = _g(generator)
-        a = float(self.angle)
-        return shear_y(x, torch.tan(_uniform(_n(x), -a, a, generator)))
+    _shear = staticmethod(shear_y)
 
 
 def _cutout_boxes(

@@ -371,3 +371,20 @@ def write_events(
             raise ValueError(f"{p}: events must be sorted by t before writing (use sort_events)")
         check_coordinates(events, (w, h), p)
     _format_module(fmt, p).write(p, events, (w, h))
+
+
+def to_frames(
+    events: np.ndarray,
+    T: int,
+    sensor_size: SensorSize,
+    split_by: str = "number",
+    **kwargs,
+) -> np.ndarray:
+    """Events → float32 ``[T, 2, H, W]`` per-polarity counts; see :func:`neuromoco.framing.to_frames`.
+
+    Part of the public events API next to :func:`read_events`; the implementation lives in
+    :mod:`neuromoco.framing` (imported here lazily, since framing itself builds on this module).
+    """
+    from neuromoco.framing import to_frames as _to_frames
+
+    return _to_frames(events, T, sensor_size, split_by=split_by, **kwargs)

@@ -155,3 +155,13 @@ def test_real_recordings_equal_spikingjelly(rel, T):
     ours = to_frames(rec.events, T, rec.sensor_size)
     np.testing.assert_array_equal(ours, sj_frames_by_number(rec.events, T, rec.sensor_size))
     assert ours.sum() == rec.events.shape[0]
+
+
+def test_public_events_api_frames_like_framing():
+    from neuromoco import events as ev_api
+
+    ev = _random_events(3000, 64, 64, seed=5)
+    np.testing.assert_array_equal(
+        ev_api.to_frames(ev, 5, (64, 64), split_by="time", size=(32, 32)),
+        to_frames(ev, 5, (64, 64), split_by="time", size=(32, 32)),
+    )

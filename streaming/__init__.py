@@ -6,7 +6,7 @@ loads the one submodule that defines it; see docs/streaming.md.
 
 from __future__ import annotations
 
-import importlib
+from neuromoco.lazy import lazy_exports
 
 _EXPORTS = {
     "Engine": "engine",
@@ -37,14 +37,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'neuromoco.streaming' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -16,7 +16,7 @@ This file stays light: attributes are imported on first use, and nothing here im
 
 from __future__ import annotations
 
-import importlib
+from neuromoco.lazy import lazy_exports
 
 _EXPORTS = {
     "DatasetNotFoundError": "errors",
@@ -43,14 +43,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'neuromoco.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"neuromoco.data.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -92,11 +92,26 @@ class EngineAdapter:
 
         return WebcamSource(int(spec.arg or 0))
 
-    def load_predictor(self, model: str | None, mode: str, backend: str | None):
-        """Load ``model`` (``None``: the bundled one) for ``mode``; raises ``ModelError``."""
+    def load_predictor(
+        self, model: str | None, mode: str, backend: str | None, source_kind: str | None = None
+    ):
+        """Load ``model`` (a bundled name or a path; ``None``: the bundled default of
+        ``source_kind``) for ``mode``; raises ``ModelError``."""
         from neuromoco.streaming.model import load_model
 
-        return load_model(model, backend=backend or "auto", mode=mode, threads=self.threads)
+        return load_model(
+            model,
+            backend=backend or "auto",
+            mode=mode,
+            threads=self.threads,
+            source_kind=source_kind,
+        )
+
+    def default_model(self, source_kind: str) -> str:
+        """The bundled model a source of ``source_kind`` runs when the user chose none."""
+        from neuromoco.streaming.model import default_model_name
+
+        return default_model_name(source_kind)
 
     def create_engine(self, predictor, mode: str, on_prediction, on_status):
         """An engine (not started), warmed up (one model call on empty input, which also shows

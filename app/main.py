@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless", action="store_true", help="no window: print one JSON line per prediction"
     )
     p.add_argument(
-        "--model", metavar="PATH", help=".pt checkpoint or .onnx file (default: the bundled model)"
+        "--model",
+        metavar="NAME|PATH",
+        help="a bundled model (dvs128-gesture, gesture-demo) or a .pt checkpoint / .onnx file "
+        "(default: dvs128-gesture for --camera and --file, gesture-demo for --demo and --webcam)",
     )
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     p.add_argument("--mode", choices=("window", "stream"), default="window",

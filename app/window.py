@@ -44,9 +44,13 @@ def _open_error(spec: SourceSpec, exc: BaseException) -> str:
 
 
 def _model_text(predictor) -> str:
-    """e.g. ``lif_convnet4 · onnx/cpu [CPU]`` (ONNX Runtime providers without their
-    ``ExecutionProvider`` suffix: the status bar has little room)."""
+    """e.g. ``gesture-demo · lif_convnet4 · onnx/cpu [CPU]`` (the model's name, its
+    architecture, then ONNX Runtime providers without their ``ExecutionProvider`` suffix: the
+    status bar has little room)."""
     arch = getattr(predictor, "arch", None) or type(predictor).__name__
+    name = getattr(predictor, "model_name", None)
+    if name and name != arch:
+        arch = f"{name} · {arch}"
     where = "/".join(str(v) for v in (getattr(predictor, "backend", None),
                                        getattr(predictor, "device", None)) if v)  # fmt: skip
     providers = [str(v).removesuffix("ExecutionProvider") for v in
@@ -68,7 +72,9 @@ class MainWindow(QtWidgets.QMainWindow):
     Args:
         adapter: builds sources and engines (the only object that talks to
             ``neuromoco.streaming``).
-        model: checkpoint or ``.onnx`` path (``None``: the bundled model).
+        model: a bundled model's name, or a checkpoint or ``.onnx`` path (``None``: the bundled
+            default of each source: ``dvs128-gesture`` for cameras and recordings,
+            ``gesture-demo`` for the demo and the webcam).
         mode: ``"window"`` or ``"stream"``.
         speed: replay speed of recordings and the demo (``None``/0: as fast as possible).
         backend: ``"auto"``, ``"torch"`` or ``"onnx"`` (``None``: auto).
@@ -88,7 +94,8 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.setWindowTitle("NeuroMoCo")
         self.adapter = adapter
-        self.model = model
+        self.model = model  # the user's choice; None: the default of each source kind
+        self.model_name: str | None = None  # what the loaded predictor is (bundled name or file)
         self.mode = mode
         self.speed = speed
         self.backend = backend
@@ -173,20 +180,27 @@ class MainWindow(QtWidgets.QMainWindow):
             self.controls.set_cameras([])
             self.show_error(f"camera discovery failed: {user_message(e)}")
 
-    def _ensure_predictor(self):
-        if self.predictor is None:
-            # loading (an ONNX export of a checkpoint: seconds) runs here: say so first
-            self.status.show_info(f"loading model {self.model or '(bundled)'}…")
-            QtWidgets.QApplication.processEvents()
-            self.predictor = self.adapter.load_predictor(self.model, self.mode, self.backend)
-        return self.predictor
+    def _wanted_model(self, spec: SourceSpec) -> str:
+        """The model ``spec`` runs: the user's choice, else the bundled default of its kind."""
+        return self.model if self.model is not None else self.adapter.default_model(spec.kind)
+
+    def _predictor_for(self, spec: SourceSpec):
+        """``(predictor, name)`` for ``spec``: the loaded one when it is the wanted model, else
+        a freshly loaded one (it replaces the current only once its source runs)."""
+        wanted = self._wanted_model(spec)
+        if self.predictor is not None and self.model_name == wanted:
+            return self.predictor, wanted
+        # loading (an ONNX export of a checkpoint: seconds) runs here: say so first
+        self.status.show_info(f"loading model {wanted}…")
+        QtWidgets.QApplication.processEvents()
+        return self.adapter.load_predictor(wanted, self.mode, self.backend, spec.kind), wanted
 
     def open_source(self, spec: SourceSpec) -> bool:
         """Open ``spec`` and run the current model on it. On failure (no camera, bad file, bad
         model) the error is shown in the status bar and whatever ran before keeps running.
         Returns whether the new source runs."""
         try:
-            predictor = self._ensure_predictor()
+            predictor, name = self._predictor_for(spec)
         except Exception as e:
             self.wanted_spec = spec  # opened as soon as a model is chosen (Model…)
             self.show_error(f"cannot load the model: {user_message(e)}")
@@ -198,9 +212,9 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as e:
             self.show_error(_open_error(spec, e))
             return False
-        return self._run(source, spec, predictor, self.mode)
+        return self._run(source, spec, predictor, self.mode, name)
 
-    def _run(self, source, spec: SourceSpec, predictor, mode: str) -> bool:
+    def _run(self, source, spec: SourceSpec, predictor, mode: str, model_name: str) -> bool:
         try:
             # no callbacks yet: a rejected engine must never reach the bridge
             engine = self.adapter.create_engine(predictor, mode, None, None)
@@ -227,7 +241,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"cannot start {spec.describe()}: {user_message(e)}")
             return False
         self.engine, self.source, self.source_spec, self.tap = engine, source, spec, tap
-        self.predictor, self.mode = predictor, mode
+        self.predictor, self.mode, self.model_name = predictor, mode, model_name
         self.bins = int(cfg.get("T", 1))
         self._set_classes(getattr(predictor, "class_names", None), self.bins)
         self.paused = False
@@ -236,7 +250,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.speed_box.setEnabled(not getattr(source, "live", False))
         self.status.clear_message()
         self.status.show_info(f"running {spec.describe()} · {engine.describe()}")
-        self.setWindowTitle(f"NeuroMoCo — {getattr(source, 'name', spec.describe())}")
+        self.setWindowTitle(
+            f"NeuroMoCo — {getattr(source, 'name', spec.describe())} — model {self.model_name}"
+        )
         return True
 
     def _set_classes(self, names, T: int | None = None) -> None:
@@ -282,30 +298,35 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.show_error(user_message(e))
 
     def _reload(self, model: str | None, mode: str) -> bool:
-        """Run ``model`` in ``mode`` on the current source (re-opened: a recording restarts).
-        Nothing changes when the model cannot be loaded or cannot run in that mode."""
-        self.status.show_info(f"loading model {model or '(bundled)'}…")
+        """Run ``model`` (``None``: the source's default) in ``mode`` on the current source
+        (re-opened: a recording restarts). Nothing changes when the model cannot be loaded or
+        cannot run in that mode."""
+        spec = self.source_spec or self.wanted_spec
+        kind = spec.kind if spec is not None else None
+        name = model if model is not None else self.adapter.default_model(kind or "demo")
+        self.status.show_info(f"loading model {name}…")
         QtWidgets.QApplication.processEvents()
         try:
-            predictor = self.adapter.load_predictor(model, mode, self.backend)
+            predictor = self.adapter.load_predictor(name, mode, self.backend, kind)
         except Exception as e:
-            self.show_error(f"cannot load model {model or '(bundled)'}: {user_message(e)}")
+            self.show_error(f"cannot load model {name}: {user_message(e)}")
             return False
         if self.source_spec is None:  # nothing runs yet (e.g. no bundled model at start)
             self.predictor, self.model, self.mode = predictor, model, mode
+            self.model_name = name
             self._set_classes(getattr(predictor, "class_names", None), _steps(predictor))
             wanted, self.wanted_spec = self.wanted_spec, None
             if wanted is not None:
                 return self.open_source(wanted)
             self.status.clear_message()
-            self.status.show_info(f"model {model} loaded: open a source")
+            self.status.show_info(f"model {name} loaded: open a source")
             return True
         try:
             source = self.adapter.open_source(self.source_spec, speed=self.speed)
         except Exception as e:
             self.show_error(_open_error(self.source_spec, e))
             return False
-        if not self._run(source, self.source_spec, predictor, mode):
+        if not self._run(source, self.source_spec, predictor, mode, name):
             return False
         self.model = model
         return True
@@ -321,7 +342,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return ok
 
     def set_model(self, path: str) -> bool:
-        """Run another model (checkpoint or ``.onnx``); a bad one leaves the current running."""
+        """Run another model (a bundled name, a checkpoint or an ``.onnx`` file); a bad one
+        leaves the current running."""
         return self._reload(path, self.mode)
 
     def set_recording(self, path: str) -> bool:

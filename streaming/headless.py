@@ -85,7 +85,7 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
 
     kind, value = args.source_kind, args.source_value
     # open the model first: a bad model should fail before a camera is grabbed
-    predictor = load_model(args.model, backend=args.backend, mode=args.mode)
+    predictor = load_model(args.model, backend=args.backend, mode=args.mode, source_kind=kind)
     source = open_source(kind, value, speed=args.speed, loop=args.loop, seed=args.seed)
     try:
         hop_us = None if args.hop_ms is None else int(round(args.hop_ms * 1000))
@@ -103,6 +103,7 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     except ValueError:
         source.close()
         raise
+    say(f"model: {predictor.model_name}")
     say(f"source: {source.name} ({source.sensor_size[0]}x{source.sensor_size[1]})")
     say(engine.describe())
     rc = 0

@@ -1,4 +1,4 @@
-"""Loading the model a stream runs on: a ``.pt`` checkpoint or ``.onnx`` file, or the bundled one."""
+"""Loading the model a stream runs on: a bundled model's name, a ``.pt`` checkpoint or an ``.onnx`` file."""
 
 from __future__ import annotations
 
@@ -6,38 +6,53 @@ from pathlib import Path
 
 
 class ModelError(ValueError):
-    """No usable model (missing file, unreadable checkpoint, wrong backend...)."""
+    """No usable model (missing file, unknown name, unreadable checkpoint, wrong backend...)."""
 
 
-def bundled_model_path() -> Path | None:
-    """The bundled default model (an ``.onnx`` step graph, else its ``.pt``), or None if absent."""
+def bundled_model_path(name: str | None = None) -> Path | None:
+    """The file of bundled model ``name`` (default: the default bundled model: an ``.onnx`` step
+    graph, else its ``.pt``), or None if absent."""
+    from neuromoco.models.bundled import DEFAULT_MODEL
     from neuromoco.models.bundled import bundled_model_path as path
 
-    return path()
+    return path(name or DEFAULT_MODEL)
+
+
+def default_model_name(source_kind: str | None = None) -> str:
+    """The bundled model a source of ``source_kind`` runs when no model is given (``camera``,
+    ``file``: ``dvs128-gesture``; ``demo``, ``webcam``: ``gesture-demo``)."""
+    from neuromoco.models.bundled import default_model_name as name
+
+    return name(source_kind)
 
 
 def load_model(
-    path: str | Path | None = None,
+    model: str | Path | None = None,
     backend: str = "auto",
     mode: str = "window",
     device: str = "auto",
     threads: int | None = 1,
+    source_kind: str | None = None,
 ):
     """Load a predictor for streaming ``mode`` (``"window"`` or ``"stream"``).
 
-    ``path=None`` takes the bundled model. ``threads``: intra-op CPU threads; 1 by default
-    because streaming runs the source and windowing on another thread, and on the 2-core
-    machine a small net with 2 torch threads ran up to 8× slower than with 1 (oversubscription);
-    None keeps the library default. Every failure is a :class:`ModelError` naming the file and
-    the reason (no traceback needed).
+    ``model``: a bundled model's name (``dvs128-gesture``, ``gesture-demo``: see
+    ``neuromoco.models.bundled``), a ``.pt`` checkpoint or an ``.onnx`` file; None takes the
+    default bundled model of ``source_kind`` (``camera``/``file``: ``dvs128-gesture``;
+    ``demo``/``webcam``: ``gesture-demo``). The predictor gets a ``model_name`` attribute (the
+    bundled name or the file name) for window titles and status lines.
+
+    ``threads``: intra-op CPU threads; 1 by default because streaming runs the source and
+    windowing on another thread, and on the 2-core machine a small net with 2 torch threads ran
+    up to 8× slower than with 1 (oversubscription); None keeps the library default. Every
+    failure is a :class:`ModelError` naming the model and the reason (no traceback needed).
     """
-    if path is None:
-        path = bundled_model_path()
-        if path is None:
-            raise ModelError(
-                "no model given and no bundled model in models/weights/ yet; "
-                "pass --model PATH (.pt checkpoint or .onnx file)"
-            )
+    from neuromoco.models.bundled import resolve_model
+
+    try:
+        path, name = resolve_model(model, source_kind)
+    except (ValueError, FileNotFoundError) as e:
+        raise ModelError(f"{e}; pass --model NAME or PATH (.pt checkpoint or .onnx file)") from None
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
@@ -46,7 +61,7 @@ def load_model(
     except ImportError as e:  # pragma: no cover - broken install
         raise ModelError(f"cannot import the model runtime ({e})") from None
     try:
-        return load_predictor(
+        predictor = load_predictor(
             path,
             backend=backend,
             device=device,
@@ -58,3 +73,5 @@ def load_model(
         if str(path) not in msg:
             msg = f"{path}: {msg}"
         raise ModelError(f"cannot load model: {msg}") from None
+    predictor.model_name = name
+    return predictor

@@ -1,8 +1,7 @@
-"""The bundled demo model: shipped, loadable by both backends, consistent, and better than chance."""
+"""The bundled models: the registry, and the gesture-demo model shipped, loadable by both backends,
+consistent, and better than chance."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -10,22 +9,24 @@ import pytest
 from neuromoco.data.dvs128_gesture import CLASS_NAMES
 from neuromoco.models import bundled
 
+DEMO = bundled.bundled_model("gesture-demo")
+
 
 def _shipped():
-    if bundled.bundled_model_path() is None:
+    if DEMO.path() is None:
         pytest.fail(
-            "no bundled model in models/weights/: run python -m neuromoco.models.bundled --build"
+            "no gesture-demo model in models/weights/: run python -m neuromoco.train.bundle --build"
         )
-    return bundled.ONNX, bundled.CHECKPOINT
+    return DEMO.onnx, DEMO.checkpoint
 
 
 def test_bundled_files_and_metadata():
     onnx_path, ckpt_path = _shipped()
-    assert bundled.bundled_model_path() == onnx_path
-    assert bundled.bundled_model_path(prefer="pt") == ckpt_path
+    assert bundled.bundled_model_path("gesture-demo") == onnx_path
+    assert bundled.bundled_model_path("gesture-demo", prefer="pt") == ckpt_path
     # a few MB at most (issue E)
     assert onnx_path.stat().st_size < 4 << 20 and ckpt_path.stat().st_size < 4 << 20
-    metrics = json.loads(bundled.METRICS.read_text())
+    metrics = DEMO.metrics()
     assert metrics["top1"] > 0.3 and len(metrics["latency_acc"]) == metrics["framing"]["T"]
 
 
@@ -84,7 +85,9 @@ def test_bundled_torch_and_onnx_agree_and_beat_chance():
 
 @pytest.mark.slow
 def test_bundled_build_runs_end_to_end(tmp_path):
-    m = bundled.build(
+    from neuromoco.train.bundle import build
+
+    m = build(
         tmp_path / "runs",
         (
             "run.epochs=1",
@@ -97,6 +100,32 @@ def test_bundled_build_runs_end_to_end(tmp_path):
         out=tmp_path / "weights",
     )
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == sorted(
-        [bundled.CHECKPOINT.name, bundled.ONNX.name, bundled.METRICS.name]
+        [DEMO.checkpoint.name, DEMO.onnx.name, DEMO.metrics_path.name]
     )
     assert 0.0 <= m["top1"] <= 1.0 and m["arch"] == "lif_convnet4"
+
+
+def test_registry_names_defaults_and_resolution(tmp_path):
+    assert set(bundled.BUNDLED) == {"dvs128-gesture", "gesture-demo"}
+    # real sensors and recordings run the model trained on real data; simulations the demo model
+    assert bundled.default_model_name("camera") == "dvs128-gesture"
+    assert bundled.default_model_name("file") == "dvs128-gesture"
+    assert bundled.default_model_name("demo") == "gesture-demo"
+    assert bundled.default_model_name("webcam") == "gesture-demo"
+    path, name = bundled.resolve_model("gesture-demo")
+    assert (path, name) == (DEMO.onnx, "gesture-demo")
+    assert bundled.resolve_model(None, "demo") == (DEMO.onnx, "gesture-demo")
+    assert bundled.resolve_model("gesture-demo", prefer="pt")[0] == DEMO.checkpoint
+    other = tmp_path / "mine.pt"
+    assert bundled.resolve_model(str(other)) == (other, "mine.pt")
+    for m in bundled.BUNDLED.values():
+        assert m.card.is_file(), f"model card {m.card} missing"
+
+
+def test_registry_bad_names():
+    with pytest.raises(ValueError, match="unknown bundled model 'nope'.*gesture-demo"):
+        bundled.bundled_model("nope")
+    with pytest.raises(ValueError, match="unknown source kind 'tv'"):
+        bundled.default_model_name("tv")
+    with pytest.raises(ValueError, match="prefer"):
+        DEMO.path(prefer="tflite")

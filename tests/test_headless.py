@@ -137,7 +137,7 @@ def test_bad_inputs_are_one_line_errors(ckpt, tmp_path, capsys, monkeypatch):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     _fails(capsys, ["--headless", "--demo", "--model", str(junk)], "junk.pt")
-    monkeypatch.setattr("neuromoco.streaming.model.bundled_model_path", lambda: None)
+    monkeypatch.setattr("neuromoco.models.bundled.WEIGHTS", tmp_path / "no_weights")
     _fails(capsys, ["--headless", "--demo"], "--model")
     _fails(
         capsys,

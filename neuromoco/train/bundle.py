@@ -1,0 +1,136 @@
+"""Rebuild the bundled ``gesture-demo`` model from its recipes: one command.
+
+``python -m neuromoco.train.bundle --build`` pretrains a ``lif_convnet4`` with NeuroMoCo and
+finetunes it on the procedural gestures (``recipes/pretrain_demo_procedural.toml`` then
+``recipes/finetune_demo_procedural.toml``), measures it on the procedural test split, exports
+the step ONNX graph, and replaces ``models/weights/gesture_demo.{pt,onnx,json}`` only once all
+three are complete (about 5 min on 2 CPU cores).
+
+This is training code, so it lives on the training side; ``neuromoco.models.bundled`` only says
+where the shipped files are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from neuromoco.models.bundled import WEIGHTS, bundled_model
+
+DEMO = bundled_model("gesture-demo")
+RECIPES = ("pretrain_demo_procedural.toml", "finetune_demo_procedural.toml")
+
+
+def _recipes_dir() -> Path:
+    d = Path(__file__).resolve().parents[2] / "recipes"
+    missing = [r for r in RECIPES if not (d / r).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{d}: recipe(s) {', '.join(missing)} not found — rebuild the bundled model from a "
+            "source checkout of NeuroMoCo (the recipes are not part of the installed package)"
+        )
+    return d
+
+
+def _test_metrics(ckpt: Path, test_ds) -> dict:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from neuromoco.models.checkpoint import load_model
+    from neuromoco.train.evaluate import evaluate_classifier
+
+    model, ck = load_model(ckpt)
+    res = evaluate_classifier(
+        model, DataLoader(test_ds, batch_size=32), torch.device("cpu"), ck.num_classes
+    )
+    return {"n": res["n"], "top1": res["top1"], "latency_acc": res["latency_acc"]}
+
+
+def build(work: Path = Path("runs/demo"), overrides: tuple[str, ...] = (), out: Path = WEIGHTS):
+    """Pretrain, finetune, evaluate and export the demo model; write it to ``out`` atomically.
+
+    ``overrides`` (``section.key=value``) apply to both recipes (e.g. ``run.epochs=1`` for a
+    smoke run). The test accuracy is measured on the procedural test split, in the same random
+    sub-window mode the model was trained in, with the *last* finetuning checkpoint (no model
+    selection on the test split).
+    """
+    from neuromoco.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from neuromoco.models.onnx_export import export_onnx
+    from neuromoco.train.datasets import build_split
+    from neuromoco.train.finetune import run_finetune
+    from neuromoco.train.pretrain import run_pretrain
+    from neuromoco.train.recipe import load_recipe
+
+    recipes = _recipes_dir()
+    t0 = time.perf_counter()
+    pre_cfg = load_recipe(recipes / RECIPES[0], list(overrides))
+    run_pretrain(pre_cfg, work / "pretrain")
+    ft_cfg = load_recipe(
+        recipes / RECIPES[1],
+        [*overrides, f"finetune.pretrained={(work / 'pretrain' / 'last.pt').as_posix()}"],
+    )
+    run_finetune(ft_cfg, work / "finetune")
+    last = work / "finetune" / "last.pt"
+    metrics = _test_metrics(last, build_split(ft_cfg, "test"))
+    metrics["train_minutes"] = round((time.perf_counter() - t0) / 60, 1)
+    metrics["recipes"] = [f"recipes/{r}" for r in RECIPES]
+    metrics["overrides"] = list(overrides)
+
+    # Re-save without optimizer/queue state (a few hundred kB instead of MBs), then export the
+    # step graph, all into a temporary folder that replaces the shipped files only when complete.
+    model, ck = load_model(last)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".bundled.", dir=out))
+    try:
+        meta = {**ck.meta, "bundled": True, "test": metrics}
+        save_checkpoint(
+            tmp / DEMO.checkpoint.name,
+            model,
+            arch=ck.arch,
+            model_kwargs=ck.model_kwargs,
+            class_names=ck.class_names,
+            framing=ck.framing,
+            meta=meta,
+        )
+        export_onnx(load_checkpoint(tmp / DEMO.checkpoint.name), tmp / DEMO.onnx.name, mode="step")
+        metrics["framing"] = ck.framing.to_dict()
+        metrics["arch"] = ck.arch
+        metrics["params"] = sum(p.numel() for p in model.parameters())
+        (tmp / DEMO.metrics_path.name).write_text(json.dumps(metrics, indent=2) + "\n")
+        for name in (DEMO.checkpoint.name, DEMO.onnx.name, DEMO.metrics_path.name):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m neuromoco.train.bundle", description=__doc__)
+    ap.add_argument("--build", action="store_true", help="retrain and replace the bundled model")
+    ap.add_argument("--work", default="runs/demo", help="folder for the training runs")
+    ap.add_argument("--out", default=str(WEIGHTS), help="where to write the model files")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    if not args.build:
+        p = DEMO.path()
+        print(p if p else "no bundled gesture-demo model: run with --build")
+        if DEMO.metrics_path.is_file():
+            print(DEMO.metrics_path.read_text())
+        return 0 if p else 1
+    try:
+        m = build(Path(args.work), tuple(args.overrides), Path(args.out))
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(m, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

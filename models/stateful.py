@@ -2,7 +2,9 @@
 
 ``StatefulStep(model)`` shares the model's parameters and replaces every spikingjelly ``LIFNode``
 by ``ExplicitLIF``, which takes its membrane potential from the call's inputs and returns the new
-one, with the same float operations as spikingjelly's CPU kernel (``neuromoco.models.neurons``)::
+one, with the same float operations as spikingjelly's CPU kernel (``neuromoco.models.neurons``),
+and every snnTorch-style ``Leaky`` (``neuromoco.models.leaky``) by ``ExplicitLeaky`` (its own
+``Leaky.step``, one membrane tensor of state)::
 
     logits_t, *v_t = step(frame_t, *v_{t-1})        # frame [N, 2, H, W], logits [N, C]
 
@@ -20,6 +22,8 @@ import copy
 import torch
 from spikingjelly.activation_based import base, neuron
 from torch import nn
+
+from neuromoco.models.leaky import Leaky
 
 
 class _StateBox:
@@ -59,6 +63,27 @@ class ExplicitLIF(nn.Module):
         return f"slot={self.slot}, tau={self.tau}, v_threshold={self.v_threshold}"
 
 
+class ExplicitLeaky(nn.Module):
+    """``Leaky.step`` with explicit state; inputs ``[1, N, ...]`` (one step, multi-step layout)."""
+
+    def __init__(self, node: Leaky, slot: int, box: _StateBox):
+        super().__init__()
+        self.node = node  # shares beta/threshold/graded_spikes_factor with the model
+        self.slot = slot
+        self._box = box
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[0]
+        mem = self._box.inputs[self.slot]
+        if mem is None:  # shape discovery pass
+            mem = torch.zeros_like(x)
+        spike, self._box.outputs[self.slot] = self.node.step(x, mem)
+        return spike.unsqueeze(0)
+
+    def extra_repr(self) -> str:
+        return f"slot={self.slot}"
+
+
 class StatefulStep(nn.Module):
     """Single-step view of an ``SNNClassifier``: ``forward(frame, *states) -> (logits, *new_states)``.
 
@@ -72,11 +97,13 @@ class StatefulStep(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        lifs = [(n, m) for n, m in model.named_modules() if isinstance(m, base.MemoryModule)]
-        others = [n for n, m in lifs if type(m) is not neuron.LIFNode]
+        lifs = [
+            (n, m) for n, m in model.named_modules() if isinstance(m, base.MemoryModule | Leaky)
+        ]
+        others = [n for n, m in lifs if type(m) not in (neuron.LIFNode, Leaky)]
         if others:
             raise ValueError(
-                f"StatefulStep supports LIFNode only; found other stateful layers: {others}"
+                f"StatefulStep supports LIFNode and Leaky only; found other stateful layers: {others}"
             )
         self.state_names = [n for n, _ in lifs]
         self.num_states = len(lifs)
@@ -87,7 +114,9 @@ class StatefulStep(nn.Module):
         for slot, name in enumerate(self.state_names):
             parent_name, _, attr = name.rpartition(".")
             parent = net.get_submodule(parent_name) if parent_name else net
-            setattr(parent, attr, ExplicitLIF(getattr(parent, attr), slot, self._box))
+            node = getattr(parent, attr)
+            explicit = ExplicitLeaky if isinstance(node, Leaky) else ExplicitLIF
+            setattr(parent, attr, explicit(node, slot, self._box))
         self.net = net
         self._shapes: dict[tuple, list[tuple[int, ...]]] = {}
 
@@ -111,7 +140,8 @@ class StatefulStep(nn.Module):
             box.outputs = [None] * self.num_states
 
     def forward(self, frame: torch.Tensor, *states: torch.Tensor):
-        """One time step: ``frame [N, C_in, H, W]`` and the states → ``(logits [N, C], *new_states)``."""
+        """One time step: ``frame [N, C_in, H, W]`` and the states → ``(logits [N, C], *new_states)``
+        (for a model with ``output_kind == "spikes"`` the first output holds its output spikes)."""
         if len(states) != self.num_states:
             raise ValueError(
                 f"StatefulStep expects {self.num_states} state tensors, got {len(states)}"

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "pretrain": "pretrain",
     "finetune": "finetune",
     "evaluate": "evaluate",
+    "models": "models",
 }
 
 

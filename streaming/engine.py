@@ -147,6 +147,9 @@ class Engine:
         lossless: never drop: the source waits for inference instead. Default (None): lossless
             only for replayed sources running as fast as possible (``speed <= 0``), where
             "as fast as possible" means every window; live and paced sources drop.
+        partial_windows: window mode: emit windows from the first hop on, with the time before
+            the first event as empty bins (default False: the first window is emitted once it
+            is full). Used to score a recording shorter than one window.
     """
 
     def __init__(
@@ -164,6 +167,7 @@ class Engine:
         on_window: Callable[[Window], None] | None = None,
         keep_predictions: int = 1000,
         lossless: bool | None = None,
+        partial_windows: bool = False,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -171,6 +175,7 @@ class Engine:
         self.on_status = on_status
         self.on_window = on_window
         self.lossless = lossless
+        self.partial_windows = bool(partial_windows)
         self._lock = threading.RLock()
         self._predictor = predictor
         self._mode = mode
@@ -255,7 +260,7 @@ class Engine:
             normalize=spec.normalize,
             emit=c["emit"],
             # stream mode steps from the first bin on (the state needs every bin)
-            partial=c["emit"] == "bin",
+            partial=c["emit"] == "bin" or self.partial_windows,
         )
 
     def _make_session(self) -> InferenceSession:

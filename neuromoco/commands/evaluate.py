@@ -1,13 +1,22 @@
-"""Evaluate a classifier checkpoint: top-1, latency curve, confusion matrix, firing rates.
+"""Evaluate a classifier on a dataset split or on labelled recordings.
 
-Accuracy when only the first t of T time steps are used (t = 1..T), the confusion matrix and the
-firing rate of every spiking layer; writes evaluation.json and PNG plots.
+Two ways, one of them per call:
 
-The checkpoint's framing spec (T, size, split) is used to frame the data, so the model sees
-exactly what it was trained on.
+* ``--data NAME``: a dataset split, framed offline with the checkpoint's framing spec (T, size,
+  split): top-1, accuracy when only the first t of T time steps are used, confusion matrix and
+  the firing rate of every spiking layer; writes evaluation.json and PNG plots. MODEL must be a
+  ``.pt`` checkpoint or a bundled model's name.
+* ``--recordings LABELS.csv`` (columns ``path,label``; paths relative to the CSV, label = class
+  name or 0-based index): every recording is replayed through the streaming engine the app
+  uses (``--mode window|stream``), as fast as possible and without drops; one decision per clip
+  (summed per-step evidence, see ``neuromoco.streaming.recording_evaluation``). Prints a
+  per-clip table, the accuracy and the confusion matrix; ``--json OUT`` writes
+  ``{"accuracy", "n", "clips": [{"path", "label", "pred", "correct"}, ...]}`` (and more).
+  MODEL is a ``.pt``, an ``.onnx`` or a bundled model's name (``neuromoco models``).
 
-Example:
+Examples:
   neuromoco evaluate runs/ft/best.pt --data dvs128_gesture --root /data/DVS128Gesture --out eval/
+  neuromoco evaluate dvs128-gesture --recordings clips/labels.csv --mode stream --json r.json
 """
 
 from __future__ import annotations
@@ -17,11 +26,37 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a classifier checkpoint (finetune last.pt / best.pt)")
     parser.add_argument(
-        "--data",
-        required=True,
-        help="dataset name (dvs128_gesture, cifar10_dvs, ncaltech101, procedural)",
+        "checkpoint",
+        metavar="MODEL",
+        help="a bundled model's name (neuromoco models), a classifier checkpoint (.pt) or, "
+        "with --recordings, an .onnx file",
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--data", help="dataset name (dvs128_gesture, cifar10_dvs, ncaltech101, procedural)"
+    )
+    what.add_argument(
+        "--recordings",
+        metavar="LABELS.csv",
+        help="labelled recordings (CSV with columns path,label) replayed through the streaming "
+        "engine",
+    )
+    rec = parser.add_argument_group("with --recordings")
+    rec.add_argument(
+        "--mode",
+        choices=("window", "stream"),
+        default="window",
+        help="window: a fresh run over T bins every hop; stream: one stateful step per bin",
+    )
+    rec.add_argument("--json", metavar="OUT.json", help="write the result as JSON (atomically)")
+    rec.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
+    rec.add_argument(
+        "--sensor-size",
+        nargs=2,
+        type=int,
+        metavar=("W", "H"),
+        help="sensor size for recordings whose format does not store it",
     )
     parser.add_argument(
         "--root",
@@ -44,15 +79,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recordings:
+        return _run_recordings(args)
+    return _run_dataset(args)
+
+
+def _run_recordings(args: argparse.Namespace) -> int:
+    # The command line sits on top of every layer: this is the one command that drives the
+    # streaming engine, so that a recording is scored exactly as the app would run it.
+    import json
+
+    from neuromoco.atomic import atomic_write_text
+    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.recording_evaluation import evaluate_recordings, format_report
+
+    if args.json and Path(args.json).suffix.lower() != ".json":
+        raise ValueError(f"--json {args.json}: the output file must end in .json")
+    predictor = load_model(
+        args.checkpoint, backend=args.backend, mode=args.mode, device=args.device, threads=None
+    )
+
+    def progress(i: int, n: int, res) -> None:
+        print(f"[{i + 1}/{n}] {res.path}: {res.pred or '(no prediction)'}", flush=True)
+
+    sensor = tuple(args.sensor_size) if args.sensor_size else None
+    result = evaluate_recordings(predictor, args.recordings, args.mode, sensor, progress)
+    result["model"] = predictor.model_name
+    print(f"model {predictor.model_name}, {args.mode} mode, {result['seconds']:.1f} s")
+    print(format_report(result))
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _run_dataset(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader, Subset
 
     from neuromoco.data import build_dataset
+    from neuromoco.models.bundled import resolve_model
     from neuromoco.models.checkpoint import CheckpointError, load_model
     from neuromoco.train.distributed import resolve_device
     from neuromoco.train.evaluate import evaluate_classifier, write_report
 
     if args.batch_size <= 0:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
+    path, _ = resolve_model(args.checkpoint, prefer="pt")
+    if path.suffix.lower() == ".onnx":
+        raise ValueError(f"{path}: --data needs a .pt checkpoint (an .onnx file: use --recordings)")
+    args.checkpoint = str(path)
     device = resolve_device(args.device)
     model, ck = load_model(args.checkpoint, device=device)
     if ck.num_classes == 0:

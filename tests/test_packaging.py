@@ -62,7 +62,7 @@ def test_wheel_imports_every_subpackage(wheel, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["info", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["info", "--help"], ["models"]])
 def test_cli_start_imports_no_torch_or_qt(argv):
     code = (
         "import sys\n"

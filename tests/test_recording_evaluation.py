@@ -160,3 +160,10 @@ def test_bad_model_and_arguments(tmp_path, capsys, clips):
     assert "must end in .json" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # --data and --recordings exclude each other
         cli(["evaluate", "gesture-demo", "--recordings", labels, "--data", "procedural"])
+
+
+def test_models_command_lists_bundled_models(capsys):
+    assert cli(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "dvs128-gesture" in out and "gesture-demo" in out
+    assert "--camera --file" in out and "--demo --webcam" in out and "MODEL_CARD_" in out

@@ -98,7 +98,17 @@ def check_coordinates(events: np.ndarray, sensor_size: SensorSize, path=None) ->
 # Reading and writing files. The format modules (neuromoco.formats.*) are imported lazily, inside
 # the functions, so `import neuromoco.events` stays light (numpy only).
 
-FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "aedat2", "atis_bin", "dat", "evt2", "evt3", "npz")
+FORMATS: tuple[str, ...] = (
+    "aedat4",
+    "aedat3",
+    "aedat2",
+    "atis_bin",
+    "dat",
+    "evt2",
+    "evt3",
+    "npz",
+    "text",
+)
 """Readable formats (names accepted by ``format=``). Sensor size and camera per format (details
 in each ``neuromoco.formats`` module):
 
@@ -117,6 +127,8 @@ evt3      expelliarmus                       header geometry / plugin, else 1280
 npz       own (zip streamed)                 stored ``sensor_size``, else the first of
                                              128×128, 240×180, 346×260, 640×480, 1280×720
                                              that holds every event
+text      own numpy (CSV / TXT lines)        the first of the npz list that holds every
+                                             event, else max + 1 (see neuromoco.formats.text)
 ========  =================================  ==============================================
 
 Coordinates are image coordinates (origin top-left, y down); jAER's y-up AEDAT 2.0 rows are
@@ -135,6 +147,7 @@ _MODULES = {
     "evt2": "prophesee",
     "evt3": "prophesee",
     "npz": "npz",
+    "text": "text",
 }
 
 _SUFFIX_FORMATS = {".aedat4": "aedat4", ".npz": "npz", ".bin": "atis_bin", ".dat": "dat"}
@@ -168,7 +181,7 @@ def detect_format(path: str | Path) -> str:
     return detect(_existing_file(path))
 
 
-def _open(path, sensor_size, format):
+def _open(path, sensor_size, format, options=None):
     p = _existing_file(path)
     fmt = format or detect_format(p)
     mod = _format_module(fmt, p)
@@ -180,7 +193,15 @@ def _open(path, sensor_size, format):
 
         size = sensor_size or mod.DEFAULT_SENSOR_SIZE.get(fmt, (128, 128))
         return p, fmt, EMPTY, FileInfo(fmt, tuple(size), None, 0, {"empty_file": True})
-    info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size))
+    if options:  # format-specific reading options (text files: columns=, time_unit=, ...)
+        unknown = sorted(set(options) - set(getattr(mod, "OPTIONS", ())))
+        if unknown:
+            raise EventFormatError(
+                p, f"reading option(s) {', '.join(unknown)} do not apply to {fmt}"
+            )
+        info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size, **options))
+    else:
+        info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size))
     return p, fmt, mod, info
 
 
@@ -228,7 +249,10 @@ def _guarded(path, fmt, fn):
 
 
 def read_recording(
-    path: str | Path, sensor_size: SensorSize | None = None, format: str | None = None
+    path: str | Path,
+    sensor_size: SensorSize | None = None,
+    format: str | None = None,
+    **options,
 ) -> Recording:
     """Read every event of an event file, with what the file says about them.
 
@@ -239,7 +263,7 @@ def read_recording(
     for truncated/corrupt files, unknown formats and events outside the sensor; a file with a
     valid header and no events reads as zero events.
     """
-    p, fmt, mod, info = _open(path, sensor_size, format)
+    p, fmt, mod, info = _open(path, sensor_size, format, options)
     events = _guarded(p, fmt, lambda: mod.read(p, info))
     events, n_bad = sort_events(events)
     check_coordinates(events, info.sensor_size, p)
@@ -255,10 +279,13 @@ def read_recording(
 
 
 def read_events(
-    path: str | Path, sensor_size: SensorSize | None = None, format: str | None = None
+    path: str | Path,
+    sensor_size: SensorSize | None = None,
+    format: str | None = None,
+    **options,
 ) -> np.ndarray:
     """The events of an event file (``read_recording(...).events``): sorted by ``t`` (µs)."""
-    return read_recording(path, sensor_size=sensor_size, format=format).events
+    return read_recording(path, sensor_size=sensor_size, format=format, **options).events
 
 
 class EventChunks:
@@ -278,11 +305,13 @@ class EventChunks:
     ``n_reordered`` is complete once iteration has finished.
     """
 
-    def __init__(self, path, chunk_events: int = 1_000_000, sensor_size=None, format=None):
+    def __init__(
+        self, path, chunk_events: int = 1_000_000, sensor_size=None, format=None, **options
+    ):
         if int(chunk_events) < 1:
             raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
         self.chunk_events = int(chunk_events)
-        self.path, self.format, self._mod, self._info = _open(path, sensor_size, format)
+        self.path, self.format, self._mod, self._info = _open(path, sensor_size, format, options)
         self.sensor_size: SensorSize = tuple(self._info.sensor_size)
         self.camera: str | None = self._info.camera
         self.extra: dict = dict(self._info.extra)
@@ -332,9 +361,12 @@ def iter_events(
     chunk_events: int = 1_000_000,
     sensor_size: SensorSize | None = None,
     format: str | None = None,
+    **options,
 ) -> EventChunks:
     """Chunked reading: see :class:`EventChunks`. The header is read (and checked) right away."""
-    return EventChunks(path, chunk_events=chunk_events, sensor_size=sensor_size, format=format)
+    return EventChunks(
+        path, chunk_events=chunk_events, sensor_size=sensor_size, format=format, **options
+    )
 
 
 _WRITE_SUFFIX = {".aedat4": "aedat4", ".npz": "npz", ".aedat": "aedat3"}

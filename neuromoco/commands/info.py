@@ -12,7 +12,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "file", help="event file (AEDAT 2.0/3.1/4.0, ATIS .bin, DAT/EVT2/EVT3, npz)"
+        "file", help="event file (AEDAT 2.0/3.1/4.0, ATIS .bin, DAT/EVT2/EVT3, npz, CSV/TXT)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -25,15 +25,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", dest="fmt", default=None, help="force the input format (default: detect)"
     )
+    from neuromoco.commands._text_args import add_text_arguments
+
+    add_text_arguments(parser)
 
 
-def summarize(path, sensor_size=None, format=None, chunk_events: int = 4_000_000) -> dict:
-    """The facts `neuromoco info` prints, as a dict (counts, µs, pixels)."""
+def summarize(
+    path, sensor_size=None, format=None, chunk_events: int = 4_000_000, **options
+) -> dict:
+    """The facts `neuromoco info` prints, as a dict (counts, µs, pixels). ``options``: reading
+    options of text files (``columns``, ``time_unit``, ...; see neuromoco.formats.text)."""
     from neuromoco.events import iter_events
 
     n = n_on = 0
     t_first = t_last = None
-    with iter_events(path, chunk_events=chunk_events, sensor_size=sensor_size, format=format) as ch:
+    with iter_events(
+        path, chunk_events=chunk_events, sensor_size=sensor_size, format=format, **options
+    ) as ch:
         for ev in ch:
             n += ev.shape[0]
             n_on += int(ev["p"].sum(dtype="int64"))
@@ -53,11 +61,20 @@ def summarize(path, sensor_size=None, format=None, chunk_events: int = 4_000_000
             "height": h,
             "on_fraction": (n_on / n) if n else None,
             "reordered": ch.n_reordered,
+            # None: polarity read from the file; else the policy that assigned it (text files
+            # without a polarity column, see neuromoco.formats.text)
+            "polarity_policy": ch.extra.get("polarity_policy"),
+            "text_layout": {
+                k: ch.extra[k] for k in ("columns", "time_unit", "delimiter") if k in ch.extra
+            }
+            or None,
         }
 
 
 def run(args: argparse.Namespace) -> int:
-    info = summarize(args.file, sensor_size=args.sensor_size, format=args.fmt)
+    from neuromoco.commands._text_args import text_options
+
+    info = summarize(args.file, sensor_size=args.sensor_size, format=args.fmt, **text_options(args))
     if args.json:
         import json
 
@@ -78,6 +95,23 @@ def run(args: argparse.Namespace) -> int:
         ("ON fraction", "-" if on is None else f"{on:.4f}"),
         ("reordered", info["reordered"]),
     ]
+    if info["text_layout"]:
+        lay = info["text_layout"]
+        rows.insert(
+            2,
+            (
+                "columns",
+                f"{lay['columns']} (t in {lay['time_unit']}, delimiter {lay['delimiter']!r})",
+            ),
+        )
+    if info["polarity_policy"]:
+        rows.append(
+            (
+                "polarity",
+                f"no polarity column: polarity assigned by policy '{info['polarity_policy']}'"
+                " (see neuromoco.formats.text)",
+            )
+        )
     for k, v in rows:
         print(f"{k:<12} {v}")
     return 0

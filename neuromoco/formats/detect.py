@@ -5,7 +5,9 @@
 * ``%`` header lines (Prophesee): ``% evt 2.0`` / ``% evt 3.0`` / ``% format EVT2|EVT3`` → evt2 /
   evt3; ``% Data file containing ...`` or ``% Version`` without an evt line → dat;
 * no magic at all: ATIS ``.bin`` (5-byte records, no header) is recognised only by its ``.bin``
-  suffix (the format has no magic bytes).
+  suffix (the format has no magic bytes);
+* printable text whose first line is a header or 3..8 numbers → text (CSV / TXT events,
+  ``neuromoco.formats.text.looks_like_text``).
 
 A zero-byte file takes its format from the suffix (and reads as zero events).
 """
@@ -26,6 +28,8 @@ SUFFIX_HINTS = {
     ".dat": "dat",
     ".raw": "evt3",
     ".npz": "npz",
+    ".csv": "text",
+    ".txt": "text",
 }
 
 
@@ -83,8 +87,12 @@ def detect(path: Path) -> str:
         return _prophesee(path, head)
     if suffix == ".bin":
         return "atis_bin"
+    from neuromoco.formats.text import looks_like_text
+
+    if looks_like_text(head):
+        return "text"
     raise EventFormatError(
         path,
         f"unknown event file format (starts with {head[:16]!r}); readable: AEDAT 2.0/3.1/4.0, "
-        "ATIS .bin, Prophesee DAT/EVT2/EVT3, .npz",
+        "ATIS .bin, Prophesee DAT/EVT2/EVT3, .npz, CSV/TXT text",
     )

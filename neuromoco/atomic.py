@@ -1,24 +1,64 @@
 """Atomic file writes: a failed or interrupted write never leaves a partial file or clobbers the old one.
 
-Everything the project writes for users (recordings, checkpoints, ONNX files, reports, datasets)
-goes through :func:`atomic_path`: the data is written to a temporary file beside the target,
-flushed to disk, given the permissions a plain ``open()`` would give (``mkstemp`` creates 0600),
-and renamed over the target with ``os.replace`` (atomic on POSIX and Windows within one folder).
+Everything the project writes for users (recordings, checkpoints, ONNX files, reports, datasets,
+caches) goes through this module: the data is written to a temporary file beside the target,
+flushed to disk (``fsync``), given the permissions a plain ``open()`` would give (``mkstemp``
+creates 0600), and renamed over the target with ``os.replace`` (atomic on POSIX and Windows
+within one folder).
+
+* :func:`atomic_path`: the building block, a context manager yielding the temporary path.
+* :func:`atomic_write`, :func:`atomic_write_text`, :func:`atomic_copy`: one-call forms.
+* :func:`atomic_paths`: several files that replace their targets only once *all* are complete.
+* :func:`remove_stale_temps`: delete temporary files left by writers that were killed.
+
+Temporary files are named ``.<target name>.<pid>.<random>.tmp<suffix>``: the writer's process id
+lets :func:`remove_stale_temps` tell a dead writer's leftovers from a live writer's file (a cache
+built by several processes at once).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp(\..*)?$")
+"""``.<target name>.<pid>.<mkstemp random>.tmp<suffix>``, the names :func:`atomic_path` makes."""
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _parent(path: Path, mkdir: bool) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    if mkdir:
+        parent.mkdir(parents=True, exist_ok=True)
+    elif not parent.is_dir():
+        raise FileNotFoundError(f"{path}: output folder {parent} does not exist")
+    return parent
+
+
+def _new_temp(path: Path, suffix: str, mkdir: bool) -> Path:
+    parent = _parent(path, mkdir)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + suffix, dir=parent
+    )
+    os.close(fd)
+    return Path(tmp)
+
+
+def _seal(tmp: Path) -> None:
+    """Flush ``tmp`` to disk and give it the permissions of a file made by ``open()``."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())
 
 
 @contextmanager
@@ -33,23 +73,45 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", mkdir: bool = False) 
 
     On an exception inside the block the temporary file is removed and the exception propagates.
     """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if mkdir:
-        parent.mkdir(parents=True, exist_ok=True)
-    elif not parent.is_dir():
-        raise FileNotFoundError(f"{path}: output folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    with atomic_paths([path], suffixes=[suffix], mkdir=mkdir) as (tmp,):
+        yield tmp
+
+
+@contextmanager
+def atomic_paths(
+    paths: Sequence[str | os.PathLike],
+    suffixes: Sequence[str] | None = None,
+    mkdir: bool = False,
+) -> Iterator[list[Path]]:
+    """Yield one temporary path beside each of ``paths``; they replace the targets only when the
+    block exits normally, after every one of them has been written and flushed to disk.
+
+    Use it for files that belong together (a model's checkpoint, ONNX graph and metrics): an
+    error in any write leaves all the old files as they were. The final renames run one after
+    the other (each is atomic; the group is not, a crash between two renames is possible but
+    leaves only complete files).
+
+    Args:
+        paths: the final files.
+        suffixes: extra suffix of each temporary name (default none).
+        mkdir: create missing parent folders.
+    """
+    targets = [Path(p) for p in paths]
+    suffixes = list(suffixes) if suffixes is not None else [""] * len(targets)
+    if len(suffixes) != len(targets):
+        raise ValueError(f"{len(targets)} paths but {len(suffixes)} suffixes")
+    temps: list[Path] = []
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        for path, suffix in zip(targets, suffixes, strict=True):
+            temps.append(_new_temp(path, suffix, mkdir))
+        yield list(temps)
+        for tmp in temps:
+            _seal(tmp)
+        for tmp, path in zip(temps, targets, strict=True):
+            os.replace(tmp, path)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -65,3 +127,42 @@ def atomic_write_text(path: str | os.PathLike, text: str, mkdir: bool = True) ->
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path, mkdir=mkdir) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, mkdir: bool = False) -> None:
+    """Copy the bytes of ``src`` onto ``dst`` atomically (``dst`` is complete or untouched)."""
+    with atomic_path(dst, mkdir=mkdir) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there: assume alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Delete the temporary files of :func:`atomic_path` in ``folder`` whose writer process is
+    gone (killed mid-write); files of live writers are kept. Returns how many were removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    n = 0
+    for p in folder.glob(".*.tmp*"):
+        m = _TEMP_NAME.match(p.name)
+        if m is None:
+            continue
+        pid = int(m["pid"])
+        if pid != os.getpid() and not _pid_alive(pid):
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from helpers_formats import write_gesture_tree
 
+from neuromoco.atomic import remove_stale_temps
 from neuromoco.data import DVS128Gesture, FramesDataset, SampleCache
-from neuromoco.data.cache import remove_stale_tmp
 from neuromoco.framing import FramingSpec, to_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,10 +161,14 @@ def test_corrupt_or_wrong_cache_file_is_rebuilt(gesture):
 
 
 def test_stale_tmp_of_live_process_is_kept(tmp_path):
-    (tmp_path / f".a.npy.{os.getpid() + 10**7}.tmp").write_bytes(b"x")  # no such pid
-    (tmp_path / f".b.npy.{os.getppid()}.tmp").write_bytes(b"x")  # alive
-    assert remove_stale_tmp(tmp_path) == 1
-    assert [p.name for p in tmp_path.iterdir()] == [f".b.npy.{os.getppid()}.tmp"]
+    (tmp_path / f".a.npy.{os.getpid() + 10**7}.k3x_9.tmp").write_bytes(b"x")  # no such pid
+    (tmp_path / f".b.npy.{os.getppid()}.q2z7a.tmp").write_bytes(b"x")  # alive
+    (tmp_path / ".c.npy.tmp").write_bytes(b"x")  # not a name atomic_path makes: left alone
+    assert remove_stale_temps(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f".b.npy.{os.getppid()}.q2z7a.tmp",
+        ".c.npy.tmp",
+    ]
 
 
 def test_worker_processes_build_the_same_files(gesture, monkeypatch):

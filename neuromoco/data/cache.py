@@ -13,9 +13,11 @@ Layout::
   ``[t_start, t_end)`` cut and the sensor size. Rewriting or touching a source file changes its
   hash, so a stale file is never read (it stays on disk, unused; delete the folder to reclaim it).
 * Frames are stored as event counts in the smallest exact dtype (uint8, uint16, else float32).
-* Every file is written to ``.<name>.<pid>.tmp`` beside its final name, fsynced and renamed with
-  ``os.replace``: an interrupted build leaves only complete files (plus temporary files that the
-  next build removes) and resumes where it stopped. A file that fails to load is rebuilt.
+* Every file is written with :func:`neuromoco.atomic.atomic_path` (a temporary file beside its
+  final name holding the writer's pid, fsynced and renamed with ``os.replace``): an interrupted
+  build leaves only complete files (plus temporary files that the next build removes with
+  :func:`neuromoco.atomic.remove_stale_temps`) and resumes where it stopped. A file that fails to
+  load is rebuilt.
 * :meth:`SampleCache.build` fills the missing files with a tqdm progress bar, in worker processes
   (``spawn``; default ``min(2, os.cpu_count())``); samples of one source file (a DVS128 Gesture
   recording holds ~11) are built by one task so each recording is decoded once.
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.atomic import atomic_path, remove_stale_temps
 from neuromoco.data.samples import EventSource, cut_events
 from neuromoco.events import EVENT_DTYPE
 from neuromoco.framing import FramingSpec, apply_normalize, to_frames
@@ -95,49 +98,9 @@ def compact(frames: np.ndarray) -> np.ndarray:
 
 
 def atomic_save(path: Path, arr: np.ndarray) -> None:
-    """Write ``arr`` as ``.npy`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by dead writers in ``folder``; returns how many."""
-    n = 0
-    if not folder.is_dir():
-        return 0
-    for p in folder.glob(".*.tmp"):
-        try:
-            pid = int(p.name.rsplit(".", 2)[-2])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not _pid_alive(pid):
-            try:
-                p.unlink()
-                n += 1
-            except OSError:
-                pass
-    return n
+    """Write ``arr`` as ``.npy`` to ``path`` atomically (see :mod:`neuromoco.atomic`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr, allow_pickle=False)
 
 
 class SampleCache:
@@ -228,7 +191,7 @@ class SampleCache:
         from tqdm.auto import tqdm
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_tmp(self.dir)
+        remove_stale_temps(self.dir)
         todo = self.missing()
         if not todo:
             return 0

@@ -196,6 +196,23 @@ def convert_state_dict(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Ten
     return out, kwargs
 
 
+def gesture_framing():
+    """The bundled model's :class:`~neuromoco.framing.FramingSpec`: 10 ms neighbour denoise
+    (tonic's ``Denoise(filter_time=10000)``), 128→32 downsample on event coordinates (⌊x/4⌋),
+    150 fixed bins of 40 ms (a 6 s window), event counts."""
+    from neuromoco.framing import FramingSpec
+
+    return FramingSpec(
+        T=T_STEPS,
+        split_by="time",
+        size=(32, 32),
+        sensor_size=(128, 128),
+        window_us=T_STEPS * BIN_US,
+        normalize="none",
+        denoise_us=DENOISE_US,
+    )
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -15,6 +15,14 @@ Two ways to split a clip into ``T`` time bins:
   every event of the clip is counted. A streaming window ending at ``tick`` uses
   ``t_start = tick − window_us``, ``t_end = tick``.
 
+Optional neighbour denoise (``denoise_us``): before anything else, events are filtered with
+:func:`neuromoco.denoise.denoise` (tonic's ``Denoise(filter_time=denoise_us)``: keep an event iff
+one of its 4 neighbouring sensor pixels had an event less than ``denoise_us`` µs earlier), on the
+sensor's own coordinates and over **all the events passed in**, from the first one on. A streaming
+window is therefore offline-equal to ``to_frames(all events of the stream up to the tick, ...,
+t_start=tick − window_us, t_end=tick)``, not to the denoise of the window's events alone (whose
+first events would lose the support of the events just before the window).
+
 Resizing from the sensor to the model resolution is done on **event coordinates**, before
 counting: ``x' = ⌊x · W_out / W_in⌋``, ``y' = ⌊y · H_out / H_in⌋`` (integer arithmetic, so offline
 framing and the streaming windower agree exactly). Downscaling therefore sums the events of the
@@ -54,6 +62,8 @@ class FramingSpec:
         window_events: alternative window length in events (``split_by="number"`` streams).
         normalize: ``"none"`` (counts), ``"binary"`` (count > 0) or ``"log1p"``.
         channels: polarity channels; always 2 (OFF, ON).
+        denoise_us: neighbour-denoise window in µs applied before framing (see the module
+            docstring); ``None`` = no denoise (specs stored before this field existed load so).
     """
 
     T: int = 16
@@ -64,6 +74,7 @@ class FramingSpec:
     window_events: int | None = None
     normalize: Normalize = "none"
     channels: int = 2
+    denoise_us: int | None = None
 
     def __post_init__(self):
         _check_T(self.T)
@@ -84,6 +95,12 @@ class FramingSpec:
             raise ValueError(f"window_us must be positive, got {self.window_us}")
         if self.window_events is not None and self.window_events <= 0:
             raise ValueError(f"window_events must be positive, got {self.window_events}")
+        if self.denoise_us is not None:
+            if isinstance(self.denoise_us, bool) or int(self.denoise_us) != self.denoise_us:
+                raise ValueError(f"denoise_us must be an integer (µs), got {self.denoise_us!r}")
+            if int(self.denoise_us) <= 0:
+                raise ValueError(f"denoise_us must be positive, got {self.denoise_us}")
+            object.__setattr__(self, "denoise_us", int(self.denoise_us))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -109,7 +126,8 @@ class FramingSpec:
         t_start: int | None = None,
         t_end: int | None = None,
     ) -> np.ndarray:
-        """Frame ``events`` from a sensor of ``sensor_size`` (default: the spec's) → ``[T, 2, H, W]``."""
+        """Frame ``events`` from a sensor of ``sensor_size`` (default: the spec's) → ``[T, 2, H, W]``
+        (denoised first when ``denoise_us`` is set, over all of ``events``)."""
         return to_frames(
             events,
             self.T,
@@ -119,6 +137,7 @@ class FramingSpec:
             t_start=t_start,
             t_end=t_end,
             normalize=self.normalize,
+            denoise_us=self.denoise_us,
         )
 
 
@@ -212,6 +231,7 @@ def to_frames(
     t_start: int | None = None,
     t_end: int | None = None,
     normalize: Normalize = "none",
+    denoise_us: int | None = None,
 ) -> np.ndarray:
     """Integrate ``events`` into ``T`` frames of per-polarity counts.
 
@@ -223,6 +243,7 @@ def to_frames(
         size: output ``(width, height)``; events are resized on their coordinates. Default: sensor size.
         t_start, t_end: window ``[t_start, t_end)`` in µs for ``split_by="time"``.
         normalize: ``"none"`` (counts), ``"binary"`` or ``"log1p"``.
+        denoise_us: neighbour denoise (µs) of all ``events`` before framing (None: off).
 
     Returns:
         float32 array ``[T, 2, H, W]`` (channel 1 = ON events).
@@ -232,6 +253,10 @@ def to_frames(
         raise EventFormatError(None, "events must be a structured array with fields t, x, y, p")
     w_in, h_in = int(sensor_size[0]), int(sensor_size[1])
     w, h = size or (w_in, h_in)
+    if denoise_us is not None:
+        from neuromoco.denoise import denoise
+
+        events, _ = denoise(events, denoise_us, (w_in, h_in))
     frames = np.zeros((T, 2, h, w), dtype=np.float32)
     n = events.shape[0]
     if split_by == "number":

@@ -21,6 +21,11 @@ Two strategies, chosen automatically:
 * **buffer** (every other case): the events that can still fall into a future window are kept
   (older chunks are trimmed at every tick) and each window is framed with ``to_frames``.
 
+With ``denoise_us`` (the spec's neighbour denoise, :mod:`neuromoco.denoise`), every pushed chunk is
+first denoised with a state carried from chunk to chunk, on the sensor's coordinates: the windows
+equal offline framing of the stream denoised from its first event on (``to_frames(all events up
+to the tick, ..., denoise_us=...)``), whatever the chunking.
+
 Both are exact (counts are integers below 2**24, so float32 sums do not depend on order). Events
 older than the last emitted tick (out-of-order input) cannot join windows that were already
 emitted: they are counted in :attr:`Windower.late` and dropped.
@@ -33,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuromoco.denoise import denoise
 from neuromoco.events import EVENT_DTYPE, SensorSize
 from neuromoco.framing import (
     FramingSpec,
@@ -84,6 +90,8 @@ class Windower:
         hop_us: tick period in µs (stream time).
         normalize: the framing normalisation, applied to each emitted copy.
         origin_us: stream time of the tick grid origin; default: the first event's timestamp.
+        denoise_us: neighbour denoise window (µs) applied to the stream before windowing
+            (None: off); the denoise state lives as long as the stream (``reset`` clears it).
         emit: ``"window"`` (``[T, 2, H, W]`` per tick) or ``"bin"`` (only the newest bin; needs
             the ring strategy and ``hop_us`` equal to the bin duration, as in stream mode).
         partial: emit ticks whose window still reaches before the first event (default False:
@@ -103,6 +111,7 @@ class Windower:
         origin_us: int | None = None,
         emit: str = "window",
         partial: bool = False,
+        denoise_us: int | None = None,
     ):
         if int(T) <= 0:
             raise ValueError(f"T must be positive, got {T}")
@@ -118,6 +127,9 @@ class Windower:
             raise ValueError(f"split_by must be 'time' or 'number', got {split_by!r}")
         if emit not in ("window", "bin"):
             raise ValueError(f"emit must be 'window' or 'bin', got {emit!r}")
+        if denoise_us is not None and int(denoise_us) <= 0:
+            raise ValueError(f"denoise_us must be positive, got {denoise_us}")
+        self.denoise_us = int(denoise_us) if denoise_us is not None else None
         self.T = int(T)
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
         self.size = (int(size[0]), int(size[1])) if size is not None else self.sensor_size
@@ -171,6 +183,7 @@ class Windower:
             window_events=window_events,
             hop_us=hop_us,
             normalize=spec.normalize,
+            denoise_us=spec.denoise_us,
             **kw,
         )
 
@@ -185,6 +198,8 @@ class Windower:
         self.n_seen = 0
         self._first_t: int | None = None
         self._pending: deque[np.ndarray] = deque()  # events not yet integrated / still needed
+        self._denoise = None  # DenoiseState of the stream (created with the first chunk)
+        self.n_denoised = 0  # events removed by the denoise so far
         if self.ring:
             self._slots[:] = 0
             self._slot_bin = np.full(self.T, _NO_BIN, dtype=np.int64)
@@ -214,6 +229,15 @@ class Windower:
                 keep = events["t"] >= self.last_tick
                 self.late += int(events.shape[0] - np.count_nonzero(keep))
                 events = events[keep]
+        if self.denoise_us is not None and events.shape[0]:
+            if watermark_us is None:
+                # the stream advanced to the chunk's last event, even if the denoise drops it
+                watermark_us = int(events["t"][-1])
+            n_in = events.shape[0]
+            events, self._denoise = denoise(
+                events, self.denoise_us, self.sensor_size, self._denoise
+            )
+            self.n_denoised += n_in - events.shape[0]
         if events.shape[0]:
             self.n_seen += events.shape[0]
             if self._first_t is None:

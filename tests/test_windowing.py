@@ -218,3 +218,60 @@ def test_bad_arguments(kw, msg):
     args.update(kw)
     with pytest.raises(ValueError, match=msg):
         Windower(**args)
+
+
+# --- the bundled DVS128 Gesture model's framing: 10 ms neighbour denoise, 128→32, 150 × 40 ms
+GESTURE_SPEC = FramingSpec(
+    T=150,
+    split_by="time",
+    size=(32, 32),
+    sensor_size=(128, 128),
+    window_us=6_000_000,
+    denoise_us=10_000,
+)
+
+
+def _read_gesture_csv(rel: str, seed: int = 0) -> np.ndarray:
+    """A dvsgesture_csv clip (``timestamp,x,y``, µs, no polarity: a seeded random one)."""
+    d = np.loadtxt(shared_file(rel), delimiter=",", skiprows=1, dtype=np.int64)
+    p = np.random.default_rng(seed).integers(0, 2, d.shape[0])
+    return make_events(d[:, 0], d[:, 1], d[:, 2], p)
+
+
+@pytest.mark.needs_shared
+@pytest.mark.parametrize(
+    "rel", ["dvsgesture_csv/class2_user02_led.csv", "aedat4/dvSave-2024_06_20_16_13_00.aedat4"]
+)
+@pytest.mark.parametrize(
+    "emit, hop, ring",
+    [("bin", 40_000, True), ("window", 200_000, True), ("window", 330_000, False)],
+    ids=["stream-bins", "window-ring", "window-buffer"],
+)
+def test_denoised_spec_streaming_equals_offline(rel, emit, hop, ring):
+    """Offline = the recording denoised from its first event on, then binned (the spec's
+    definition); the windower sees it in random chunks and must emit exactly those frames."""
+    from neuromoco.denoise import denoise
+
+    ev = _read_gesture_csv(rel) if rel.endswith(".csv") else _read_aedat4(rel)
+    spec = GESTURE_SPEC
+    win = Windower.from_spec(spec, (128, 128), hop_us=hop, emit=emit, partial=True)
+    assert win.ring is ring and win.denoise_us == 10_000
+    got = _run(win, ev, seed=7, max_chunk=3000)
+    assert len(got) > 15
+    clean, _ = denoise(ev, spec.denoise_us, (128, 128))
+    assert 0 < win.n_denoised == ev.shape[0] - clean.shape[0]
+    T, span = (1, 40_000) if emit == "bin" else (spec.T, spec.window_us)
+    t = clean["t"]
+    for i, w in enumerate(got):
+        sel = clean[np.searchsorted(t, w.t_us - span) : np.searchsorted(t, w.t_us)]
+        ref = to_frames(sel, T, (128, 128), "time", (32, 32), w.t_us - span, w.t_us)
+        np.testing.assert_array_equal(w.frames, ref, err_msg=f"tick {w.t_us}")
+        assert w.n_events == int(ref.sum())
+        if i % 20 == 0:  # the definition itself: denoise of every event up to the tick
+            prefix = ev[: np.searchsorted(ev["t"], w.t_us)]
+            ref2 = to_frames(
+                prefix, T, (128, 128), "time", (32, 32), w.t_us - span, w.t_us, denoise_us=10_000
+            )
+            np.testing.assert_array_equal(w.frames, ref2)
+    if emit == "bin":  # stream mode sees every bin of the recording once (up to the last tick)
+        assert sum(w.n_events for w in got) == int(np.searchsorted(t, got[-1].t_us))

@@ -7,33 +7,10 @@ the methods: importing the app stays cheap and never pulls torch before a model 
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from neuromoco.streaming.engine_config import EngineConfig
+from neuromoco.streaming.source_factory import SOURCE_KINDS, SourceSpec
 
-SOURCE_KINDS = ("demo", "file", "camera", "webcam")
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What to stream: ``kind`` in :data:`SOURCE_KINDS`; ``arg`` = file path, camera serial
-    (``None``: the first camera), webcam index, or the demo seed."""
-
-    kind: str
-    arg: str | int | None = None
-
-    def __post_init__(self):
-        if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"unknown source kind {self.kind!r}; one of {SOURCE_KINDS}")
-
-    def describe(self) -> str:
-        if self.kind == "demo":
-            return "the procedural-gesture demo"
-        if self.kind == "file":
-            return f"file {self.arg}"
-        if self.kind == "camera":
-            return "the first camera" if self.arg is None else f"camera {self.arg}"
-        return f"webcam {0 if self.arg is None else self.arg}"
+__all__ = ["SOURCE_KINDS", "EngineAdapter", "SourceSpec", "speed_value"]
 
 
 def speed_value(speed: float | None) -> float:
@@ -47,11 +24,10 @@ class EngineAdapter:
     Args:
         loop_files: replay recordings in a loop (``--loop``).
         seed: seed of the demo stream.
-        threads: inference CPU threads (default: half the CPUs, at least 1, leaving the rest
-            to the source thread and to drawing; on 2 cores torch with 2 threads beside a busy
-            GUI was several times slower than with 1).
-        engine_options: passed to the engine: ``hop_us``, ``window_us``, ``noise_filter_us``,
-            ``early_threshold``, ``early_steps`` (the ``neuromoco-app`` flags).
+        threads: inference CPU threads (default: ``neuromoco.streaming.model.inference_threads``,
+            half the CPUs).
+        engine_config: the engine settings (the ``neuromoco-app`` flags: hop, window, noise
+            filter, early decision); the mode is chosen per engine.
     """
 
     def __init__(
@@ -59,12 +35,31 @@ class EngineAdapter:
         loop_files: bool = False,
         seed: int = 0,
         threads: int | None = None,
-        engine_options: dict | None = None,
+        engine_config: EngineConfig | None = None,
     ):
         self.loop_files = loop_files
         self.seed = int(seed)
-        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
-        self.engine_options = dict(engine_options or {})
+        self.threads = threads
+        self.engine_config = engine_config or EngineConfig()
+
+    @classmethod
+    def from_args(cls, args, **config) -> EngineAdapter:
+        """The adapter for parsed ``neuromoco-app`` arguments (``neuromoco.app.main``);
+        ``config`` adds engine settings (e.g. ``keep_predictions``)."""
+        ms = lambda v: None if v is None else int(round(v * 1000))  # noqa: E731
+        engine_config = EngineConfig(
+            hop_us=ms(getattr(args, "hop_ms", None)),
+            window_us=ms(getattr(args, "window_ms", None)),
+            noise_filter_us=getattr(args, "noise_filter_us", None),
+            early_threshold=getattr(args, "early_threshold", None),
+            early_steps=getattr(args, "early_steps", 3),
+            **config,
+        )
+        return cls(
+            loop_files=bool(getattr(args, "loop", False)),
+            seed=getattr(args, "seed", 0),
+            engine_config=engine_config,
+        )
 
     def list_cameras(self) -> list[str]:
         """Serial numbers of the connected iniVation cameras (``[]`` when none)."""
@@ -75,22 +70,9 @@ class EngineAdapter:
     def open_source(self, spec: SourceSpec, speed: float | None = 1.0):
         """Open the source of ``spec`` (raises ``SourceError``/``EventFormatError``/``ValueError``
         with a message naming the source and the reason)."""
-        if spec.kind == "demo":
-            from neuromoco.streaming.synthetic_source import SyntheticSource
+        from neuromoco.streaming.source_factory import open_source
 
-            seed = self.seed if spec.arg is None else int(spec.arg)
-            return SyntheticSource(seed=seed, speed=speed_value(speed))
-        if spec.kind == "file":
-            from neuromoco.streaming.file_source import FileSource
-
-            return FileSource(Path(str(spec.arg)), speed=speed_value(speed), loop=self.loop_files)
-        if spec.kind == "camera":
-            from neuromoco.streaming.camera_source import CameraSource
-
-            return CameraSource(None if spec.arg in (None, "") else str(spec.arg))
-        from neuromoco.streaming.webcam_source import WebcamSource
-
-        return WebcamSource(int(spec.arg or 0))
+        return open_source(spec, speed=speed_value(speed), loop=self.loop_files, seed=self.seed)
 
     def load_predictor(
         self, model: str | None, mode: str, backend: str | None, source_kind: str | None = None
@@ -121,10 +103,10 @@ class EngineAdapter:
 
         engine = Engine(
             predictor,
+            self.engine_config,
             mode=mode,
             on_prediction=on_prediction,
             on_status=on_status,
-            **self.engine_options,
         )
         engine.warmup(1)
         return engine

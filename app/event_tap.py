@@ -1,7 +1,7 @@
 """A thread-safe tap on the event stream that keeps the current window for display.
 
-The engine's source thread calls :meth:`EventTap.push` with every chunk it reads (the tap wraps
-the source, see :class:`TappedSource`); the GUI thread calls :meth:`EventTap.snapshot` from a
+The engine's source thread calls :meth:`EventTap.on_events` with every chunk it reads and the
+source's watermark (the engine's ``on_events`` hook); the GUI thread calls :meth:`EventTap.snapshot` from a
 ~30 Hz timer. ``push`` only appends a reference under a lock and drops chunks that fell out of
 the window, so the source never waits on the GUI; ``snapshot`` copies the list of chunk
 references under the lock and does the counting outside it, so the GUI never waits on the source.
@@ -14,9 +14,7 @@ per-bin strip. This is for display only; the model's own framing happens in the 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,8 +72,6 @@ class EventTap:
         self._chunks: deque[np.ndarray] = deque()
         self._kept = 0
         self._total = 0
-        self._rate_mark = (time.monotonic(), 0)
-        self._rate = 0.0
         self._watermark: int | None = None
         self.version = 0
         """Incremented by every push/advance/clear: a viewer redraws only when it changed."""
@@ -118,6 +114,11 @@ class EventTap:
             self._chunks.popleft()
             self._kept -= n0
 
+    def on_events(self, events: np.ndarray, watermark_us: int | None) -> None:
+        """The engine's ``on_events`` hook: :meth:`push` the chunk, :meth:`advance` the time."""
+        self.push(events)
+        self.advance(watermark_us)
+
     def advance(self, watermark_us: int | None) -> None:
         """The stream time up to which every event has been pushed (a silent scene still moves
         the window on, so the view empties instead of freezing on the last events)."""
@@ -132,16 +133,6 @@ class EventTap:
             self._kept = 0
             self._watermark = None
             self.version += 1
-
-    def events_per_second(self) -> float:
-        """Input rate in events per wall-clock second, updated at most once per 0.5 s."""
-        now = time.monotonic()
-        t0, n0 = self._rate_mark
-        if now - t0 >= 0.5:
-            total = self._total
-            self._rate = (total - n0) / (now - t0)
-            self._rate_mark = (now, total)
-        return self._rate
 
     def _window_end(self, t: np.ndarray) -> int:
         t_end = int(t[-1]) + 1 if t.shape[0] else 0
@@ -224,26 +215,3 @@ class EventTap:
             frames = np.bincount(flat, minlength=T * 2 * hp * wp).astype(np.int32)
             frames = frames.reshape(T, 2, hp, wp)
         return DisplayWindow(frames, acc, t_start, t_end, int(t.shape[0]))
-
-
-class TappedSource:
-    """Wraps an event source (an iterator of event chunks with ``sensor_size`` and ``close()``)
-    so every chunk it yields also goes to an :class:`EventTap`. Every other attribute, read or
-    written, is the wrapped source's."""
-
-    def __init__(self, source, tap: EventTap):
-        object.__setattr__(self, "_source", source)
-        object.__setattr__(self, "_tap", tap)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for chunk in self._source:
-            self._tap.push(chunk)
-            self._tap.advance(getattr(self._source, "watermark_us", None))
-            yield chunk
-
-    def __getattr__(self, name):
-        return getattr(self._source, name)
-
-    def __setattr__(self, name, value):
-        # e.g. the engine's ``source.speed = 2.0`` must reach the wrapped source
-        setattr(self._source, name, value)

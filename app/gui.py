@@ -10,19 +10,7 @@ import os
 import signal
 import sys
 
-PROG = "neuromoco-app"
-
-
-def _engine_options(args) -> dict:
-    ms = lambda v: None if v is None else int(round(v * 1000))  # noqa: E731
-    return {
-        "hop_us": ms(getattr(args, "hop_ms", None)),
-        "window_us": ms(getattr(args, "window_ms", None)),
-        "noise_filter_us": getattr(args, "noise_filter_us", None),
-        "early_threshold": getattr(args, "early_threshold", None),
-        "early_steps": getattr(args, "early_steps", 3),
-    }
-
+from neuromoco.app import PROG
 
 _QUIET = ("This plugin does not support propagateSizeHints()",)
 """Qt warnings of the offscreen platform that say nothing to a user."""
@@ -58,11 +46,7 @@ def run_gui(args) -> int:
     QtCore.qInstallMessageHandler(_qt_messages)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
     app.setApplicationName(PROG)
-    adapter = EngineAdapter(
-        loop_files=bool(getattr(args, "loop", False)),
-        seed=getattr(args, "seed", 0),
-        engine_options=_engine_options(args),
-    )
+    adapter = EngineAdapter.from_args(args)
     speed = getattr(args, "speed", 1.0)
     window = MainWindow(
         adapter,

@@ -2,7 +2,7 @@
 
 Without ``--headless`` the Qt window opens (when one can: a display, or
 ``QT_QPA_PLATFORM=offscreen``); otherwise predictions are printed as JSON lines (schema in
-``neuromoco.streaming.headless``). Qt is imported on the GUI path only.
+``neuromoco.app.headless``). Qt is imported on the GUI path only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-PROG = "neuromoco-app"
+from neuromoco.app import PROG
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             from neuromoco.app.gui import run_gui
 
             return int(run_gui(args) or 0)
-        from neuromoco.streaming.headless import run
+        from neuromoco.app.headless import run
 
         return run(args)
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from neuromoco.app.bridge import Bridge, ViewPrediction
 from neuromoco.app.controls import Controls
 from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec, speed_value
-from neuromoco.app.event_tap import EventTap, TappedSource
+from neuromoco.app.event_tap import EventTap
 from neuromoco.app.event_view import EventView, strip_pool
 from neuromoco.app.prediction_view import PredictionView
 from neuromoco.app.status_bar import StatusInfo, StatusPanel
@@ -226,15 +226,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bridge.new_generation()
         on_prediction, on_status = self.bridge.callbacks()
         engine.on_prediction, engine.on_status = on_prediction, on_status
-        cfg = engine.config
+        plan = engine.schedule
         tap = EventTap(
-            source.sensor_size,
-            window_us=cfg.get("window_us"),
-            window_events=cfg.get("window_events"),
+            source.sensor_size, window_us=plan.window_us, window_events=plan.window_events
         )
+        engine.on_events = tap.on_events  # the view sees every chunk the engine reads
         try:
             # a recording (--record) starts with the very first chunk of the source
-            engine.start(TappedSource(source, tap), record=self.recording)
+            engine.start(source, record=self.recording)
         except Exception as e:
             engine.stop(timeout=1.0)
             _close_quietly(source)
@@ -242,7 +241,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self.engine, self.source, self.source_spec, self.tap = engine, source, spec, tap
         self.predictor, self.mode, self.model_name = predictor, mode, model_name
-        self.bins = int(cfg.get("T", 1))
+        self.bins = plan.T
         self._set_classes(getattr(predictor, "class_names", None), self.bins)
         self.paused = False
         self.controls.set_paused(False)

@@ -10,6 +10,8 @@ from neuromoco.lazy import lazy_exports
 
 _EXPORTS = {
     "Engine": "engine",
+    "EngineConfig": "engine_config",
+    "Schedule": "engine_config",
     "EngineStats": "engine",
     "StatusEvent": "engine",
     "Windower": "windower",
@@ -30,7 +32,10 @@ _EXPORTS = {
     "load_model": "model",
     "ModelError": "model",
     "bundled_model_path": "model",
-    "open_source": "headless",
+    "open_source": "source_factory",
+    "SourceSpec": "source_factory",
+    "inference_threads": "model",
+    "default_model_name": "model",
     "tune_malloc": "malloc_tuning",
 }
 

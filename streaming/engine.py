@@ -10,8 +10,13 @@ Two worker threads:
   ``T`` bins in ``stream`` mode (on overflow the backlog is dropped and the network state is
   reset, since stepping over a gap would be wrong).
 
+The engine is set up by an :class:`~neuromoco.streaming.engine_config.EngineConfig` (frozen) from
+which it plans a :class:`~neuromoco.streaming.engine_config.Schedule` for the model (window,
+tick, backlog, and when the network state is reset: see that module).
+
 Everything the caller sees comes through thread-safe channels: ``on_prediction`` /
-``on_status`` callbacks (called on the worker threads — a Qt app re-emits them as signals), or
+``on_status`` / ``on_window`` / ``on_events`` hooks (called on the worker threads — a Qt app
+re-emits them as signals, or copies what it draws), or
 polling with :meth:`Engine.poll_predictions`, :meth:`Engine.poll_status`, :meth:`Engine.stats`,
 :meth:`Engine.latest_window`. Errors never escape a worker thread: they become a
 :class:`StatusEvent` of kind ``"error"``. Control (:meth:`start`, :meth:`stop`, :meth:`pause`,
@@ -26,18 +31,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .engine_config import DEFAULT_WINDOW_US, MODES, EngineConfig, Schedule, plan
 from .noise_filter import BackgroundActivityFilter
 from .prediction import Prediction
 from .recorder import Recorder
-from .session import MODES, InferenceSession
+from .session import InferenceSession
+from .source import EventSource
 from .windower import Window, Windower
 
-DEFAULT_WINDOW_US = 500_000
-"""Window length used when the model's framing has none (it was trained on whole clips)."""
+__all__ = ["DEFAULT_WINDOW_US", "Engine", "EngineConfig", "EngineStats", "StatusEvent"]
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,15 @@ class _End:
 
 
 class _Slot:
-    """Bounded hand-over between the threads that never blocks the producer."""
+    """Bounded hand-over between the threads that never blocks the producer (unless lossless).
 
-    def __init__(self, capacity: int):
+    On overflow the waiting items are dropped (window mode: the waiting window is replaced by
+    the newer one); with ``reset_on_drop`` (stream mode) the consumer is told to reset the
+    network state, since stepping over the dropped bins would be wrong."""
+
+    def __init__(self, capacity: int, reset_on_drop: bool):
         self.capacity = capacity
+        self.reset_on_drop = reset_on_drop
         self._items: deque = deque()
         self._cv = threading.Condition()
         self.dropped = 0
@@ -98,12 +109,10 @@ class _Slot:
                 while len(self._items) >= self.capacity and not (stop and stop.is_set()):
                     self._cv.wait(0.05)
             if not isinstance(item, _End) and len(self._items) >= self.capacity:
-                # window mode (capacity 1): the waiting window is replaced by the newer one;
-                # stream mode: the backlog of bins is dropped and the state must be reset
                 n = sum(not isinstance(i, _End) for i in self._items)
                 self._items = deque(i for i in self._items if isinstance(i, _End))
                 self.dropped += n
-                self.reset_needed = self.capacity > 1
+                self.reset_needed = self.reset_on_drop
             self._items.append(item)
             self._cv.notify()
 
@@ -132,68 +141,47 @@ class Engine:
 
     Args:
         predictor: a loaded predictor (``neuromoco.streaming.model.load_model``).
-        mode: ``"window"`` or ``"stream"``.
-        hop_us: window mode: tick period (µs of stream time); default: the bin duration times
-            the integer closest to 33 ms (≈30 predictions/s with exact ring windowing). Stream
-            mode: predictions are emitted every ``hop_us // bin_us`` steps (default every bin).
-        window_us, window_events: override the model's window (default: its framing's
-            ``window_us``/``window_events``, else :data:`DEFAULT_WINDOW_US`).
-        noise_filter_us: enable the background-activity filter with this support window (µs).
-        early_threshold, early_steps: early-decision rule (off by default).
-        on_prediction, on_status: callbacks (called on the worker threads; exceptions in them
-            are reported as status errors).
-        keep_predictions: how many predictions/status events the poll queues keep (oldest are
-            discarded first).
-        lossless: never drop: the source waits for inference instead. Default (None): lossless
-            only for replayed sources running as fast as possible (``speed <= 0``), where
-            "as fast as possible" means every window; live and paced sources drop.
-        partial_windows: window mode: emit windows from the first hop on, with the time before
-            the first event as empty bins (default False: the first window is emitted once it
-            is full). Used to score a recording shorter than one window.
+        config: what to do (:class:`EngineConfig`); keyword ``options`` override its fields
+            (``Engine(p, mode="stream", hop_us=...)`` is ``Engine(p, EngineConfig(mode=...))``).
+        on_prediction, on_status: called with each :class:`Prediction` / :class:`StatusEvent`.
+        on_window: called with each :class:`Window` the windower completes.
+        on_events: called with every raw chunk the source yields (before noise filtering, also
+            while a live source is paused) and the source's watermark (µs or None): the hook
+            through which a GUI sees the events it draws.
+
+    Hooks run on the worker threads; an exception in one is reported as a status error.
     """
 
     def __init__(
         self,
         predictor,
-        mode: str = "window",
-        hop_us: int | None = None,
-        window_us: int | None = None,
-        window_events: int | None = None,
-        noise_filter_us: int | None = None,
-        early_threshold: float | None = None,
-        early_steps: int = 3,
+        config: EngineConfig | None = None,
+        *,
         on_prediction: Callable[[Prediction], None] | None = None,
         on_status: Callable[[StatusEvent], None] | None = None,
         on_window: Callable[[Window], None] | None = None,
-        keep_predictions: int = 1000,
-        lossless: bool | None = None,
-        partial_windows: bool = False,
+        on_events: Callable[[np.ndarray, int | None], None] | None = None,
+        **options,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        config = replace(config or EngineConfig(), **options)
         self.on_prediction = on_prediction
         self.on_status = on_status
         self.on_window = on_window
-        self.lossless = lossless
-        self.partial_windows = bool(partial_windows)
+        self.on_events = on_events
         self._lock = threading.RLock()
         self._predictor = predictor
-        self._mode = mode
-        self._hop_arg = hop_us
-        self._window_arg = (window_us, window_events)
-        self.noise_filter_us = noise_filter_us
-        self.early = (early_threshold, early_steps)
-        self._config = self._make_config()  # validates the combination now, in the caller
+        self._config = config
+        self._schedule = self._plan(config, predictor)  # validates the combination now
         self._gen = 0
         self._src_gen = -1
-        self._source = None
+        self._source: EventSource | None = None
         self._src_thread: threading.Thread | None = None
         self._inf_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._paused = False
-        self._slot = _Slot(1)
-        self._predictions: deque[Prediction] = deque(maxlen=keep_predictions)
-        self._status_q: deque[StatusEvent] = deque(maxlen=keep_predictions)
+        self._slot = self._new_slot()
+        self._predictions: deque[Prediction] = deque(maxlen=config.keep_predictions)
+        self._status_q: deque[StatusEvent] = deque(maxlen=config.keep_predictions)
         self._latest_window: Window | None = None
         self._recorder: Recorder | None = None
         self._ended = threading.Event()
@@ -201,89 +189,61 @@ class Engine:
         self._reset_counters()
 
     # ---------------------------------------------------------------- configuration
-    def _make_config(self) -> dict:
-        spec = self._predictor.framing
-        window_us, window_events = self._window_arg
-        if window_us is None and window_events is None:
-            window_us, window_events = spec.window_us, spec.window_events
-        if window_us is None and window_events is None:
-            window_us = DEFAULT_WINDOW_US - DEFAULT_WINDOW_US % spec.T
-        if window_us is not None:
-            window_events = None
-        T = spec.T
-        hop = self._hop_arg
-        if self._mode == "stream":
-            if spec.split_by != "time" or window_us is None or window_us % T:
-                raise ValueError(
-                    "stream mode steps one time bin at a time: it needs a time-split model "
-                    f"(split_by='time') and a window divisible by T={T} µs "
-                    f"(split_by={spec.split_by!r}, window_us={window_us}); use --mode window"
-                )
+    @staticmethod
+    def _plan(config: EngineConfig, predictor) -> Schedule:
+        schedule = plan(config, predictor.framing)
+        if schedule.mode == "stream":
             try:
-                self._predictor.init_state(1)
+                predictor.init_state(1)
             except Exception as e:
                 raise ValueError(f"stream mode: this model cannot be stepped ({e})") from None
-            bin_us = window_us // T
-            hop = bin_us if hop is None else hop
-            if hop % bin_us:
-                raise ValueError(
-                    f"stream mode: hop {hop} µs must be a multiple of the bin ({bin_us} µs)"
-                )
-            return dict(
-                T=T, window_us=window_us, window_events=None, hop_us=bin_us,
-                emit_every=hop // bin_us, emit="bin", capacity=T, report_hop=hop,
-            )  # fmt: skip
-        if hop is None:
-            if spec.split_by == "time" and window_us is not None and window_us % T == 0:
-                bin_us = window_us // T
-                hop = bin_us * max(1, round(33_000 / bin_us))
-            else:
-                hop = 33_000
-        if int(hop) <= 0:
-            raise ValueError(f"hop must be positive, got {hop} µs")
-        return dict(
-            T=T, window_us=window_us, window_events=window_events, hop_us=int(hop),
-            emit_every=1, emit="window", capacity=1, report_hop=int(hop),
-        )  # fmt: skip
+        return schedule
+
+    def _new_slot(self) -> _Slot:
+        return _Slot(self._schedule.backlog, self._schedule.reset_on_drop)
 
     def _make_windower(self, sensor_size) -> Windower:
-        c = self._config
+        c = self._schedule
         spec = self._predictor.framing
         return Windower(
-            T=c["T"],
+            T=c.T,
             sensor_size=sensor_size,
             size=spec.size,
             split_by=spec.split_by,
-            window_us=c["window_us"],
-            window_events=c["window_events"],
-            hop_us=c["hop_us"],
+            window_us=c.window_us,
+            window_events=c.window_events,
+            hop_us=c.tick_us,
             normalize=spec.normalize,
-            emit=c["emit"],
-            # stream mode steps from the first bin on (the state needs every bin)
-            partial=c["emit"] == "bin" or self.partial_windows,
+            emit=c.emit,
+            partial=c.partial,
         )
 
     def _make_session(self) -> InferenceSession:
         return InferenceSession(
             self._predictor,
-            self._mode,
-            emit_every=self._config["emit_every"],
-            early_threshold=self.early[0],
-            early_steps=self.early[1],
+            self._schedule.mode,
+            emit_every=self._schedule.emit_every,
+            early_threshold=self._config.early_threshold,
+            early_steps=self._config.early_steps,
         )
 
     @property
     def mode(self) -> str:
-        return self._mode
+        return self._config.mode
 
     @property
     def predictor(self):
         return self._predictor
 
     @property
-    def config(self) -> dict:
-        """Window/hop in use: ``T``, ``window_us``, ``window_events``, ``hop_us`` (tick), ``report_hop``."""
-        return dict(self._config)
+    def config(self) -> EngineConfig:
+        """The settings in force."""
+        return self._config
+
+    @property
+    def schedule(self) -> Schedule:
+        """What the engine does with them for this model: window, tick, backlog, resets."""
+        return self._schedule
 
     def set_mode(self, mode: str) -> None:
         """Switch between ``window`` and ``stream`` mode (restarts windowing on the next chunk)."""
@@ -293,28 +253,15 @@ class Engine:
         """Run another model from now on (restarts windowing on the next chunk)."""
         self._reconfigure(predictor=predictor)
 
-    def set_hop(self, hop_us: int | None) -> None:
-        self._reconfigure(hop=hop_us)
-
-    def _reconfigure(self, mode=None, predictor=None, hop=...):
+    def _reconfigure(self, mode=None, predictor=None):
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         with self._lock:
-            old = (self._mode, self._predictor, self._hop_arg)
-            if mode is not None:
-                if mode not in MODES:
-                    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-                self._mode = mode
-            if predictor is not None:
-                self._predictor = predictor
-            if hop is not ...:
-                self._hop_arg = hop
-            try:
-                config = self._make_config()
-            except ValueError:
-                self._mode, self._predictor, self._hop_arg = old
-                raise
-            self._config = config
+            config = replace(self._config, mode=mode) if mode is not None else self._config
+            predictor = predictor if predictor is not None else self._predictor
+            schedule = self._plan(config, predictor)  # raises before anything changes
+            self._config, self._predictor, self._schedule = config, predictor, schedule
             self._gen += 1
-            self._slot_capacity = config["capacity"]
         self._emit_status("config", self.describe())
 
     def warmup(self, repeats: int = 2) -> float:
@@ -322,28 +269,26 @@ class Engine:
         call's time in ms. Raises ValueError if the model fails on a well-formed input."""
         p = self._predictor
         w, h = p.framing.size
-        T = self._config["T"]
+        T = self._schedule.T
         dt = 0.0
         try:
             for _ in range(max(1, repeats)):
                 t0 = time.perf_counter()
-                if self._mode == "window":
+                if self._schedule.mode == "window":
                     p.window(np.zeros((T, 1, 2, h, w), np.float32))
                 else:
                     p.step(np.zeros((1, 2, h, w), np.float32), p.init_state(1))
                 dt = (time.perf_counter() - t0) * 1e3
         except Exception as e:
-            raise ValueError(f"the model fails on an empty {self._mode} input: {e}") from None
+            raise ValueError(f"the model fails on an empty {self.mode} input: {e}") from None
         return dt
 
     def describe(self) -> str:
-        c = self._config
-        win = f"{c['window_us'] / 1e3:g} ms" if c["window_us"] else f"{c['window_events']} events"
-        p = self._predictor
-        model = p.describe() if hasattr(p, "describe") else type(p).__name__
+        c = self._schedule
+        win = f"{c.window_us / 1e3:g} ms" if c.window_us else f"{c.window_events} events"
         return (
-            f"mode {self._mode}, window {win}, T={c['T']}, hop {c['report_hop'] / 1e3:g} ms; "
-            f"model {model}"
+            f"mode {c.mode}, window {win}, T={c.T}, hop {c.report_hop_us / 1e3:g} ms; "
+            f"model {self._predictor.describe()}"
         )
 
     # ---------------------------------------------------------------- lifecycle
@@ -378,8 +323,7 @@ class Engine:
             return
         recorder = Recorder(record, source.sensor_size) if record is not None else None
         self._stop.clear()
-        self._slot = _Slot(self._config["capacity"])
-        self._slot_capacity = self._config["capacity"]
+        self._slot = self._new_slot()
         self._inf_thread = threading.Thread(
             target=self._inference_loop, name="neuromoco-inference", daemon=True
         )
@@ -423,7 +367,7 @@ class Engine:
             try:
                 src.close()
             except Exception as e:  # a source must not prevent stopping
-                self._emit_status("error", f"closing {getattr(src, 'name', src)}: {e}")
+                self._emit_status("error", f"closing {src.name}: {e}")
         ok = True
         if th is not None and th is not threading.current_thread():
             th.join(timeout)
@@ -447,7 +391,7 @@ class Engine:
         with self._lock:
             self._paused = True
             src = self._source
-        if src is not None and hasattr(src, "pause") and not getattr(src, "live", False):
+        if src is not None and not src.live:
             src.pause()
         self._emit_status("paused", "paused")
 
@@ -455,14 +399,14 @@ class Engine:
         with self._lock:
             self._paused = False
             src = self._source
-        if src is not None and hasattr(src, "resume") and not getattr(src, "live", False):
+        if src is not None and not src.live:
             src.resume()
         self._emit_status("resumed", "resumed")
 
     def set_speed(self, speed: float) -> None:
         """Replay speed of the current source (1 = real time, 0 = as fast as possible)."""
         src = self._source
-        if src is not None and hasattr(src, "speed") and not getattr(src, "live", False):
+        if src is not None and not src.live:
             src.speed = speed
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -527,19 +471,19 @@ class Engine:
         span = 2.0 if self.running else max(1e-9, (ev[-1][0] - ev[0][0]) if len(ev) > 1 else 1.0)
         lat = list(self._latencies)  # one C-level copy: safe while the worker appends
         lat = np.array(lat) if lat else None
-        c = self._config
+        c = self._schedule
         src = self._source
         p = self._predictor
         return EngineStats(
-            source=getattr(src, "name", None),
-            source_status=getattr(src, "status", "none") if src is not None else "none",
+            source=None if src is None else src.name,
+            source_status="none" if src is None else src.status,
             running=self.running,
             paused=self._paused,
-            mode=self._mode,
-            T=c["T"],
-            window_us=c["window_us"],
-            window_events=c["window_events"],
-            hop_us=c["report_hop"],
+            mode=c.mode,
+            T=c.T,
+            window_us=c.window_us,
+            window_events=c.window_events,
+            hop_us=c.report_hop_us,
             events_in=self.events_in,
             events_per_s=sum(n for _, n in ev) / span,
             windows=self.windows,
@@ -549,12 +493,12 @@ class Engine:
             late=self.late,
             latency_p50_ms=None if lat is None else float(np.percentile(lat, 50)),
             latency_p99_ms=None if lat is None else float(np.percentile(lat, 99)),
-            model=p.describe() if hasattr(p, "describe") else type(p).__name__,
+            model=p.describe(),
         )
 
     def _emit_status(self, kind: str, message: str) -> None:
         src = self._source
-        ev = StatusEvent(kind, message, getattr(src, "name", None), time.time())
+        ev = StatusEvent(kind, message, None if src is None else src.name, time.time())
         self._status_q.append(ev)
         cb = self.on_status
         if cb is not None:
@@ -565,26 +509,29 @@ class Engine:
 
     # ---------------------------------------------------------------- workers
     def _source_loop(self, source, gen: int) -> None:
-        name = getattr(source, "name", "source")
+        name = source.name
         self._emit_status("started", f"streaming {name}")
         try:
             with self._lock:
                 cfg_gen = self._gen
                 windower = self._make_windower(source.sensor_size)
-            bafilter = (
-                BackgroundActivityFilter(source.sensor_size, self.noise_filter_us)
-                if self.noise_filter_us
-                else None
-            )
-            live = bool(getattr(source, "live", False))
+            nf = self._config.noise_filter_us
+            bafilter = BackgroundActivityFilter(source.sensor_size, nf) if nf else None
+            live = bool(source.live)
             gap = False
             for chunk in source:
-                block = self.lossless
+                block = self._config.lossless
                 if block is None:
-                    block = not live and getattr(source, "speed", 1.0) <= 0
+                    block = not live and source.speed <= 0
                 if self._stop.is_set() or self._source is not source:
                     break
                 arrival = time.perf_counter()
+                wm = source.watermark_us
+                if self.on_events is not None:
+                    try:
+                        self.on_events(chunk, wm)
+                    except Exception as e:
+                        self._emit_status("error", f"events hook: {type(e).__name__}: {e}")
                 if self._paused and live:
                     gap = True
                     continue  # live events during a pause are discarded
@@ -607,7 +554,6 @@ class Engine:
                         rec.add(chunk)
                     if bafilter is not None:
                         chunk = bafilter(chunk)
-                wm = getattr(source, "watermark_us", None)
                 windows = windower.push(chunk, wm, arrival)
                 self.late = windower.late
                 for w in windows:
@@ -619,7 +565,7 @@ class Engine:
                             self.on_window(w)
                         except Exception as e:
                             self._emit_status("error", f"window callback: {type(e).__name__}: {e}")
-            status = getattr(source, "status", "ended")
+            status = source.status
             if self._stop.is_set() or self._source is not source:
                 self._emit_status("ended", f"{name}: stopped")
             else:
@@ -634,14 +580,11 @@ class Engine:
         finally:
             self._slot.put(_End(gen))
 
-    def _truth(self, source, w: Window):
-        fn = getattr(source, "truth_label", None)
-        if fn is None:
-            return None
-        k = fn(w.t_start_us, w.t_us)
+    def _truth(self, source: EventSource, w: Window):
+        k = source.truth_label(w.t_start_us, w.t_us)
         if k is None:
             return None
-        names = getattr(source, "class_names", None)
+        names = source.class_names
         return k, (names[k] if names and k < len(names) else None)
 
     def _inference_loop(self) -> None:
@@ -649,8 +592,9 @@ class Engine:
         sess_gen = -1
         last_err, last_err_t = None, 0.0
         while not self._stop.is_set():
-            if self._slot.capacity != self._slot_capacity:
-                self._slot.capacity = self._slot_capacity
+            backlog, reset_on_drop = self._schedule.backlog, self._schedule.reset_on_drop
+            if self._slot.capacity != backlog:  # the mode changed: a window or T bins
+                self._slot.capacity, self._slot.reset_on_drop = backlog, reset_on_drop
             item, reset = self._slot.get(0.05)
             self.dropped = self._slot.dropped
             if item is None:

@@ -18,6 +18,18 @@ def bundled_model_path(name: str | None = None) -> Path | None:
     return path(name or DEFAULT_MODEL)
 
 
+def inference_threads() -> int:
+    """The intra-op CPU threads a streaming model gets by default: half the CPUs, at least 1.
+
+    The other half is left to the source thread, framing and drawing: on the 2-core machine a
+    small net with 2 torch threads beside a busy source ran up to 8× slower than with 1
+    (oversubscription; docs/benchmarks.md). One policy for the app, its headless runner and
+    ``neuromoco evaluate --recordings``."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def default_model_name(source_kind: str | None = None) -> str:
     """The bundled model a source of ``source_kind`` runs when no model is given (``camera``,
     ``file``: ``dvs128-gesture``; ``demo``, ``webcam``: ``gesture-demo``)."""
@@ -31,7 +43,7 @@ def load_model(
     backend: str = "auto",
     mode: str = "window",
     device: str = "auto",
-    threads: int | None = 1,
+    threads: int | None = None,
     source_kind: str | None = None,
 ):
     """Load a predictor for streaming ``mode`` (``"window"`` or ``"stream"``).
@@ -42,10 +54,8 @@ def load_model(
     ``demo``/``webcam``: ``gesture-demo``). The predictor gets a ``model_name`` attribute (the
     bundled name or the file name) for window titles and status lines.
 
-    ``threads``: intra-op CPU threads; 1 by default because streaming runs the source and
-    windowing on another thread, and on the 2-core machine a small net with 2 torch threads ran
-    up to 8× slower than with 1 (oversubscription); None keeps the library default. Every
-    failure is a :class:`ModelError` naming the model and the reason (no traceback needed).
+    ``threads``: intra-op CPU threads (default :func:`inference_threads`). Every failure is a
+    :class:`ModelError` naming the model and the reason (no traceback needed).
     """
     from neuromoco.models.bundled import resolve_model
 
@@ -66,7 +76,7 @@ def load_model(
             backend=backend,
             device=device,
             mode="step" if mode == "stream" else "window",
-            threads=threads,
+            threads=inference_threads() if threads is None else threads,
         )
     except (ValueError, OSError, KeyError, RuntimeError) as e:
         msg = str(e)

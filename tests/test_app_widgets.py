@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 QtWidgets = pytest.importorskip("PySide6.QtWidgets")
 
 from neuromoco.app.bridge import Bridge, to_view_prediction  # noqa: E402
-from neuromoco.app.event_tap import EventTap, TappedSource  # noqa: E402
+from neuromoco.app.event_tap import EventTap  # noqa: E402
 from neuromoco.app.event_view import EventView, bin_strip, polarity_rgb  # noqa: E402
 from neuromoco.app.prediction_view import PredictionView  # noqa: E402
 from neuromoco.app.status_bar import StatusInfo, StatusPanel  # noqa: E402
@@ -162,34 +162,23 @@ def test_tap_concurrent_push_and_snapshot():
     assert tap.total_events > 0
 
 
-class _FakeSource:
-    name = "fake"
-    sensor_size = (32, 24)
-    watermark_us = 123
+def test_tap_is_the_engines_events_hook():
+    """The engine hands every chunk it reads (and the watermark) to on_events: the view's tap."""
+    from neuromoco.streaming.engine import Engine
+    from neuromoco.streaming.file_source import ArraySource
+    from neuromoco.streaming.model import load_model
 
-    def __init__(self, chunks):
-        self.chunks = chunks
-        self.closed = False
-
-    def __iter__(self):
-        yield from self.chunks
-
-    def close(self):
-        self.closed = True
-
-
-def test_tapped_source_passes_through():
-    chunks = np.array_split(_events(100, 1000), 4)
-    src = _FakeSource(chunks)
-    tap = EventTap(src.sensor_size, window_us=10_000)
-    tapped = TappedSource(src, tap)
-    out = list(tapped)
-    assert all(a is b for a, b in zip(out, chunks, strict=True))
-    assert tap.total_events == 100 and tapped.name == "fake" and tapped.sensor_size == (32, 24)
-    tapped.speed = 2.0  # writes reach the wrapped source (the engine sets the replay speed)
-    assert src.speed == 2.0
-    tapped.close()
-    assert src.closed
+    ev = _events(3000, 400_000)
+    tap = EventTap((32, 24), window_us=1_000_000)
+    seen = []
+    eng = Engine(load_model("gesture-demo", threads=1), keep_predictions=10)
+    eng.on_events = lambda chunk, wm: (seen.append(chunk.shape[0]), tap.on_events(chunk, wm))
+    eng.start(ArraySource(ev, (32, 24), speed=0, chunk_events=500))
+    assert eng.wait(20)
+    eng.stop()
+    assert sum(seen) == 3000 and tap.total_events == 3000
+    snap = tap.snapshot(T=2)
+    assert snap is not None and snap.n_events == 3000 and snap.t_end >= int(ev["t"][-1]) + 1
 
 
 # -- bridge ------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_stream_mode_model_change_and_recording(qapp, window, tmp_path, tiny_mod
     # in window mode it runs
     assert window.set_mode("window")
     assert window.set_model(str(counted))
-    assert window.engine.config["window_events"] == 2000
+    assert window.engine.schedule.window_events == 2000
 
     out = tmp_path / "rec.aedat4"
     assert window.set_recording(str(out))
@@ -270,13 +270,16 @@ def test_recording_from_the_start_and_end_of_a_file(qapp, window, tmp_path):
 
 def test_engine_options_reach_the_engine(qapp, tiny_model):
     """The neuromoco-app flags the adapter forwards (hop, early decision) shape what is shown."""
-    adapter = EngineAdapter(engine_options={"hop_us": 100_000, "early_threshold": 0.05,
-                                            "early_steps": 1})  # fmt: skip
+    from neuromoco.streaming.engine_config import EngineConfig
+
+    adapter = EngineAdapter(
+        engine_config=EngineConfig(hop_us=100_000, early_threshold=0.05, early_steps=1)
+    )
     win = MainWindow(adapter, model=tiny_model)
     try:
         win.show()
         assert win.open_source(SourceSpec("demo"))
-        assert win.engine.config["hop_us"] == 100_000
+        assert win.engine.schedule.report_hop_us == 100_000
         assert _wait(qapp, lambda: "early decision" in win.prediction_view.truth_label.text())
         assert win.timestep_view.decision_line.isVisible()
     finally:

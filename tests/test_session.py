@@ -319,7 +319,7 @@ def test_bad_configurations_are_clear_errors():
     with pytest.raises(ValueError, match="multiple of the bin"):
         Engine(LeakyPredictor(), mode="stream", hop_us=15_000)
     eng = Engine(LeakyPredictor(num), mode="window")  # number split works in window mode
-    assert eng.config["window_us"] == 80_000
+    assert eng.schedule.window_us == 80_000
     with pytest.raises(ValueError, match="stream mode"):
         eng.set_mode("stream")
     assert eng.mode == "window"

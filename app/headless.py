@@ -1,4 +1,4 @@
-"""Headless streaming: predictions as JSON lines on stdout, status on stderr.
+"""``neuromoco-app --headless``: predictions as JSON lines on stdout, status on stderr.
 
 Output schema — one JSON object per line on stdout, one per prediction::
 
@@ -35,45 +35,20 @@ import sys
 import time
 from typing import TextIO
 
-PROG = "neuromoco-app"
+from neuromoco.app import PROG
+from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec
 
-
-def open_source(
-    kind: str,
-    value=None,
-    speed: float = 1.0,
-    loop: bool = False,
-    seed: int = 0,
-):
-    """Build a source: ``kind`` is ``"file"`` (value: path), ``"camera"`` (value: serial or
-    None), ``"webcam"`` (value: index) or ``"demo"`` (the procedural gesture stream)."""
-    if kind == "file":
-        from .file_source import FileSource
-
-        return FileSource(value, speed=speed, loop=loop)
-    if kind == "camera":
-        from .camera_source import CameraSource
-
-        return CameraSource(value or None)
-    if kind == "webcam":
-        from .webcam_source import WebcamSource
-
-        return WebcamSource(int(value or 0))
-    if kind == "demo":
-        from .synthetic_source import SyntheticSource
-
-        return SyntheticSource(seed=seed, speed=speed)
-    raise ValueError(f"unknown source kind {kind!r}")
+KEEP_PREDICTIONS = 100_000
+"""Predictions the engine queues between two polls (the loop drains it every 20 ms)."""
 
 
 def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the headless app from parsed ``neuromoco-app`` arguments (see ``neuromoco.app.main``).
+    """Run the app without a window from parsed ``neuromoco-app`` arguments
+    (``neuromoco.app.main``): the same adapter, sources, models and engine as the window.
 
     Bad inputs raise ``ValueError``/``OSError`` with a one-line message (the caller prints it).
     """
-    from .engine import Engine
-    from .malloc_tuning import tune_malloc
-    from .model import load_model
+    from neuromoco.streaming.malloc_tuning import tune_malloc
 
     tune_malloc()
 
@@ -83,23 +58,17 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     def say(msg: str) -> None:
         print(f"{PROG}: {msg}", file=err, flush=True)
 
-    kind, value = args.source_kind, args.source_value
+    adapter = EngineAdapter.from_args(args, keep_predictions=KEEP_PREDICTIONS)
+    spec = SourceSpec(args.source_kind, args.source_value)
     # open the model first: a bad model should fail before a camera is grabbed
-    predictor = load_model(args.model, backend=args.backend, mode=args.mode, source_kind=kind)
-    source = open_source(kind, value, speed=args.speed, loop=args.loop, seed=args.seed)
+    model = args.model if args.model is not None else adapter.default_model(spec.kind)
+    predictor = adapter.load_predictor(model, args.mode, args.backend, spec.kind)
+    source = adapter.open_source(spec, speed=args.speed)
     try:
-        hop_us = None if args.hop_ms is None else int(round(args.hop_ms * 1000))
-        window_us = None if args.window_ms is None else int(round(args.window_ms * 1000))
-        engine = Engine(
-            predictor,
-            mode=args.mode,
-            hop_us=hop_us,
-            window_us=window_us,
-            noise_filter_us=args.noise_filter_us,
-            early_threshold=args.early_threshold,
-            early_steps=args.early_steps,
-            keep_predictions=100_000,
-        )
+        # no warm-up here: it runs below, once the configuration has been said
+        from neuromoco.streaming.engine import Engine
+
+        engine = Engine(predictor, adapter.engine_config, mode=args.mode)
     except ValueError:
         source.close()
         raise

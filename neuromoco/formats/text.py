@@ -110,7 +110,7 @@ _HEADER_RE = re.compile(
 )
 _HEADER_TEXT = re.compile(r"^[\w\s,;\"'\[\]()µ/\-]+$")
 _CONTROL = bytes(range(9)) + bytes(range(14, 32)) + b"\x7f"
-_INT_RE = re.compile(rb"^-?\d+$")
+_INT_RE = re.compile(rb"^[+-]?\d+$")
 _NUM_RE = re.compile(rb"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 # Byte classes for the vectorised block check.
@@ -171,10 +171,11 @@ def assign_polarity(policy: str, t: np.ndarray, x: np.ndarray, y: np.ndarray) ->
 # Detection and probing
 
 
-def looks_like_text(head: bytes) -> bool:
+def looks_like_text(head: bytes, text_suffix: bool = False) -> bool:
     """True when ``head`` (the first bytes of a file) is an event text file: text without
     control bytes whose first non-comment line is a header or 3..8 numbers, followed by a line
-    of numbers (or nothing: a header-only file)."""
+    of numbers (or nothing: a header-only file). With ``text_suffix`` (.csv/.txt), text of only
+    blank and comment lines counts too (a file with zero events)."""
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     if head.translate(None, _CONTROL) != head:
@@ -182,7 +183,7 @@ def looks_like_text(head: bytes) -> bool:
     lines = head.split(b"\n")
     content = [s for s in (ln.strip() for ln in lines[:64]) if s and not s.startswith(b"#")]
     if not content:
-        return False
+        return text_suffix
     delim = _guess_delimiter(content[0])
     for i, line in enumerate(content[:2]):
         fields = _split(line, delim)
@@ -330,7 +331,7 @@ def probe(
         columns = _check_columns(columns, path)
 
     with open(path, "rb") as f:
-        head = f.read(BLOCK_BYTES)
+        head = f.read(MAX_LINE_BYTES)
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     # Leading blank/comment lines, then a header line (if any), then data lines (sampled).
     pos, line_no = start, 1
@@ -343,11 +344,11 @@ def probe(
     while pos < len(head) and len(sample) < SAMPLE_LINES:
         nl = head.find(b"\n", pos)
         if nl < 0:
-            if len(head) == BLOCK_BYTES:
+            if len(head) == MAX_LINE_BYTES:
                 if data_offset is None:
                     raise EventFormatError(
                         path,
-                        f"line {line_no} is longer than {BLOCK_BYTES >> 20} MiB: "
+                        f"line {line_no} is longer than {MAX_LINE_BYTES >> 20} MiB: "
                         "not an event text file",
                     )
                 break  # the sample ends before a line cut by the read
@@ -381,9 +382,9 @@ def probe(
                 f"line {header_line}: header {names} does not name the columns t, x, y "
                 "[, p]: pass columns= (e.g. 'txyp', with _ for a column to skip)",
             )
+    if columns is None and not sample:
+        columns, how_cols = "txy", "none (no event lines)"
     if columns is None:
-        if not sample:
-            raise EventFormatError(path, "no header and no event lines: nothing to read")
         ncols = len(sample[0])
         bad = [i for i, f in enumerate(sample) if len(f) != ncols]
         if bad:
@@ -710,10 +711,29 @@ def parse_block(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray
         buf += b"\n"
     if b"\r" in buf:
         buf = buf.replace(b"\r\n", b"\n")  # CRLF; same line numbers
+    return _parse_split(path, layout, buf, first_line)
+
+
+SLOW_LINES = 256
+"""A block the vectorised parser refuses is halved until it is this small, then parsed line by
+line: one odd line (a comment, an exponent) costs ~log2(block/256) vectorised tries plus 256
+lines in Python, not a whole block in Python."""
+
+
+def _parse_split(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray:
     ev = _parse_fast(path, layout, buf, first_line)
-    if ev is None:
-        ev = _parse_slow(path, layout, buf[:-1], first_line)
-    return ev
+    if ev is not None:
+        return ev
+    n_lines = buf.count(b"\n")
+    if n_lines <= SLOW_LINES:
+        return _parse_slow(path, layout, buf[:-1], first_line)
+    mid = buf.find(b"\n", len(buf) // 2)
+    if mid == len(buf) - 1:  # one very long last line: split before it
+        mid = buf.rfind(b"\n", 0, mid)
+    head, tail = buf[: mid + 1], buf[mid + 1 :]
+    first = _parse_split(path, layout, head, first_line)
+    second = _parse_split(path, layout, tail, first_line + head.count(b"\n"))
+    return np.concatenate((first, second))
 
 
 def _iter_blocks(path, layout: Layout, block_bytes: int) -> Iterator[np.ndarray]:

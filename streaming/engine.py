@@ -204,16 +204,14 @@ class Engine:
 
     def _make_windower(self, sensor_size) -> Windower:
         c = self._schedule
-        spec = self._predictor.framing
-        return Windower(
-            T=c.T,
-            sensor_size=sensor_size,
-            size=spec.size,
-            split_by=spec.split_by,
+        # from_spec: every framing field of the model (split, size, normalisation, denoise)
+        # reaches the windower; the schedule decides the window, the tick and what is emitted
+        return Windower.from_spec(
+            self._predictor.framing,
+            sensor_size,
+            hop_us=c.tick_us,
             window_us=c.window_us,
             window_events=c.window_events,
-            hop_us=c.tick_us,
-            normalize=spec.normalize,
             emit=c.emit,
             partial=c.partial,
         )

@@ -86,3 +86,65 @@ def test_fuzz_reader(rel, testdata, tmp_path):
         except EventFormatError:
             pass
     assert sum(outcomes.values()) == N_MUTANTS
+
+
+def _text_sources(testdata) -> dict[str, bytes]:
+    """Two text event files: the head of a shared DVS128 Gesture CSV (header, µs, no polarity)
+    and an Event Camera Dataset style events.txt (t in s with 9 decimals, x y p)."""
+    csv_lines = (testdata / "dvsgesture_csv/class3_user02_led.csv").read_bytes().split(b"\n")
+    rng = np.random.default_rng(7)
+    t = np.cumsum(rng.integers(0, 500, 3000))
+    txt = "".join(
+        f"{a // 10**6}.{a % 10**6:06d}{b % 1000:03d} {b % 240} {c % 180} {b & 1}\n"
+        for a, b, c in zip(
+            t.tolist(), rng.integers(0, 10**6, 3000).tolist(), t.tolist(), strict=True
+        )
+    )
+    return {"csv": b"\n".join(csv_lines[:3000]) + b"\n", "txt": txt.encode()}
+
+
+def _text_mutants(data: bytes, rng: np.random.Generator):
+    """Edits a text file meets in the wild: a letter in a number, a lost or doubled delimiter,
+    a minus sign, a blank or comment line, a joined line, a huge number, a stray quote."""
+    edits = [
+        lambda s, i: s[:i] + b"x" + s[i + 1 :],
+        lambda s, i: s[:i] + s[i + 1 :],
+        lambda s, i: s[:i] + s[i : i + 1] * 2 + s[i + 1 :],
+        lambda s, i: s[:i] + b"-" + s[i:],
+        lambda s, i: s[:i] + b"\n\n# note\n" + s[i:],
+        lambda s, i: s[:i] + s[i:].replace(b"\n", b",", 1),
+        lambda s, i: s[:i] + b"99999999999999999999" + s[i:],
+        lambda s, i: s[:i] + b'"' + s[i:],
+    ]
+    for _ in range(N_MUTANTS):
+        b = data
+        for _k in range(int(rng.integers(1, 4))):
+            b = edits[int(rng.integers(0, len(edits)))](b, int(rng.integers(0, len(b))))
+        yield "text-edit", b
+    yield from _mutants(data, rng)
+
+
+@pytest.mark.parametrize("kind", ["csv", "txt"])
+def test_fuzz_text_reader(kind, testdata, tmp_path):
+    data = _text_sources(testdata)[kind]
+    rng = np.random.default_rng(2000 + len(kind))
+    outcomes = {"ok": 0, "error": 0}
+    for i, (what, blob) in enumerate(_text_mutants(data, rng)):
+        path = tmp_path / f"m{i}.{kind}"
+        path.write_bytes(blob)
+        try:
+            rec = read_recording(path)
+        except EventFormatError as e:
+            assert str(path) in str(e), f"{what}: error does not name the file: {e}"
+            outcomes["error"] += 1
+            continue
+        _check_valid(rec)
+        outcomes["ok"] += 1
+        # a readable mutant reads the same in chunks (the file's events happen to be in order
+        # or not: compare as multisets of events)
+        with iter_events(path, chunk_events=997) as chunks:
+            parts = [ev for ev in chunks]
+        got = np.concatenate(parts) if parts else rec.events[:0]
+        assert np.array_equal(np.sort(got), np.sort(rec.events)), what
+    assert sum(outcomes.values()) == 2 * N_MUTANTS
+    assert outcomes["ok"] and outcomes["error"]  # the mutations reach both outcomes

@@ -390,7 +390,7 @@ def probe(
         if bad:
             raise EventFormatError(
                 path,
-                f"line {sample_lines[bad[0]]}: {len(sample[bad[0]])} fields, but line "
+                f"line {sample_lines[bad[0]]}: {_fields(len(sample[bad[0]]))}, but line "
                 f"{sample_lines[0]} has {ncols}",
             )
         columns, how_cols = _infer_columns(sample, sample_lines, ncols, path)
@@ -451,6 +451,10 @@ def _layout(info: FileInfo) -> Layout:
     return info.extra["layout"]
 
 
+def _fields(n: int) -> str:
+    return "1 field" if n == 1 else f"{n} fields"
+
+
 def _bad(path, line: int, reason: str) -> EventFormatError:
     return EventFormatError(path, f"line {line}: {reason}")
 
@@ -502,7 +506,7 @@ def _parse_slow(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray
             raise _bad(
                 path,
                 no,
-                f"{len(fields)} fields, expected {n} ({cols}): {line[:80].decode('latin-1')!r}",
+                f"{_fields(len(fields))}, expected {n} ({cols}): {line[:80].decode('latin-1')!r}",
             )
         for j, c in enumerate(cols):
             f = fields[j]

@@ -140,6 +140,10 @@ def test_pretrain_checkpoint_is_key_backbone_and_finetune_loads_it(tmp_path):
     for k, v in ck.state_dict.items():  # the saved model is the S-encoder, not the M-encoder
         assert torch.equal(v, module[f"encoder_k.{k}"])
     assert r["global_step"] == 3
+    # pretraining has no labels: "best" is the lowest epoch training loss, and says so
+    assert r["best_metric"] == "train_loss" and r["best"] == r["train_loss"]
+    best = load_checkpoint(tmp_path / "pre" / "best.pt").meta["best"]
+    assert best == {"metric": "train_loss", "higher_is_better": False, "value": r["best"]}
     out = run_finetune(
         ft_cfg("run.epochs=1", f'finetune.pretrained="{tmp_path / "pre" / "last.pt"}"'),
         tmp_path / "ft",
@@ -159,6 +163,40 @@ def test_pretrain_checkpoint_is_key_backbone_and_finetune_loads_it(tmp_path):
             train_ds=Synth(),
             val_ds=None,
         )
+
+
+def test_best_model_is_the_validation_top1_of_validated_epochs_only(tmp_path):
+    # 3 epochs, validation every 2nd epoch and at the end: epoch 0 is not validated, so it must
+    # not become "best" through its training loss (the old rule mixed -loss and top-1)
+    cfg = ft_cfg("run.epochs=3", "run.eval_every=2")
+    r = run_finetune(cfg, tmp_path / "ft", train_ds=Synth(), val_ds=Synth(n=6, seed=1))
+    assert r["best_metric"] == "val_top1"
+    val = (tmp_path / "ft" / "val.csv").read_text().splitlines()
+    head = val[0].split(",")
+    rows = [dict(zip(head, line.split(","), strict=True)) for line in val[1:]]
+    assert [int(x["epoch"]) for x in rows] == [1, 2]
+    top1 = [float(x["top1"]) for x in rows]
+    assert r["best"] == pytest.approx(max(top1), abs=1e-5)
+    first_best = rows[top1.index(max(top1))]
+    ck = load_checkpoint(tmp_path / "ft" / "best.pt")
+    assert ck.meta["global_step"] == int(first_best["step"])  # ties keep the earlier epoch
+    assert ck.meta["best"]["metric"] == "val_top1" and ck.meta["best"]["higher_is_better"]
+    assert ck.meta["metrics"]["val_top1"] == pytest.approx(float(first_best["top1"]), abs=1e-5)
+    best_log = (tmp_path / "ft" / "best.csv").read_text().splitlines()
+    assert best_log[0] == "step,epoch,val_top1" and best_log[1].split(",")[1] == "1"
+
+
+def test_best_metric_rule_and_old_resume_states():
+    from neuromoco.train.engine import TRAIN_LOSS, VAL_TOP1, _resumed_best
+
+    assert VAL_TOP1.improves(0.5, None) and VAL_TOP1.improves(0.6, 0.5)
+    assert not VAL_TOP1.improves(0.5, 0.5) and not VAL_TOP1.improves(None, 0.1)
+    assert TRAIN_LOSS.improves(0.4, 0.5) and not TRAIN_LOSS.improves(float("nan"), 0.5)
+    assert _resumed_best({"metric": "val_top1", "value": 0.7}, VAL_TOP1) == 0.7
+    assert _resumed_best({"metric": "train_loss", "value": 0.7}, VAL_TOP1) is None
+    # checkpoints from before BestMetric stored -loss or a top-1 as one float
+    assert _resumed_best(-1.25, TRAIN_LOSS) == 1.25 and _resumed_best(-1.25, VAL_TOP1) is None
+    assert _resumed_best(0.75, VAL_TOP1) == 0.75 and _resumed_best(None, TRAIN_LOSS) is None
 
 
 @pytest.mark.parametrize("loss", ["mix", "tcl", "stcl"])

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from neuromoco.atomic import atomic_paths
 from neuromoco.models.bundled import WEIGHTS, bundled_model
 
 DEMO = bundled_model("gesture-demo")
@@ -83,14 +81,14 @@ def build(work: Path = Path("runs/demo"), overrides: tuple[str, ...] = (), out: 
     metrics["overrides"] = list(overrides)
 
     # Re-save without optimizer/queue state (a few hundred kB instead of MBs), then export the
-    # step graph, all into a temporary folder that replaces the shipped files only when complete.
+    # step graph; the three files replace the shipped ones only once all three are complete.
     model, ck = load_model(last)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".bundled.", dir=out))
-    try:
+    names = (DEMO.checkpoint.name, DEMO.onnx.name, DEMO.metrics_path.name)
+    suffixes = [Path(n).suffix for n in names]  # the writers see their usual extensions
+    with atomic_paths([out / n for n in names], suffixes=suffixes, mkdir=True) as (pt, onx, js):
         meta = {**ck.meta, "bundled": True, "test": metrics}
         save_checkpoint(
-            tmp / DEMO.checkpoint.name,
+            pt,
             model,
             arch=ck.arch,
             model_kwargs=ck.model_kwargs,
@@ -98,15 +96,11 @@ def build(work: Path = Path("runs/demo"), overrides: tuple[str, ...] = (), out: 
             framing=ck.framing,
             meta=meta,
         )
-        export_onnx(load_checkpoint(tmp / DEMO.checkpoint.name), tmp / DEMO.onnx.name, mode="step")
+        export_onnx(load_checkpoint(pt), onx, mode="step")
         metrics["framing"] = ck.framing.to_dict()
         metrics["arch"] = ck.arch
         metrics["params"] = sum(p.numel() for p in model.parameters())
-        (tmp / DEMO.metrics_path.name).write_text(json.dumps(metrics, indent=2) + "\n")
-        for name in (DEMO.checkpoint.name, DEMO.onnx.name, DEMO.metrics_path.name):
-            os.replace(tmp / name, out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        js.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 

@@ -16,16 +16,29 @@ batch on the training device with a dedicated ``torch.Generator`` (seeded ``seed
 then frames are transposed to ``[T, N, 2, H, W]`` for the models. The global batch size
 ``optim.batch_size`` is split evenly over the ranks; training batches drop the last incomplete
 batch (MoCo's queue rule and shuffle-BN need equal batch sizes).
+
+Reading order (as facebookresearch/moco's ``main_worker``/``train``): :func:`fit` builds a
+:class:`Trainer` (setup: sampler, optimiser, logger), restores a resume state, then
+:meth:`Trainer.run` loops over epochs: :meth:`~Trainer.train_one_epoch` (which calls
+:meth:`~Trainer.train_step` per batch), :meth:`~Trainer.end_epoch` (validation, best-model
+choice) and :meth:`~Trainer.save` (checkpoints).
+
+The best model: ``best.pt`` is the checkpoint of the epoch with the best value of the task's
+:class:`BestMetric` — ``val_top1`` (higher is better) when finetuning with a validation set,
+otherwise ``train_loss`` (the epoch's mean training loss, lower is better). Only epochs that
+measured that metric compete (an epoch without validation never becomes "best" by its loss).
+The metric's name and value are stored in the checkpoint (``meta["best"]``) and every new best
+is a row of ``best.csv``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import shutil
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -33,17 +46,42 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
+from neuromoco.atomic import atomic_copy, atomic_write_text
 from neuromoco.train.distributed import DistContext, all_reduce_sum, barrier
 from neuromoco.train.log import RunLogger
 from neuromoco.train.recipe import dumps
 from neuromoco.train.schedule import build_optimizer, lr_at, set_lr
 from neuromoco.train.state import capture_rng, restore_rng
 
+AUG_SEED_STRIDE = 1000
+"""Rank ``r`` seeds its augmentation generator with ``run.seed + AUG_SEED_STRIDE · r``."""
+
+
+@dataclass(frozen=True)
+class BestMetric:
+    """The epoch metric that picks ``best.pt``: a key of the epoch's metrics and its direction."""
+
+    name: str  # "val_top1", "train_loss", ...
+    higher_is_better: bool
+
+    def improves(self, value: float | None, best: float | None) -> bool:
+        """Whether ``value`` (None or NaN: not measured this epoch) beats ``best`` (None: none yet)."""
+        if value is None or math.isnan(value):
+            return False
+        if best is None:
+            return True
+        return value > best if self.higher_is_better else value < best
+
+
+TRAIN_LOSS = BestMetric("train_loss", higher_is_better=False)
+VAL_TOP1 = BestMetric("val_top1", higher_is_better=True)
+
 
 class Task(Protocol):
     """What pretraining and finetuning plug into :func:`fit`."""
 
     module: nn.Module  # the trained module (wrapped by DDP under torchrun)
+    best_metric: BestMetric  # what "best.pt" means for this task
 
     def train_step(
         self, module: nn.Module, frames: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
@@ -99,18 +137,35 @@ def make_loader(
     )
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
-
-
 def _gather_objects(obj, ctx: DistContext) -> list:
     if not ctx.distributed:
         return [obj]
     out = [None] * ctx.world_size
     torch.distributed.all_gather_object(out, obj)
     return out
+
+
+def _per_rank_batch(global_batch: int, ctx: DistContext) -> int:
+    if global_batch % ctx.world_size:
+        raise ValueError(
+            f"optim.batch_size {global_batch} is not divisible by the {ctx.world_size} processes"
+        )
+    return global_batch // ctx.world_size
+
+
+def _resumed_best(saved, metric: BestMetric) -> float | None:
+    """The best value stored in a resume state, if it was measured with ``metric``.
+
+    Checkpoints written before :class:`BestMetric` stored one float: ``−train_loss``, or the
+    validation top-1 (in [0, 1]) of the epochs that validated.
+    """
+    if isinstance(saved, dict):
+        return saved.get("value") if saved.get("metric") == metric.name else None
+    if saved is None:
+        return None
+    if metric.name == "train_loss":
+        return -float(saved) if saved <= 0 else None
+    return float(saved) if saved >= 0 else None
 
 
 def fit(
@@ -122,242 +177,300 @@ def fit(
     ctx: DistContext,
     framing,
     resume: str | Path | None = None,
-    higher_is_better: bool = True,
 ) -> dict:
     """Train ``task`` per the recipe ``cfg``; write ``last.pt``, ``best.pt`` and logs to ``out_dir``.
 
     Returns:
-        ``{"global_step", "epoch", "best", "last_val", "train_loss", "out_dir", "seconds"}``.
+        ``{"global_step", "epoch", "steps_per_epoch", "best", "best_metric", "last_val",
+        "train_loss", "out_dir", "seconds"}`` (``best``: the best value of ``best_metric``).
     """
-    run, optim_cfg = cfg["run"], cfg["optim"]
-    out = Path(out_dir)
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "recipe.toml").write_text(dumps(cfg))
-    device = ctx.device
-    amp = bool(run["amp"]) and device.type == "cuda"
-
-    if optim_cfg["batch_size"] % ctx.world_size:
-        raise ValueError(
-            f"optim.batch_size {optim_cfg['batch_size']} is not divisible by the "
-            f"{ctx.world_size} processes"
-        )
-    per_rank = optim_cfg["batch_size"] // ctx.world_size
-    sampler = DistributedSampler(
-        train_ds,
-        num_replicas=ctx.world_size,
-        rank=ctx.rank,
-        shuffle=True,
-        seed=run["seed"],
-        drop_last=True,
-    )
-    steps_per_epoch = len(sampler) // per_rank
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"training set has {len(train_ds)} samples ({len(sampler)} per process): fewer than "
-            f"one batch of {per_rank}; lower optim.batch_size"
-        )
-    epochs = run["epochs"]
-    total_steps = epochs * steps_per_epoch
-    stop_step = min(total_steps, run["max_steps"]) if run["max_steps"] else total_steps
-
-    module = task.module
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = build_optimizer(params, optim_cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    aug_gen = torch.Generator().manual_seed(run["seed"] + 1000 * ctx.rank)
-
-    global_step, best = 0, None
-    logger = RunLogger(out, enabled=ctx.is_main)
+    trainer = Trainer(cfg, task, train_ds, val_ds, out_dir, ctx, framing)
     if resume is not None:
+        trainer.load_resume_state(resume)
+    return trainer.run()
+
+
+class Trainer:
+    """One training run. ``__init__`` is the setup; :meth:`run` the epoch loop."""
+
+    def __init__(self, cfg, task: Task, train_ds, val_ds, out_dir, ctx: DistContext, framing):
+        self.cfg, self.task, self.ctx, self.framing = cfg, task, ctx, framing
+        self.run_cfg, self.optim_cfg = run, optim = cfg["run"], cfg["optim"]
+        self.out = Path(out_dir)
+        if ctx.is_main:
+            atomic_write_text(self.out / "recipe.toml", dumps(cfg), mkdir=True)
+        self.device = ctx.device
+        self.amp = bool(run["amp"]) and self.device.type == "cuda"
+
+        # data: the order is a function of (seed, epoch) only, see the module docstring
+        self.train_ds, self.val_ds = train_ds, val_ds
+        self.per_rank = _per_rank_batch(optim["batch_size"], ctx)
+        self.sampler = DistributedSampler(
+            train_ds,
+            num_replicas=ctx.world_size,
+            rank=ctx.rank,
+            shuffle=True,
+            seed=run["seed"],
+            drop_last=True,
+        )
+        self.steps_per_epoch = len(self.sampler) // self.per_rank
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"training set has {len(train_ds)} samples ({len(self.sampler)} per process): "
+                f"fewer than one batch of {self.per_rank}; lower optim.batch_size"
+            )
+        self.epochs = run["epochs"]
+        self.total_steps = self.epochs * self.steps_per_epoch
+        self.stop_step = min(self.total_steps, run["max_steps"] or self.total_steps)
+
+        # optimisation state: everything a checkpoint must hold for an exact resume
+        self.module = task.module
+        self.train_module: nn.Module = self.module  # DDP-wrapped in run() under torchrun
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.params, optim)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.aug_gen = torch.Generator().manual_seed(run["seed"] + AUG_SEED_STRIDE * ctx.rank)
+        self.global_step = 0
+        self.best_metric = task.best_metric
+        self.best: float | None = None
+
+        self.logger = RunLogger(self.out, enabled=ctx.is_main)
+        self.epoch_loss = float("nan")
+        self.last_val: dict | None = None
+
+    def reduce(self, t: torch.Tensor) -> torch.Tensor:
+        return all_reduce_sum(t, self.ctx)
+
+    # -- resume ------------------------------------------------------------------------------
+
+    def load_resume_state(self, path: str | Path) -> None:
+        """Restore module, optimiser, scaler, RNG streams, step and best from ``path``."""
         from neuromoco.models.checkpoint import CheckpointError, load_checkpoint
 
-        ck = load_checkpoint(resume, map_location="cpu")
-        tr = ck.extra.get("trainer")
+        task = self.run_cfg["task"]
+        tr = load_checkpoint(path, map_location="cpu").extra.get("trainer")
         if not isinstance(tr, dict) or "module" not in tr:
-            raise CheckpointError(
-                resume, "has no training state to resume from (an exported model?)"
-            )
-        if tr.get("task") != run["task"]:
-            raise CheckpointError(resume, f"is a {tr.get('task')!r} run, not {run['task']!r}")
+            raise CheckpointError(path, "has no training state to resume from (an exported model?)")
+        if tr.get("task") != task:
+            raise CheckpointError(path, f"is a {tr.get('task')!r} run, not {task!r}")
         try:
-            module.load_state_dict(tr["module"], strict=True)
+            self.module.load_state_dict(tr["module"], strict=True)
         except RuntimeError as e:
             raise CheckpointError(
-                resume, f"training state does not match this recipe's model: {e}"
+                path, f"training state does not match this recipe's model: {e}"
             ) from None
-        optimizer.load_state_dict(tr["optimizer"])
+        self.optimizer.load_state_dict(tr["optimizer"])
         if tr.get("scaler"):
-            scaler.load_state_dict(tr["scaler"])
-        global_step, best = int(tr["global_step"]), tr.get("best")
+            self.scaler.load_state_dict(tr["scaler"])
+        self.global_step = int(tr["global_step"])
+        self.best = _resumed_best(tr.get("best"), self.best_metric)
         rngs = tr["rng"]
-        restore_rng(rngs[ctx.rank] if len(rngs) == ctx.world_size else rngs[0], aug_gen)
-        logger.truncate_after(global_step)
+        restore_rng(
+            rngs[self.ctx.rank] if len(rngs) == self.ctx.world_size else rngs[0], self.aug_gen
+        )
+        self.logger.truncate_after(self.global_step)
 
-    train_module: nn.Module = module
-    if ctx.distributed:
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Train from ``global_step`` to ``stop_step``; returns the run summary (see :func:`fit`)."""
+        self._wrap_ddp()
+        val_loader = None
+        if self.val_ds is not None:
+            val_loader = make_loader(
+                shard(self.val_ds, self.ctx), self.per_rank, self.ctx, self.run_cfg["num_workers"]
+            )
+        t0 = time.perf_counter()
+        progress = self._progress_bar()
+        try:
+            for epoch in range(self.global_step // self.steps_per_epoch, self.epochs):
+                if self.global_step >= self.stop_step:
+                    break
+                if not self.train_one_epoch(epoch, progress):  # stopped by run.max_steps
+                    self.save({"train_loss": self.epoch_loss})
+                    break
+                self.end_epoch(epoch, val_loader)
+        finally:
+            if progress is not None:
+                progress.close()
+            self.logger.close()
+        barrier(self.ctx)
+        return {
+            "global_step": self.global_step,
+            "epoch": self.global_step / self.steps_per_epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "best": self.best,
+            "best_metric": self.best_metric.name,
+            "last_val": self.last_val,
+            "train_loss": self.epoch_loss,
+            "out_dir": str(self.out),
+            "seconds": time.perf_counter() - t0,
+        }
+
+    def _wrap_ddp(self) -> None:
+        if not self.ctx.distributed:
+            return
         # broadcast_buffers=False: the queue is identical on every rank by construction (keys are
         # all-gathered) and BN statistics may stay rank-local, so skip a per-step broadcast.
+        device = self.device
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch ≥ 2.13 deprecation notice
-            train_module = nn.parallel.DistributedDataParallel(
-                module,
+            self.train_module = nn.parallel.DistributedDataParallel(
+                self.module,
                 device_ids=[device.index] if device.type == "cuda" else None,
                 broadcast_buffers=False,
             )
 
-    val_loader = None
-    if val_ds is not None:
-        val_loader = make_loader(shard(val_ds, ctx), per_rank, ctx, run["num_workers"])
+    def _progress_bar(self):
+        if not (self.ctx.is_main and self.run_cfg["progress"]):
+            return None
+        from tqdm import tqdm
 
-    def reduce(t: torch.Tensor) -> torch.Tensor:
-        return all_reduce_sum(t, ctx)
+        return tqdm(
+            total=self.stop_step,
+            initial=self.global_step,
+            desc=self.run_cfg["task"],
+            unit="step",
+            dynamic_ncols=True,
+        )
 
-    def save(tag_best: bool, metrics: dict) -> None:
-        rng_all = _gather_objects(capture_rng(aug_gen), ctx)
-        if not ctx.is_main:
+    # -- one epoch ---------------------------------------------------------------------------
+
+    def train_one_epoch(self, epoch: int, progress=None) -> bool:
+        """Train the (rest of the) epoch; returns whether it was completed (not cut by max_steps)."""
+        run = self.run_cfg
+        self.sampler.set_epoch(epoch)
+        if hasattr(self.train_ds, "set_epoch"):  # random-window datasets draw per (seed, epoch)
+            self.train_ds.set_epoch(epoch)
+        skip = (self.global_step - epoch * self.steps_per_epoch) * self.per_rank
+        loader = make_loader(
+            self.train_ds,
+            self.per_rank,
+            self.ctx,
+            run["num_workers"],
+            sampler=SkipSampler(self.sampler, skip),
+            seed=run["seed"] + epoch,
+            drop_last=True,
+        )
+        self.module.train()
+        loss_sum, loss_n, interval = 0.0, 0, []
+        for frames, labels in loader:
+            lr, loss, metrics = self.train_step(frames, labels)
+            loss_sum, loss_n = loss_sum + loss, loss_n + 1
+            interval.append({"loss": loss, **metrics})
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(epoch=epoch, loss=f"{loss:.4f}", lr=f"{lr:.3g}")
+            if (
+                self.global_step % max(run["log_every"], 1) == 0
+                or self.global_step == self.stop_step
+            ):
+                mean = {k: sum(r[k] for r in interval) / len(interval) for k in interval[0]}
+                self.logger.log(self.global_step, epoch, "train", lr=lr, **mean)
+                interval = []
+            if run["ckpt_every_steps"] and self.global_step % run["ckpt_every_steps"] == 0:
+                self.save({"train_loss": loss})
+            if self.global_step >= self.stop_step:
+                break
+        if loss_n:
+            t = self.reduce(torch.tensor([loss_sum, float(loss_n)], dtype=torch.float64))
+            self.epoch_loss = float(t[0] / t[1])
+        return self.global_step % self.steps_per_epoch == 0
+
+    def train_step(self, frames, labels) -> tuple[float, float, dict[str, float]]:
+        """One optimisation step; returns ``(learning rate, loss, task metrics)``."""
+        sched, base_lr = self.cfg["schedule"], self.optim_cfg["lr"]
+        lr = lr_at(self.global_step, self.steps_per_epoch, self.epochs, sched, base_lr)
+        set_lr(self.optimizer, lr)
+        self.task.on_step_start(self.global_step, self.total_steps)
+        frames = frames.to(self.device, non_blocking=True).float()
+        labels = labels.to(self.device, non_blocking=True)
+        with torch.autocast(device_type=self.device.type, enabled=self.amp):
+            loss, metrics = self.task.train_step(self.train_module, frames, labels, self.aug_gen)
+        value = float(loss.detach())  # the one host sync of the step (logging needs it anyway)
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"loss became {value} at step {self.global_step}; lower optim.lr or check the data"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.optim_cfg["grad_clip"] > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.params, self.optim_cfg["grad_clip"])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.global_step += 1
+        return lr, value, metrics
+
+    # -- validation and the best model -------------------------------------------------------
+
+    def end_epoch(self, epoch: int, val_loader) -> None:
+        """Validate when due, decide whether this epoch is the best so far, save checkpoints."""
+        metrics = {"train_loss": self.epoch_loss}
+        every = max(self.run_cfg["eval_every"], 1)
+        if val_loader is not None and ((epoch + 1) % every == 0 or epoch + 1 == self.epochs):
+            metrics.update(self.validate(epoch, val_loader))
+        value = metrics.get(self.best_metric.name)
+        is_best = self.best_metric.improves(value, self.best)
+        if is_best:
+            self.best = value
+            self.logger.log(self.global_step, epoch, "best", **{self.best_metric.name: value})
+        self.save(metrics, is_best=is_best)
+
+    def validate(self, epoch: int, val_loader) -> dict[str, float]:
+        """Run the task's validation; log it; returns its numbers as ``val_<name>`` metrics."""
+        self.last_val = self.task.validate(val_loader, self.reduce)
+        if self.last_val is None:
+            return {}
+        numbers = {k: v for k, v in self.last_val.items() if isinstance(v, int | float)}
+        self.logger.log(self.global_step, epoch, "val", **numbers)
+        return {f"val_{k}": v for k, v in numbers.items()}
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def save(self, metrics: dict, is_best: bool = False) -> None:
+        """Write ``last.pt`` (model + full resume state), and copy it to ``best.pt`` if best.
+
+        Every rank calls it (the RNG states are gathered); only the main rank writes.
+        """
+        rng_all = _gather_objects(capture_rng(self.aug_gen), self.ctx)
+        if not self.ctx.is_main:
             return
         from neuromoco.models.checkpoint import save_checkpoint
 
-        model, arch, kwargs, class_names = task.export()
+        best = {
+            "metric": self.best_metric.name,
+            "higher_is_better": self.best_metric.higher_is_better,
+            "value": self.best,
+        }
         trainer = {
-            "task": run["task"],
-            "module": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if amp else {},
+            "task": self.run_cfg["task"],
+            "module": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.amp else {},
             "rng": rng_all,
-            "global_step": global_step,
+            "global_step": self.global_step,
             "best": best,
-            "world_size": ctx.world_size,
+            "world_size": self.ctx.world_size,
         }
         meta = {
-            "task": run["task"],
-            "epoch": global_step / steps_per_epoch,
-            "global_step": global_step,
+            "task": self.run_cfg["task"],
+            "epoch": self.global_step / self.steps_per_epoch,
+            "global_step": self.global_step,
             "metrics": metrics,
-            "recipe": dumps(cfg),
+            "best": best,
+            "recipe": dumps(self.cfg),
         }
+        model, arch, kwargs, class_names = self.task.export()
         last = save_checkpoint(
-            out / "last.pt",
+            self.out / "last.pt",
             model,
             arch=arch,
             model_kwargs=kwargs,
             class_names=class_names,
-            framing=framing,
+            framing=self.framing,
             meta=meta,
             extra={"trainer": trainer},
         )
-        if tag_best:
-            _atomic_copy(last, out / "best.pt")
-
-    t0 = time.perf_counter()
-    last_val: dict | None = None
-    epoch_loss = float("nan")
-    progress = None
-    if ctx.is_main and run["progress"]:
-        from tqdm import tqdm
-
-        progress = tqdm(
-            total=stop_step, initial=global_step, desc=run["task"], unit="step", dynamic_ncols=True
-        )
-    start_epoch = global_step // steps_per_epoch
-    try:
-        for epoch in range(start_epoch, epochs):
-            if global_step >= stop_step:
-                break
-            sampler.set_epoch(epoch)
-            if hasattr(train_ds, "set_epoch"):  # random-window datasets draw per (seed, epoch)
-                train_ds.set_epoch(epoch)
-            skip = (global_step - epoch * steps_per_epoch) * per_rank
-            loader = make_loader(
-                train_ds,
-                per_rank,
-                ctx,
-                run["num_workers"],
-                sampler=SkipSampler(sampler, skip),
-                seed=run["seed"] + epoch,
-                drop_last=True,
-            )
-            module.train()
-            loss_sum, loss_n, interval = 0.0, 0, []
-            for frames, labels in loader:
-                lr = lr_at(global_step, steps_per_epoch, epochs, cfg["schedule"], optim_cfg["lr"])
-                set_lr(optimizer, lr)
-                task.on_step_start(global_step, total_steps)
-                frames = frames.to(device, non_blocking=True).float()
-                labels = labels.to(device, non_blocking=True)
-                with torch.autocast(device_type=device.type, enabled=amp):
-                    loss, metrics = task.train_step(train_module, frames, labels, aug_gen)
-                if not torch.isfinite(loss.detach()):
-                    raise FloatingPointError(
-                        f"loss became {float(loss)} at step {global_step}; lower optim.lr or check the data"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if optim_cfg["grad_clip"] > 0:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(params, optim_cfg["grad_clip"])
-                scaler.step(optimizer)
-                scaler.update()
-                global_step += 1
-                lv = float(loss.detach())
-                loss_sum += lv
-                loss_n += 1
-                interval.append({"loss": lv, **metrics})
-                if progress is not None:
-                    progress.update(1)
-                    progress.set_postfix(epoch=epoch, loss=f"{lv:.4f}", lr=f"{lr:.3g}")
-                if global_step % max(run["log_every"], 1) == 0 or global_step == stop_step:
-                    keys = interval[0].keys()
-                    mean = {k: sum(r[k] for r in interval) / len(interval) for k in keys}
-                    logger.log(global_step, epoch, "train", lr=lr, **mean)
-                    interval = []
-                if run["ckpt_every_steps"] and global_step % run["ckpt_every_steps"] == 0:
-                    save(False, {"train_loss": lv})
-                if global_step >= stop_step:
-                    break
-            if loss_n:
-                t = reduce(torch.tensor([loss_sum, float(loss_n)], dtype=torch.float64))
-                epoch_loss = float(t[0] / t[1])
-            epoch_done = global_step % steps_per_epoch == 0
-            if not epoch_done:  # stopped by max_steps inside the epoch
-                save(False, {"train_loss": epoch_loss})
-                break
-            metrics = {"train_loss": epoch_loss}
-            score = -epoch_loss if not math.isnan(epoch_loss) else None
-            if val_loader is not None and (
-                (epoch + 1) % max(run["eval_every"], 1) == 0 or epoch + 1 == epochs
-            ):
-                last_val = task.validate(val_loader, reduce)
-                if last_val is not None:
-                    metrics.update(
-                        {f"val_{k}": v for k, v in last_val.items() if isinstance(v, int | float)}
-                    )
-                    logger.log(
-                        global_step,
-                        epoch,
-                        "val",
-                        **{k: v for k, v in last_val.items() if isinstance(v, int | float)},
-                    )
-                    score = last_val.get("top1", score)
-            is_best = score is not None and (
-                best is None or (score > best if higher_is_better else score < best)
-            )
-            if is_best:
-                best = score
-            save(is_best, metrics)
-    finally:
-        if progress is not None:
-            progress.close()
-        logger.close()
-    barrier(ctx)
-    return {
-        "global_step": global_step,
-        "epoch": global_step / steps_per_epoch,
-        "steps_per_epoch": steps_per_epoch,
-        "best": best,
-        "last_val": last_val,
-        "train_loss": epoch_loss,
-        "out_dir": str(out),
-        "seconds": time.perf_counter() - t0,
-    }
+        if is_best:
+            atomic_copy(last, self.out / "best.pt")

@@ -18,7 +18,7 @@ from torch import nn
 
 from neuromoco.train.datasets import build_split_ranked, class_names_of, framing_from, label_subset
 from neuromoco.train.distributed import DistContext, cleanup_distributed, setup_distributed
-from neuromoco.train.engine import fit
+from neuromoco.train.engine import TRAIN_LOSS, VAL_TOP1, fit
 from neuromoco.train.evaluate import evaluate_classifier
 from neuromoco.train.state import seed_everything
 
@@ -67,12 +67,19 @@ def load_pretrained_backbone(model: nn.Module, path: str | Path, arch: str) -> d
 
 
 class FinetuneTask:
-    def __init__(self, cfg: dict, ctx: DistContext, class_names: list[str]):
+    """Supervised training for :func:`~neuromoco.train.engine.fit`.
+
+    ``best.pt`` is the epoch with the highest validation top-1 (``validated``: a validation set
+    is given), else the one with the lowest training loss.
+    """
+
+    def __init__(self, cfg: dict, ctx: DistContext, class_names: list[str], validated: bool = True):
         from neuromoco.augment import make_policy
         from neuromoco.models.heads import ProjectionHead
         from neuromoco.models.registry import create_model
 
         self.cfg, self.ctx, self.class_names = cfg, ctx, class_names
+        self.best_metric = VAL_TOP1 if validated else TRAIN_LOSS
         m, d, lc = cfg["model"], cfg["data"], cfg["loss"]
         self.arch = m["arch"]
         self.model_kwargs = {
@@ -187,7 +194,7 @@ def run_finetune(
                 val_ds = build_split_ranked(cfg, cfg["data"]["val_split"], ctx)
         class_names = class_names_of(train_ds)
         train_ds = label_subset(train_ds, cfg["data"]["label_fraction"], cfg["run"]["seed"])
-        task = FinetuneTask(cfg, ctx, class_names)
+        task = FinetuneTask(cfg, ctx, class_names, validated=val_ds is not None)
         result = fit(cfg, task, train_ds, val_ds, out_dir, ctx, framing_from(cfg), resume=resume)
         result["train_samples"] = len(train_ds)
         result.update(task.info)

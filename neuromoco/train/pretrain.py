@@ -20,7 +20,7 @@ from torch import nn
 from neuromoco.moco import NeuroMoCo
 from neuromoco.train.datasets import build_split_ranked, framing_from
 from neuromoco.train.distributed import DistContext, cleanup_distributed, setup_distributed
-from neuromoco.train.engine import fit
+from neuromoco.train.engine import TRAIN_LOSS, fit
 from neuromoco.train.state import seed_everything
 
 
@@ -42,6 +42,10 @@ def moco_loss(out, cfg_moco: dict, tau: float) -> torch.Tensor:
 
 
 class PretrainTask:
+    """NeuroMoCo pretraining for :func:`~neuromoco.train.engine.fit` (``best.pt``: lowest loss)."""
+
+    best_metric = TRAIN_LOSS  # no labels, so no validation accuracy
+
     def __init__(self, cfg: dict, ctx: DistContext):
         from neuromoco.augment import TwoViews, make_policy
         from neuromoco.models.registry import create_model

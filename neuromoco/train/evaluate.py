@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuromoco.atomic import atomic_write_text
+from neuromoco.atomic import atomic_path, atomic_write_text
 
 
 def _spiking_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -137,6 +137,11 @@ def evaluate_classifier(
     return out
 
 
+def _save_figure(fig, path: Path) -> None:
+    with atomic_path(path, suffix=path.suffix) as tmp:  # matplotlib picks the format by suffix
+        fig.savefig(tmp, dpi=120)
+
+
 def write_report(
     result: dict, out_dir: str | Path, class_names: list[str], title: str = ""
 ) -> list[Path]:
@@ -161,7 +166,7 @@ def write_report(
         ax.grid(alpha=0.3)
         fig.tight_layout()
         written.append(out / "latency_curve.png")
-        fig.savefig(written[-1], dpi=120)
+        _save_figure(fig, written[-1])
         plt.close(fig)
 
     conf = result.get("confusion")
@@ -182,7 +187,7 @@ def write_report(
         ax.set_title(f"confusion (top-1 {100 * result['top1']:.1f} %)")
         fig.tight_layout()
         written.append(out / "confusion.png")
-        fig.savefig(written[-1], dpi=120)
+        _save_figure(fig, written[-1])
         plt.close(fig)
 
     rates = result.get("firing_rates")
@@ -194,6 +199,6 @@ def write_report(
         ax.set_title("spike firing rate per spiking layer")
         fig.tight_layout()
         written.append(out / "firing_rates.png")
-        fig.savefig(written[-1], dpi=120)
+        _save_figure(fig, written[-1])
         plt.close(fig)
     return written

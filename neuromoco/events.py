@@ -123,7 +123,7 @@ atis_bin  own numpy (5-byte records)         34×34 (N-MNIST) if all events fit,
                                              (N-Caltech101); pass sensor_size to be sure
 dat       expelliarmus                       header Width/Height, else 304×240 (ATIS/N-CARS)
 evt2      expelliarmus                       header geometry / plugin, else 640×480
-evt3      expelliarmus                       header geometry / plugin, else 1280×720
+evt3      own numpy (formats/evt3.py)        header geometry / plugin, else 1280×720
 npz       own (zip streamed)                 stored ``sensor_size``, else the first of
                                              128×128, 240×180, 346×260, 640×480, 1280×720
                                              that holds every event

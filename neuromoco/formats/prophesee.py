@@ -166,6 +166,8 @@ def _wizard(fmt: str, path: Path, chunk_events: int | None = None):
 def read(path: Path, info: FileInfo) -> np.ndarray:
     if info.extra["n_data_bytes"] == 0:
         return np.zeros(0, dtype=EVENT_DTYPE)
+    if info.format == "evt3":
+        return concat(iter_chunks(path, info, 1 << 62))
     with _suffixed(path, info.format) as p:
         try:
             arr = _wizard(info.format, p).read()
@@ -178,6 +180,13 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
     """Chunks from expelliarmus' ``read_chunk`` (which may exceed its chunk size by up to 12
     vectorised events, so they are re-cut to ``chunk_events``)."""
     if info.extra["n_data_bytes"] == 0:
+        return
+    if info.format == "evt3":
+        from neuromoco.formats import evt3
+
+        yield from evt3.iter_events(
+            path, info.data_offset, info.extra["n_data_bytes"], chunk_events
+        )
         return
     with _suffixed(path, info.format) as p:
         # expelliarmus asks for at most chunk_events - 12 so its overshoot stays within the bound

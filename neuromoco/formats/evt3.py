@@ -1,0 +1,208 @@
+"""Prophesee EVT 3.0: a vectorised numpy decoder and encoder.
+
+Format (docs.prophesee.ai, "EVT 3.0 Format"): little-endian 16-bit words; the 4 high bits give
+the type, the 12 low bits the payload.
+
+======  =============  ===========================================================
+type    name           payload
+======  =============  ===========================================================
+0x0     EVT_ADDR_Y     y (bits 0-10); bit 11 = system type (master/slave), ignored
+0x2     EVT_ADDR_X     one CD event: x (bits 0-10), polarity (bit 11)
+0x3     VECT_BASE_X    base x (bits 0-10) and polarity (bit 11) of the next vectors
+0x4     VECT_12        12-bit mask: an event at base_x + i for each set bit i;
+                       then base_x += 12
+0x5     VECT_8         8-bit mask, the same; then base_x += 8
+0x6     EVT_TIME_LOW   the low 12 bits of the 24-bit time base (µs)
+0x8     EVT_TIME_HIGH  the high 12 bits of the 24-bit time base (units of 4096 µs)
+0x7/F   CONTINUED      extra data of other events, skipped
+0xA     EXT_TRIGGER    external trigger, skipped (not a CD event)
+0xE     OTHERS         skipped
+======  =============  ===========================================================
+
+Rules this decoder follows (the quirks are discussed in docs/formats.md):
+
+* **time base**: every CD event takes the time base in force: ``TIME_HIGH << 12 | TIME_LOW``
+  as last set. A TIME_LOW word *replaces* the low bits; it never carries into TIME_HIGH. (Real
+  Gen4 files repeat TIME_HIGH as a keep-alive and may send a TIME_LOW that steps back by a few
+  µs right after it; expelliarmus 1.1.12 took every such step back as a 4096 µs carry and made
+  timestamps up to 45 ms late. faery 0.7.1 clamps the time so it never decreases, shifting
+  events up to 11 µs late on the sample file. evt3 0.4.1 and evlib 0.13.2 follow the literal
+  rule, as here.)
+* **24-bit wrap**: the time base wraps every 2**24 µs (16.8 s); each decrease of TIME_HIGH
+  is counted as one wrap and adds 2**24 µs to all later events.
+* **start**: CD events before the first TIME_HIGH word have no defined time and are dropped
+  (as Prophesee's OpenEB decoder does); the time low starts at 0 and y at 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuromoco.events import EVENT_DTYPE, EventFormatError
+
+WORD = np.dtype("<u2")
+# words decoded per block: temporaries stay in a few MB
+BLOCK_WORDS = 1 << 20
+MAX_COORD = 2048  # 11-bit x and y
+
+_POP = np.array([bin(i).count("1") for i in range(4096)], dtype=np.int64)
+
+
+@dataclass
+class State:
+    """Decoder state carried from one block of words to the next."""
+
+    wraps: int = 0
+    th: int = -1  # last TIME_HIGH value; -1 = none seen yet (events are dropped)
+    tl: int = 0
+    y: int = 0
+    base_x: int = 0
+    pol: int = 0
+
+
+def _last_setter(is_setter: np.ndarray, ar: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """For each word position in ``at``, the position of the last word before it (or at it)
+    where ``is_setter`` holds; -1 where there is none in this block (a forward fill)."""
+    idx = np.where(is_setter, ar, -1)
+    np.maximum.accumulate(idx, out=idx)
+    return idx[at]
+
+
+def decode_words(w: np.ndarray, st: State) -> np.ndarray:
+    """Decode one block of EVT 3.0 words (uint16) into events (``EVENT_DTYPE``, file order);
+    ``st`` carries the state across blocks and is updated."""
+    n = w.shape[0]
+    k = w >> 12
+    val = (w & 0xFFF).astype(np.int32)
+    ar = np.arange(n, dtype=np.int32)
+
+    # --- TIME_HIGH: a decrease is a 24-bit wrap; high[pos] = wraps << 24 | th << 12
+    is_th = k == 8
+    th_pos = np.flatnonzero(is_th)
+    high = None
+    wraps_end = st.wraps
+    if th_pos.size:
+        th_val = val[th_pos].astype(np.int64)
+        prev = np.empty_like(th_val)
+        prev[0] = st.th
+        prev[1:] = th_val[:-1]
+        wraps = st.wraps + np.cumsum(th_val < prev)
+        wraps_end = int(wraps[-1])
+        high = np.zeros(n, dtype=np.int64)
+        high[th_pos] = (wraps << 24) | (th_val << 12)
+
+    is_ev = (k == 2) | (k == 4) | (k == 5)
+    ev_pos = np.flatnonzero(is_ev)
+    out = np.empty(0, dtype=EVENT_DTYPE)
+    if ev_pos.size:
+        kt = k[ev_pos]
+        v = val[ev_pos]
+        # the time high, time low and y in force at each event word
+        j = _last_setter(is_th, ar, ev_pos)
+        state_high = -1 if st.th < 0 else (st.wraps << 24) | (st.th << 12)
+        hi = np.where(j >= 0, high[j] if high is not None else 0, state_high)
+        j = _last_setter(k == 6, ar, ev_pos)
+        t = hi | np.where(j >= 0, val[j], st.tl)
+        j = _last_setter(k == 0, ar, ev_pos)
+        yy = np.where(j >= 0, val[j] & 0x7FF, st.y)
+        timed = hi >= 0  # before the first TIME_HIGH: dropped
+
+        single = kt == 2
+        # x (singles) or base x (vectors), polarity, event count of each event word
+        xb = v & 0x7FF
+        pol = v >> 11
+        counts = single.astype(np.int64)
+        vi = np.flatnonzero(~single)
+        bits = None
+        if vi.size:
+            kv = kt[vi]
+            inc = np.where(kv == 4, 12, 8)
+            cum = np.cumsum(inc) - inc  # increments of the earlier vectors of this block
+            # the last VECT_BASE_X before each vector, and the increments already made then
+            is_b = k == 3
+            jb = _last_setter(is_b, ar, ev_pos[vi])
+            cum_at = np.concatenate(([0], np.cumsum(inc)))
+            nb = np.searchsorted(ev_pos[vi], jb)  # vectors of this block before that base
+            has_b = jb >= 0
+            base = np.where(has_b, (val[jb] & 0x7FF) - cum_at[nb], st.base_x) + cum
+            xb[vi] = base
+            pol[vi] = np.where(has_b, val[jb] >> 11, st.pol)
+            mask = np.where(kv == 4, v[vi], v[vi] & 0xFF).astype("<u2")
+            counts[vi] = _POP[mask]
+            bits = np.unpackbits(mask.view(np.uint8).reshape(-1, 2), axis=1, bitorder="little")
+            # base x after the block's last vector, if no base follows it
+            st.base_x = int(base[-1] + inc[-1])
+            st.pol = int(pol[vi[-1]])
+        if not timed.all():
+            counts[~timed] = 0
+            if bits is not None:
+                bits[~timed[vi]] = 0
+        rows = np.repeat(np.arange(ev_pos.size, dtype=np.int32), counts)
+        x = xb[rows]
+        if bits is not None:
+            _, cols = np.nonzero(bits)
+            x[~single[rows]] += cols.astype(x.dtype)
+        out = np.empty(rows.size, dtype=EVENT_DTYPE)
+        out["t"] = t[rows]
+        out["x"] = x
+        out["y"] = yy[rows]
+        out["p"] = pol[rows]
+        if x.size and int(x.max()) >= 1 << 16:
+            raise EventFormatError(None, "EVT 3.0 vector x beyond 65535 (corrupt data)")
+
+    # --- state at the end of the block
+    if th_pos.size:
+        st.th = int(val[th_pos[-1]])
+        st.wraps = wraps_end
+    for code, attr in ((6, "tl"), (0, "y")):
+        pos = np.flatnonzero(k == code)
+        if pos.size:
+            setattr(st, attr, int(val[pos[-1]]) & (0xFFF if code == 6 else 0x7FF))
+    b_pos = np.flatnonzero(k == 3)
+    if b_pos.size:
+        last_b = int(b_pos[-1])
+        tail = k[last_b + 1 :]
+        st.base_x = (
+            (int(val[last_b]) & 0x7FF) + 12 * int((tail == 4).sum()) + 8 * int((tail == 5).sum())
+        )
+        st.pol = int(val[last_b]) >> 11
+    return out
+
+
+def iter_word_blocks(path: Path, offset: int, n_bytes: int, block_words: int = BLOCK_WORDS):
+    """The words after ``offset`` in blocks (one reused read buffer per block size)."""
+    if n_bytes % 2:
+        raise EventFormatError(path, f"truncated EVT 3.0 file: {n_bytes} data bytes is odd")
+    left = n_bytes // 2
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while left > 0:
+            n = min(left, block_words)
+            w = np.fromfile(f, dtype=WORD, count=n)
+            if w.shape[0] != n:
+                raise EventFormatError(path, "file shrank while being read")
+            left -= n
+            yield w
+
+
+def iter_events(path: Path, offset: int, n_bytes: int, chunk_events: int) -> Iterator[np.ndarray]:
+    """Events of an EVT 3.0 file, in arrays of at most ``chunk_events`` (file order)."""
+    st = State()
+    pending: list[np.ndarray] = []
+    n = 0
+    for w in iter_word_blocks(path, offset, n_bytes):
+        ev = decode_words(w, st)
+        while ev.shape[0]:
+            take = min(chunk_events - n, ev.shape[0])
+            pending.append(ev[:take])
+            n += take
+            ev = ev[take:]
+            if n == chunk_events:
+                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, n = [], 0
+    if n:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE
+from neuromoco.streaming.engine_config import DEFAULT_WINDOW_US
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class EventTap:
     def __init__(
         self,
         sensor_size: tuple[int, int],
-        window_us: int | None = 500_000,
+        window_us: int | None = DEFAULT_WINDOW_US,
         window_events: int | None = None,
         max_events: int = 2_000_000,
     ):

@@ -54,6 +54,8 @@ SENSOR_SIZE = (128, 128)
 """(width, height) in pixels."""
 
 NUM_CLASSES = len(CLASS_NAMES)
+GESTURE_DURATION_US = 1_500_000
+"""Default length of one procedural gesture (µs): about one repetition of the slower gestures."""
 LIGHTINGS = ("fluorescent", "fluorescent_led", "lab", "led", "natural")
 """Lighting names of the real DVS128 Gesture files (``userXX_<lighting>.aedat``)."""
 
@@ -531,7 +533,7 @@ def _seq_rng(label: int, seed: int, stream: int) -> np.random.Generator:
 def generate_gesture(
     label: int,
     seed: int,
-    duration_us: int = 1_500_000,
+    duration_us: int = GESTURE_DURATION_US,
     params: GestureParams | None = None,
 ) -> np.ndarray:
     """Events of one procedural gesture of class ``label`` (``EVENT_DTYPE``, sorted by ``t``).
@@ -634,7 +636,7 @@ class GestureStream:
     def __init__(
         self,
         seed: int,
-        duration_us: int = 1_500_000,
+        duration_us: int = GESTURE_DURATION_US,
         gap_us: int = 200_000,
         labels: Sequence[int] | None = None,
     ):
@@ -727,7 +729,7 @@ def write_dataset(
     seed: int = 0,
     users: int = 10,
     test_fraction: float = 0.2,
-    duration_us: int = 1_500_000,
+    duration_us: int = GESTURE_DURATION_US,
     gap_us: int = 500_000,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Path:

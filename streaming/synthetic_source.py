@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from neuromoco.synth import GESTURE_DURATION_US
+
 from .source import SourceBase
 
 
@@ -30,7 +32,7 @@ class SyntheticSource(SourceBase):
         self,
         seed: int = 0,
         speed: float = 1.0,
-        duration_us: int = 1_500_000,
+        duration_us: int = GESTURE_DURATION_US,
         gap_us: int = 200_000,
         slice_us: int = 1000,
         segments: Iterable | None = None,

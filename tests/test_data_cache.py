@@ -195,7 +195,9 @@ def test_worker_processes_build_the_same_files(gesture, monkeypatch):
 def test_events_cache_for_window_mode(gesture):
     root, cache = gesture
     spec = FramingSpec(T=4, split_by="time", size=(32, 32), window_us=50_000)
-    ds = FramesDataset(DVS128Gesture(root, "test"), spec, mode="window", cache_dir=cache, seed=0)
+    ds = FramesDataset(
+        DVS128Gesture(root, "test"), spec, sampling="window", cache_dir=cache, seed=0
+    )
     assert ds.cache.kind == "events" and ds.cache.dir.name == "events"
     ds.build_cache(workers=0, progress=False)
     for i in range(3):

@@ -35,7 +35,7 @@ def gesture_root(tmp_path_factory):
 
 def test_window_mode_time_windows(gesture_root):
     spec = FramingSpec(T=5, split_by="time", size=(64, 64), window_us=50_000)
-    ds = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, mode="window", seed=3)
+    ds = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, sampling="window", seed=3)
     ev = ds.source.events(2)
     start, end = ds.window_bounds(2)
     assert (start, end) == (ds.source.samples[2].t_start, ds.source.samples[2].t_end)
@@ -51,14 +51,14 @@ def test_window_mode_time_windows(gesture_root):
 
 def test_window_draws_seeded_by_epoch(gesture_root):
     spec = FramingSpec(T=2, split_by="time", size=(32, 32), window_us=20_000)
-    a = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, mode="window", seed=5)
-    b = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, mode="window", seed=5)
+    a = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, sampling="window", seed=5)
+    b = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, sampling="window", seed=5)
     assert torch.equal(a[1][0], b[1][0])  # same seed, epoch, index → same window
     assert torch.equal(a[1][0], a[1][0])
     e0 = a[1][0]
     a.set_epoch(1)
     assert not torch.equal(a[1][0], e0)  # a new epoch draws new windows
-    c = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, mode="window")
+    c = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, sampling="window")
     torch.manual_seed(0)
     draws = {float(c[1][0].sum()) for _ in range(6)}
     assert len(draws) > 1  # unseeded: torch's RNG
@@ -67,13 +67,15 @@ def test_window_draws_seeded_by_epoch(gesture_root):
 def test_window_longer_than_sample_and_event_windows(gesture_root):
     src = DVS128Gesture(gesture_root, "test")
     long = FramesDataset(
-        src, FramingSpec(T=4, split_by="time", size=(32, 32), window_us=10_000_000), mode="window"
+        src,
+        FramingSpec(T=4, split_by="time", size=(32, 32), window_us=10_000_000),
+        sampling="window",
     )
     x, _ = long[0]
     assert float(x.sum()) == 2000  # the whole sample, at the window start
     assert float(x[1:].sum()) == 0  # the rest of the 10 s window is empty
     spec = FramingSpec(T=4, split_by="number", size=(32, 32), window_events=300)
-    ev = FramesDataset(src, spec, mode="window", seed=0)
+    ev = FramesDataset(src, spec, sampling="window", seed=0)
     for i in range(2):
         x, _ = ev[i]
         assert float(x.sum()) == 300
@@ -82,12 +84,28 @@ def test_window_longer_than_sample_and_event_windows(gesture_root):
     )
 
 
-def test_window_mode_needs_a_window():
+def test_window_sampling_needs_a_window():
     src = ProceduralGestures("train", per_class=1, duration_us=20_000, test_fraction=0.0)
     with pytest.raises(ValueError, match="window_us"):
-        FramesDataset(src, FramingSpec(T=2), mode="window")
-    with pytest.raises(ValueError, match="mode"):
-        FramesDataset(src, FramingSpec(T=2), mode="stream")
+        FramesDataset(src, FramingSpec(T=2), sampling="window")
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        FramesDataset(src, FramingSpec(T=2), sampling="stream")  # stream is a streaming mode
+
+
+def test_old_keyword_mode_still_selects_the_sampling_with_a_warning():
+    src = ProceduralGestures("train", per_class=1, duration_us=20_000, test_fraction=0.0)
+    spec = FramingSpec(T=2, split_by="time", size=(32, 32), window_us=10_000)
+    with pytest.warns(DeprecationWarning, match="use sampling='window'"):
+        ds = FramesDataset(src, spec, mode="window", seed=0)
+    assert ds.sampling == "window"
+    np.testing.assert_array_equal(
+        ds[0][0].numpy(), FramesDataset(src, spec, sampling="window", seed=0)[0][0].numpy()
+    )
+    with pytest.warns(DeprecationWarning, match="build_dataset: mode='window'"):
+        ds = build_dataset("procedural", None, "train", spec, mode="window", per_class=1)
+    assert ds.sampling == "window"
+    with pytest.raises(ValueError, match="not both"):
+        FramesDataset(src, spec, sampling="window", mode="clip")
 
 
 def test_clip_mode_with_transform_and_dataloader(gesture_root):

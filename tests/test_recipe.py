@@ -148,22 +148,40 @@ def test_cli_prints_recipe_errors_without_traceback(tmp_path, capsys):
         pretrain.run(args)
 
 
-def test_window_mode_goes_into_the_framing_spec():
+def test_window_sampling_goes_into_the_framing_spec():
     from neuromoco.train.datasets import framing_from
 
     cfg = load_recipe(
         None,
-        ["data.mode=window", "data.window_us=800000", "data.split_by=time", "data.T=8"],
+        ["data.sampling=window", "data.window_us=800000", "data.split_by=time", "data.T=8"],
     )
     spec = framing_from(cfg)
     assert (spec.window_us, spec.window_events, spec.split_by, spec.T) == (800000, None, "time", 8)
-    assert framing_from(load_recipe(None, [])).window_us is None  # clip mode: no window
+    assert framing_from(load_recipe(None, [])).window_us is None  # clip sampling: no window
 
 
-def test_window_mode_without_a_window_is_an_error():
+def test_window_sampling_without_a_window_is_an_error():
     from neuromoco.train.datasets import framing_from
 
     with pytest.raises(ValueError, match="window_us or data.window_events"):
-        framing_from(load_recipe(None, ["data.mode=window"]))
-    with pytest.raises(RecipeError, match="mode"):
-        load_recipe(None, ["data.mode=windows"])
+        framing_from(load_recipe(None, ["data.sampling=window"]))
+    with pytest.raises(RecipeError, match="data.sampling"):
+        load_recipe(None, ["data.sampling=windows"])
+
+
+def test_old_key_data_mode_is_read_with_a_warning_naming_data_sampling(tmp_path):
+    # every run folder holds a recipe.toml written before the rename: it must still load
+    old = tmp_path / "recipe.toml"
+    old.write_text('[data]\nmode = "window"\nwindow_us = 800000\n')
+    with pytest.warns(FutureWarning, match=r"data\.mode is deprecated, use data\.sampling"):
+        cfg = load_recipe(old)
+    assert cfg["data"]["sampling"] == "window" and "mode" not in cfg["data"]
+    assert 'sampling = "window"' in dumps(cfg) and "\nmode =" not in dumps(cfg)
+    with pytest.warns(FutureWarning) as caught:  # the file's key, then the --set override
+        assert load_recipe(old, ["data.mode=clip"])["data"]["sampling"] == "clip"
+    where = [str(w.message).split(": recipe key")[0] for w in caught]
+    assert where == [str(old), "--set data.mode=clip"]
+    both = tmp_path / "both.toml"
+    both.write_text('[data]\nmode = "window"\nsampling = "clip"\n')
+    with pytest.raises(RecipeError, match="keep only data.sampling"):
+        load_recipe(both)

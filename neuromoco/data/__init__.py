@@ -6,7 +6,7 @@ labelled samples, framed with the model's :class:`~neuromoco.framing.FramingSpec
 * :func:`build_dataset` (``neuromoco.data.registry``): the entry point used by the recipes.
 * Event sources (numpy only): :class:`DVS128Gesture`, :class:`CIFAR10DVS`, :class:`NCaltech101`,
   :class:`ProceduralGestures` — lists of :class:`SampleRef` with ``class_names``.
-* Torch datasets: :class:`FramesDataset` (``mode="clip"`` or ``"window"``) and
+* Torch datasets: :class:`FramesDataset` (``sampling="clip"`` or ``"window"``) and
   :class:`MixedUnlabeled` (pretraining mixture).
 * :mod:`~neuromoco.data.splits` documents the per-class split of the datasets without an
   official one; :mod:`~neuromoco.data.cache` the frame cache.
@@ -22,7 +22,7 @@ _EXPORTS = {
     "DatasetNotFoundError": "errors",
     "DATASET_SOURCES": "errors",
     "SampleRef": "samples",
-    "EventSource": "samples",
+    "SampleSource": "samples",
     "split_per_class": "splits",
     "DVS128Gesture": "dvs128_gesture",
     "CIFAR10DVS": "cifar10_dvs",

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.atomic import atomic_path, remove_stale_temps
-from neuromoco.data.samples import EventSource, cut_events
+from neuromoco.data.samples import SampleSource, cut_events
 from neuromoco.events import EVENT_DTYPE
 from neuromoco.framing import FramingSpec, apply_normalize, to_frames
 
@@ -58,7 +58,7 @@ def spec_hash(spec: FramingSpec) -> str:
     return _sha(spec_key(spec))[:16]
 
 
-def sample_hash(source: EventSource, index: int) -> str:
+def sample_hash(source: SampleSource, index: int) -> str:
     """Hash of what sample ``index``'s events depend on (source identity + cut + sensor size)."""
     ref = source.samples[index]
     ident = source.source_identity(ref.source)
@@ -104,7 +104,7 @@ def atomic_save(path: Path, arr: np.ndarray) -> None:
 
 
 class SampleCache:
-    """Per-sample cache of one :class:`EventSource` (see the module docstring).
+    """Per-sample cache of one :class:`SampleSource` (see the module docstring).
 
     Args:
         root: cache directory (created on demand).
@@ -113,7 +113,7 @@ class SampleCache:
         kind: ``"frames"`` (whole-clip counts) or ``"events"`` (the cut events, for sub-windows).
     """
 
-    def __init__(self, root, source: EventSource, spec: FramingSpec | None, kind: str = "frames"):
+    def __init__(self, root, source: SampleSource, spec: FramingSpec | None, kind: str = "frames"):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if kind == "frames" and spec is None:
@@ -287,7 +287,7 @@ def _init_worker(source, spec, kind) -> None:
 
 def _build_group(task) -> int:
     src_name, items = task
-    source: EventSource = _W["source"]
+    source: SampleSource = _W["source"]
     spec, kind = _W["spec"], _W["kind"]
     all_events = source.read_source(src_name)
     if all_events.dtype != EVENT_DTYPE:

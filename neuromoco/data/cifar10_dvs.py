@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.data.errors import DatasetNotFoundError
-from neuromoco.data.samples import EventSource, SampleRef, check_split
+from neuromoco.data.samples import SampleRef, SampleSource, check_split
 from neuromoco.data.splits import split_per_class
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -83,7 +83,7 @@ def list_class_files(
     return files
 
 
-class CIFAR10DVS(EventSource):
+class CIFAR10DVS(SampleSource):
     """CIFAR10-DVS samples of one split (per-class split, see :mod:`neuromoco.data.splits`).
 
     Args:

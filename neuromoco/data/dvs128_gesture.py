@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.data.errors import DatasetNotFoundError
-from neuromoco.data.samples import EventSource, SampleRef, check_split
+from neuromoco.data.samples import SampleRef, SampleSource, check_split
 from neuromoco.events import EVENT_DTYPE, EventFormatError
 
 # The names of the dataset's gesture_mapping.csv, in label order (csv class − 1).
@@ -110,7 +110,7 @@ def read_labels_csv(path: Path) -> list[tuple[int, int, int]]:
     return rows
 
 
-class DVS128Gesture(EventSource):
+class DVS128Gesture(SampleSource):
     """DVS128 Gesture samples of one split (``"train"``, ``"test"`` or ``"all"``).
 
     Args:

@@ -1,11 +1,11 @@
 """A torch ``Dataset`` of framed event samples: ``(frames [T, 2, H, W] float32, label int)``.
 
-Two sample modes, both through :func:`neuromoco.framing.to_frames` with the model's
-:class:`~neuromoco.framing.FramingSpec`:
+Two ways to sample frames from an event sample (``sampling``), both through
+:func:`neuromoco.framing.to_frames` with the model's :class:`~neuromoco.framing.FramingSpec`:
 
-* ``mode="clip"`` (the paper): the whole sample → ``T`` frames (split by event count or time,
+* ``sampling="clip"`` (the paper): the whole sample → ``T`` frames (split by event count or time,
   per the spec). Cached on disk per sample when ``cache_dir`` is given.
-* ``mode="window"``: a random fixed-length sub-window of the sample, ``spec.window_us`` µs
+* ``sampling="window"``: a random fixed-length sub-window of the sample, ``spec.window_us`` µs
   (or ``spec.window_events`` events) long, framed into ``T`` frames — what a streaming model
   sees at one tick. The window start is uniform over the positions that fit in the sample
   (a sample shorter than the window gives the window starting at the sample start, the missing
@@ -16,11 +16,16 @@ Two sample modes, both through :func:`neuromoco.framing.to_frames` with the mode
 
 Resizing to ``spec.size`` happens on event coordinates (see :mod:`neuromoco.framing`), so a
 128×128 model gets exactly what the streaming windower produces from a live camera.
+
+The word is ``sampling``, not ``mode``: in this project ``mode`` means how a model runs on a live
+stream (``window | stream``). The keyword ``mode=`` is still accepted, with a
+``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -28,24 +33,43 @@ import torch
 from torch.utils.data import Dataset
 
 from neuromoco.data.cache import SampleCache, clip_frames
-from neuromoco.data.samples import EventSource
+from neuromoco.data.samples import SampleSource
 from neuromoco.framing import FramingSpec, apply_normalize, to_frames
 
-MODES = ("clip", "window")
+SAMPLINGS = ("clip", "window")
+"""``clip``: the whole sample → T frames; ``window``: a random sub-window per draw."""
+
+
+def resolve_sampling(sampling: str, mode: str | None = None, where: str = "FramesDataset") -> str:
+    """Check ``sampling``; take the deprecated keyword ``mode=`` (its old name) when given."""
+    if mode is not None:
+        if sampling not in ("clip", mode):
+            raise ValueError(f"{where}: give sampling={sampling!r} or mode={mode!r}, not both")
+        warnings.warn(
+            f"{where}: mode={mode!r} is deprecated, use sampling={mode!r} (mode means "
+            "window|stream, how a model runs on a live stream)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        sampling = mode
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"{where}: sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    return sampling
 
 
 class FramesDataset(Dataset):
-    """Frames of an :class:`~neuromoco.data.samples.EventSource`.
+    """Frames of a :class:`~neuromoco.data.samples.SampleSource`.
 
     Args:
         source: the labelled samples (e.g. ``DVS128Gesture(root, "train")``).
         framing: the model's framing spec (``T``, ``split_by``, ``size``, ``window_us``, ...).
-        mode: ``"clip"`` (whole sample, the paper) or ``"window"`` (random sub-windows).
+        sampling: ``"clip"`` (whole sample, the paper) or ``"window"`` (random sub-windows).
         cache_dir: folder for the on-disk cache (:mod:`neuromoco.data.cache`); None = no cache.
         transform: applied to the float32 ``[T, 2, H, W]`` tensor (e.g. an
             :mod:`neuromoco.augment` transform or ``TwoViews``, which makes the sample
             ``((x_q, x_k), label)``).
         seed: makes window draws a function of ``(seed, epoch, index)``.
+        mode: deprecated name of ``sampling``.
 
     ``__getitem__`` returns ``(frames, label)``; ``class_names``, ``num_classes``, ``labels``
     come from the source.
@@ -53,32 +77,33 @@ class FramesDataset(Dataset):
 
     def __init__(
         self,
-        source: EventSource,
+        source: SampleSource,
         framing: FramingSpec,
-        mode: str = "clip",
+        sampling: str = "clip",
         cache_dir=None,
         transform: Callable | None = None,
         seed: int | None = None,
+        *,
+        mode: str | None = None,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        sampling = resolve_sampling(sampling, mode)
         if not isinstance(framing, FramingSpec):
             raise TypeError(f"framing must be a FramingSpec, got {type(framing).__name__}")
-        if mode == "window" and framing.window_us is None and framing.window_events is None:
+        if sampling == "window" and framing.window_us is None and framing.window_events is None:
             raise ValueError(
-                "mode='window' needs framing.window_us (µs) or framing.window_events; "
+                "sampling='window' needs framing.window_us (µs) or framing.window_events; "
                 "set one in the FramingSpec (e.g. window_us=500_000)"
             )
         self.source = source
         self.framing = framing
-        self.mode = mode
+        self.sampling = sampling
         self.cache_dir = cache_dir
         self.transform = transform
         self.seed = seed
         self.epoch = 0
         self.cache: SampleCache | None = None
         if cache_dir is not None:
-            kind = "frames" if mode == "clip" else "events"
+            kind = "frames" if sampling == "clip" else "events"
             self.cache = SampleCache(cache_dir, source, framing, kind)
 
     # -- metadata ------------------------------------------------------------------------
@@ -103,19 +128,19 @@ class FramesDataset(Dataset):
 
     def __repr__(self) -> str:
         return (
-            f"FramesDataset({self.source!r}, mode={self.mode!r}, T={self.framing.T}, "
+            f"FramesDataset({self.source!r}, sampling={self.sampling!r}, T={self.framing.T}, "
             f"size={self.framing.size}, cache={'off' if self.cache is None else str(self.cache.dir)})"
         )
 
     # -- configuration -------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
-        """Select the window draws of ``epoch`` (only matters with ``mode="window"`` and a seed)."""
+        """Select the window draws of ``epoch`` (only matters with ``sampling="window"`` and a seed)."""
         self.epoch = int(epoch)
 
     def with_framing(self, framing: FramingSpec) -> FramesDataset:
-        """The same samples, mode, cache folder and transform under another framing spec."""
+        """The same samples, sampling, cache folder and transform under another framing spec."""
         return FramesDataset(
-            self.source, framing, self.mode, self.cache_dir, self.transform, self.seed
+            self.source, framing, self.sampling, self.cache_dir, self.transform, self.seed
         )
 
     def with_size(self, size) -> FramesDataset:
@@ -138,7 +163,7 @@ class FramesDataset(Dataset):
     def frames(self, index: int) -> np.ndarray:
         """Float32 ``[T, 2, H, W]`` numpy frames of sample ``index`` (a new window draw each call)."""
         index = self._check_index(index)
-        if self.mode == "clip":
+        if self.sampling == "clip":
             if self.cache is not None:
                 return self.cache.frames(index)
             ref = self.source.samples[index]

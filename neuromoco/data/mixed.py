@@ -47,7 +47,7 @@ class MixedUnlabeled(Dataset):
         Ts = set()
         for d in datasets:
             if isinstance(d, FramesDataset):
-                d = FramesDataset(d.source, d.framing, d.mode, d.cache_dir, None, d.seed)
+                d = FramesDataset(d.source, d.framing, d.sampling, d.cache_dir, None, d.seed)
                 if tuple(d.framing.size) != self.size:
                     d = d.with_size(self.size)
                 Ts.add(d.framing.T)

@@ -25,7 +25,7 @@ import numpy as np
 
 from neuromoco.data.cifar10_dvs import list_class_files
 from neuromoco.data.errors import DatasetNotFoundError
-from neuromoco.data.samples import EventSource, SampleRef, check_split
+from neuromoco.data.samples import SampleRef, SampleSource, check_split
 from neuromoco.data.splits import split_per_class
 
 OBJECT_CLASSES: tuple[str, ...] = tuple(
@@ -56,7 +56,7 @@ def find_data_dir(root: Path) -> Path:
     return root / "Caltech101"
 
 
-class NCaltech101(EventSource):
+class NCaltech101(SampleSource):
     """N-Caltech101 samples of one split (per-class split, see :mod:`neuromoco.data.splits`).
 
     Args:

@@ -21,9 +21,11 @@ import os
 import numpy as np
 
 from neuromoco.data.dvs128_gesture import DVS128Gesture
-from neuromoco.data.samples import EventSource, SampleRef, check_split
+from neuromoco.data.samples import SampleRef, SampleSource, check_split
 
 NAME = "procedural"
+CLIP_US = 1_500_000
+"""Default length of one procedural gesture clip, µs (about a DVS128 Gesture sample cut)."""
 
 
 def _synth():
@@ -39,7 +41,7 @@ def sample_seed(seed: int, label: int, index: int) -> int:
     )
 
 
-class ProceduralGestures(EventSource):
+class ProceduralGestures(SampleSource):
     """An in-memory procedural gesture set with a deterministic train/test split.
 
     Args:
@@ -57,7 +59,7 @@ class ProceduralGestures(EventSource):
         split: str = "train",
         per_class: int = 20,
         seed: int = 0,
-        duration_us: int = 1_500_000,
+        duration_us: int = CLIP_US,
         test_fraction: float = 0.2,
     ):
         synth = _synth()

@@ -1,7 +1,7 @@
 """``build_dataset(name, root, split, framing, ...)``: the one entry point the training recipes call.
 
 Names (:data:`DATASETS`): ``"dvs128_gesture"``, ``"cifar10_dvs"``, ``"ncaltech101"``,
-``"procedural"``. New datasets register an ``EventSource`` factory with :func:`register_dataset`.
+``"procedural"``. New datasets register a ``SampleSource`` factory with :func:`register_dataset`.
 :func:`build_mixed` builds the paper's unlabelled pretraining mixture.
 """
 
@@ -10,14 +10,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
-from neuromoco.data.samples import EventSource
+from neuromoco.data.procedural import CLIP_US
+from neuromoco.data.samples import SampleSource
 from neuromoco.framing import FramingSpec
 
-DATASETS: dict[str, Callable[..., EventSource]] = {}
+DATASETS: dict[str, Callable[..., SampleSource]] = {}
 
 
 def register_dataset(name: str):
-    """Decorator: register ``fn(root, split, **options) -> EventSource`` under ``name``."""
+    """Decorator: register ``fn(root, split, **options) -> SampleSource`` under ``name``."""
 
     def deco(fn):
         if name in DATASETS:
@@ -69,7 +70,7 @@ def _procedural(
     split,
     per_class: int = 20,
     seed: int = 0,
-    duration_us: int = 1_500_000,
+    duration_us: int = CLIP_US,
     test_fraction: float = 0.2,
 ):
     from neuromoco.data.procedural import ProceduralGestures, procedural_from_directory
@@ -87,8 +88,8 @@ def _need_root(name: str, root):
     return root
 
 
-def build_source(name: str, root, split: str = "train", **options) -> EventSource:
-    """The :class:`EventSource` (labelled sample list, no torch) of dataset ``name``."""
+def build_source(name: str, root, split: str = "train", **options) -> SampleSource:
+    """The :class:`SampleSource` (labelled sample list, no torch) of dataset ``name``."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     fn = DATASETS[name]
@@ -101,7 +102,7 @@ def build_source(name: str, root, split: str = "train", **options) -> EventSourc
     return fn(root, split, **options)
 
 
-def default_framing(source: EventSource, T: int = 16, size=(128, 128)) -> FramingSpec:
+def default_framing(source: SampleSource, T: int = 16, size=(128, 128)) -> FramingSpec:
     """The paper's framing (T = 16 frames split by event count, 128×128) for ``source``."""
     return FramingSpec(
         T=T, split_by="number", size=tuple(size), sensor_size=tuple(source.sensor_size)
@@ -113,13 +114,14 @@ def build_dataset(
     root=None,
     split: str = "train",
     framing: FramingSpec | None = None,
-    mode: str = "clip",
+    sampling: str = "clip",
     cache_dir=None,
     transform: Callable | None = None,
     window_seed: int | None = None,
     build_cache: bool = True,
     workers: int | None = None,
     progress: bool = True,
+    mode: str | None = None,
     **options,
 ):
     """A :class:`~neuromoco.data.frames_dataset.FramesDataset` of dataset ``name``.
@@ -130,22 +132,31 @@ def build_dataset(
             in-memory procedural set.
         split: ``"train"``, ``"test"`` or ``"all"``.
         framing: the model's framing spec; default :func:`default_framing` (T=16, 128×128).
-        mode: ``"clip"`` (whole samples) or ``"window"`` (random ``framing.window_us`` windows).
+        sampling: ``"clip"`` (whole samples) or ``"window"`` (random ``framing.window_us``
+            windows).
         cache_dir: on-disk frame cache folder (None = no cache).
         transform: tensor transform (e.g. ``neuromoco.augment.make_policy("neuromoco")``).
-        window_seed: makes ``mode="window"`` draws a function of (seed, epoch, index).
+        window_seed: makes ``sampling="window"`` draws a function of (seed, epoch, index).
         build_cache: with ``cache_dir``, fill the cache now (progress bar, ``workers`` processes).
         options: dataset options — ``train_fraction``/``seed`` (per-class split) for CIFAR10-DVS
             and N-Caltech101, ``include_background`` (N-Caltech101), ``layout`` (DVS128 Gesture),
             ``per_class``/``seed``/``duration_us``/``test_fraction`` (in-memory procedural).
+        mode: deprecated name of ``sampling`` (``DeprecationWarning``).
     """
-    from neuromoco.data.frames_dataset import FramesDataset
+    from neuromoco.data.frames_dataset import FramesDataset, resolve_sampling
+
+    sampling = resolve_sampling(sampling, mode, "build_dataset")
 
     source = build_source(name, root, split, **options)
     if framing is None:
         framing = default_framing(source)
     ds = FramesDataset(
-        source, framing, mode=mode, cache_dir=cache_dir, transform=transform, seed=window_seed
+        source,
+        framing,
+        sampling=sampling,
+        cache_dir=cache_dir,
+        transform=transform,
+        seed=window_seed,
     )
     if cache_dir is not None and build_cache:
         ds.build_cache(workers=workers, progress=progress)

@@ -1,9 +1,9 @@
 """Labelled event samples: a list of references into source files, and how to read them.
 
-Every dataset of :mod:`neuromoco.data` is an :class:`EventSource`: a list of :class:`SampleRef`
+Every dataset of :mod:`neuromoco.data` is a :class:`SampleSource`: a list of :class:`SampleRef`
 (source file + optional ``[t_start, t_end)`` cut in µs + label) and a way to read a whole source.
-Nothing here imports torch: :class:`neuromoco.data.frames_dataset.FramesDataset` turns an
-``EventSource`` into tensors, and :mod:`neuromoco.data.cache` stores the frames on disk.
+Nothing here imports torch: :class:`neuromoco.data.frames_dataset.FramesDataset` turns a
+``SampleSource`` into tensors, and :mod:`neuromoco.data.cache` stores the frames on disk.
 """
 
 from __future__ import annotations
@@ -53,12 +53,15 @@ def file_identity(path: str | Path) -> tuple[str, int, int]:
     return (p, int(st.st_size), int(st.st_mtime_ns))
 
 
-class EventSource:
+class SampleSource:
     """Base class: a named, labelled list of event samples from one dataset split.
 
     Subclasses set ``name``, ``class_names``, ``sensor_size`` (width, height in pixels) and
     ``samples``, and implement :meth:`read_source` (all events of one source, sorted by ``t``).
     Instances must stay picklable (they are sent once to each cache-building worker process).
+
+    Not to be confused with ``neuromoco.streaming.source.EventSource``, a live stream of events
+    (camera, file replay): a ``SampleSource`` is a finite, labelled, randomly accessible list.
     """
 
     name: str = "events"

@@ -23,8 +23,8 @@ from neuromoco.framing import FramingSpec
 def framing_from(cfg: dict) -> FramingSpec:
     """The framing spec of the recipe's ``[data]`` table (stored in every checkpoint it trains)."""
     d = cfg["data"]
-    if d["mode"] == "window" and not (d["window_us"] or d["window_events"]):
-        raise ValueError("data.mode = 'window' needs data.window_us or data.window_events > 0")
+    if d["sampling"] == "window" and not (d["window_us"] or d["window_events"]):
+        raise ValueError("data.sampling = 'window' needs data.window_us or data.window_events > 0")
     return FramingSpec(
         T=d["T"],
         split_by=d["split_by"],
@@ -84,7 +84,7 @@ def build_split(cfg: dict, split: str, build_cache: bool = True) -> Dataset:
     framing = framing_from(cfg)
     opts = dict(d["options"])
     common = {
-        "mode": d["mode"],
+        "sampling": d["sampling"],
         "window_seed": cfg["run"]["seed"],
         "cache_dir": d["cache_dir"] or None,
         "build_cache": build_cache,

@@ -14,7 +14,7 @@ Sections (see ``recipes/*.toml`` for complete examples):
   log_every (steps), eval_every (epochs), ckpt_every_steps (0 = per epoch only), progress.
 * ``[data]``: name (a dataset or ``mixed``), datasets (for ``mixed``), root ("" = none: the
   in-memory procedural set), cache_dir (on-disk frame cache, "" = none), split, val_split,
-  T, size ``[W, H]``, split_by, mode (``clip``: T frames over each whole sample, the paper;
+  T, size ``[W, H]``, split_by, sampling (``clip``: T frames over each whole sample, the paper;
   ``window``: a random ``window_us``/``window_events`` sub-window per sample and epoch, what a
   streaming model sees — the window is stored in the checkpoint's framing spec, 0 = none),
   window_us, window_events, label_fraction (finetune: the fraction of labelled training
@@ -31,6 +31,11 @@ Sections (see ``recipes/*.toml`` for complete examples):
   min_lr.
 * ``[finetune]``: pretrained (path of a ``neuromoco pretrain`` checkpoint, "" = from scratch),
   freeze_backbone (linear probe).
+
+Renamed keys (:data:`RENAMED`) are still read, with a ``FutureWarning`` naming the new key:
+``data.mode`` is now ``data.sampling`` (``mode`` means window|stream, how a model runs on a live
+stream). Old run folders keep working: every run writes its ``recipe.toml`` (and stores it in
+its checkpoints), so a rename must not make those files unreadable.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import copy
 import difflib
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +71,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "T": 16,
         "size": [128, 128],
         "split_by": "number",
-        "mode": "clip",
+        "sampling": "clip",
         "window_us": 0,
         "window_events": 0,
         "label_fraction": 1.0,
@@ -117,11 +123,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 FREE_TABLES = {("model", "kwargs"), ("data", "options")}
 
+RENAMED: dict[str, str] = {"data.mode": "data.sampling"}
+"""Old recipe key → its new name (read with a ``FutureWarning``)."""
+
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("run", "task"): ("pretrain", "finetune"),
     ("run", "device"): ("auto", "cpu", "cuda"),
     ("data", "split_by"): ("number", "time"),
-    ("data", "mode"): ("clip", "window"),
+    ("data", "sampling"): ("clip", "window"),
     ("moco", "momentum_schedule"): ("constant", "cosine"),
     ("moco", "loss"): ("mix_infonce", "mbc", "mac", "infonce"),
     ("loss", "name"): ("mbc", "mac", "mix", "tet", "tcl", "stcl"),
@@ -168,7 +177,20 @@ def _unknown(key: str, known: list[str], where: str) -> RecipeError:
     return RecipeError(f"{where}: unknown key {key!r}{hint} (known: {', '.join(sorted(known))})")
 
 
+def _renamed(dotted: str, where: str) -> str:
+    new = RENAMED.get(dotted)
+    if new is None:
+        return dotted
+    warnings.warn(
+        f"{where}: recipe key {dotted} is deprecated, use {new} (same values)",
+        FutureWarning,
+        stacklevel=4,
+    )
+    return new
+
+
 def _set(cfg: dict, dotted: str, value: Any, where: str) -> None:
+    dotted = _renamed(dotted, where)
     parts = dotted.split(".")
     if len(parts) < 2 or not all(parts):
         raise RecipeError(f"{where}: key {dotted!r} must be section.key (e.g. optim.lr)")
@@ -306,6 +328,12 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
                 raise _unknown(section, list(DEFAULTS), where)
             if not isinstance(table, dict):
                 raise RecipeError(f"{where}: [{section}] must be a table, got {table!r}")
+            for key in table:
+                new = RENAMED.get(f"{section}.{key}")
+                if new is not None and new.split(".", 1)[1] in table:
+                    raise RecipeError(
+                        f"{where}: {section}.{key} is the old name of {new}; keep only {new}"
+                    )
             for key, value in table.items():
                 if (section, key) in FREE_TABLES:
                     _set(cfg, f"{section}.{key}", copy.deepcopy(value), where)

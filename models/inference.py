@@ -9,6 +9,12 @@
   advance one time bin with explicit membrane state (stepping T frames from ``init_state``
   reproduces ``window``). The state is opaque (torch tensors or numpy arrays).
 
+``output`` says what the ``[.., C]`` outputs are: ``"logits"`` (most models) or ``"spikes"`` (a
+model whose output layer spikes, e.g. the bundled ``dvs128-gesture``: values in {0, g} per step;
+its decision is a spike count, see ``neuromoco.streaming.session``). It comes from the
+architecture (``output_kind``) for a checkpoint and from the ``output`` metadata for an ONNX file
+(files exported before it existed are ``"logits"``).
+
 Arrays are float32 numpy in and out. CPU tip for torch: start the process with
 ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP threads that spin-wait make torch eager 3-5x slower and erratic
 when the cores are shared; it must be set before torch starts its thread pool). ONNX Runtime asks for CUDA (and TensorRT when
@@ -46,6 +52,7 @@ class Predictor:
     mode: str
     arch: str
     path: str
+    output: str = "logits"
 
     @property
     def num_classes(self) -> int:
@@ -61,7 +68,8 @@ class Predictor:
         prov = f" providers={','.join(self.providers)}" if self.providers else ""
         return (
             f"{self.arch} [{self.mode}] on {self.backend}/{self.device}{prov}; "
-            f"T={self.framing.T}, input {self.input_shape}, {self.num_classes} classes; {self.path}"
+            f"T={self.framing.T}, input {self.input_shape}, {self.num_classes} classes"
+            f"{' (spike outputs)' if self.output == 'spikes' else ''}; {self.path}"
         )
 
     def _check_frames(self, x, ndim: int, what: str) -> np.ndarray:
@@ -103,6 +111,7 @@ class TorchPredictor(Predictor):
         self.framing = ckpt.framing
         self.class_names = list(ckpt.class_names)
         self.arch = ckpt.arch
+        self.output = getattr(self.model, "output_kind", "logits")
         self.backend, self.device, self.mode, self.path = "torch", device, mode, str(path)
         self.providers = []
         self._frame_shape = self.input_shape
@@ -148,6 +157,11 @@ class OnnxPredictor(Predictor):
         self.framing = FramingSpec.from_dict(meta["framing"])
         self.class_names = [str(c) for c in meta["class_names"]]
         self.arch = str(meta.get("arch", "?"))
+        self.output = str(meta.get("output", "logits"))
+        if self.output not in ("logits", "spikes"):
+            raise PredictorError(
+                f"{path}: metadata output={self.output!r}; expected 'logits' or 'spikes'"
+            )
         self._state_shapes = [tuple(s) for s in meta.get("state_shapes", [])]
         available = ort.get_available_providers()
         if device == "cpu":

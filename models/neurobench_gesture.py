@@ -23,14 +23,23 @@ weights into the bundled model ``dvs128-gesture`` (``models/weights/dvs128_gestu
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from neuromoco.models.classifier import PerStep, SNNClassifier, as_hw
 from neuromoco.models.leaky import Leaky, reset_mechanism_name
 from neuromoco.models.registry import register_model
+
+if __name__ == "__main__":  # pragma: no cover
+    # ``python -m``: run the CLI from the module under its package name, so the architecture is
+    # registered once (running this file's own definitions as __main__ would register it twice)
+    from neuromoco.models.neurobench_gesture import main
+
+    sys.exit(main())
 
 ARCH = "neurobench_dvs_gesture"
 
@@ -246,3 +255,209 @@ def build_model_from_source(source: str | Path) -> NeuroBenchGestureSNN:
     model = create_model(ARCH, **kwargs)
     model.load_state_dict(sd, strict=True)
     return model.eval()
+
+
+# ---------------------------------------------------------------------------- measurement
+def clip_decision(predictor, events: np.ndarray, sensor_size, mode: str) -> np.ndarray:
+    """Summed evidence ``[C]`` of one clip replayed through the streaming components
+    (``Windower.from_spec`` with the model's framing, incl. its denoise, then an
+    ``InferenceSession``), with the decision rule of ``neuromoco evaluate --recordings``:
+
+    * ``stream``: one step per 40 ms bin from a fresh state at the clip's first event; the sum
+      of every step's output spikes (= spike counts over the clip, NeuroBench's rule);
+    * ``window``: the sum of ``probs`` (spike-count shares) of every full 6 s window (hop = one
+      bin); a clip shorter than a window is scored on the window ending at its last tick (the
+      time before its first event is empty bins).
+    """
+    from neuromoco.streaming.session import InferenceSession
+    from neuromoco.streaming.windower import Windower
+
+    spec = predictor.framing
+    bin_us = spec.window_us // spec.T
+    emit = "bin" if mode == "stream" else "window"
+    end = int(events["t"][-1]) + 1
+
+    def replay(partial: bool) -> list:
+        win = Windower.from_spec(spec, sensor_size, hop_us=bin_us, emit=emit, partial=partial)
+        session = InferenceSession(predictor, mode)
+        preds = []
+        for a in range(0, events.shape[0], 20_000):  # chunks, as a source delivers them
+            preds += [session.process(w) for w in win.push(events[a : a + 20_000])]
+        preds += [session.process(w) for w in win.flush(end)]
+        return [p for p in preds if p is not None]
+
+    preds = replay(partial=mode == "stream")
+    if not preds:
+        preds = replay(partial=True)[-1:]
+    total = np.zeros(len(predictor.class_names))
+    for p in preds:
+        total += p.probs if mode == "window" else p.probs_per_step[-1]
+    return total
+
+
+def measure_clips(model_path: str | Path, labels_csv: str | Path) -> dict:
+    """Accuracy on labelled clips (``path,label`` CSV) in window and stream mode, through the
+    streaming components, reading each clip with the project's reader (a text file without
+    polarity gets the reader's default policy)."""
+    import csv
+
+    from neuromoco.events import read_recording
+    from neuromoco.models.inference import load_predictor
+
+    labels_csv = Path(labels_csv)
+    with open(labels_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: dict = {"labels": str(labels_csv.name), "n": len(rows)}
+    for mode in ("window", "stream"):
+        predictor = load_predictor(model_path, mode="window" if mode == "window" else "step")
+        names = predictor.class_names
+        clips = []
+        for r in rows:
+            rec = read_recording(labels_csv.parent / r["path"])
+            scores = clip_decision(predictor, rec.events, rec.sensor_size, mode)
+            pred = names[int(np.argmax(scores))]
+            clips.append({"path": r["path"], "label": r["label"], "pred": pred})
+        correct = sum(c["label"] == c["pred"] for c in clips)
+        out[mode] = {"accuracy": correct / len(clips), "correct": correct, "clips": clips}
+    return out
+
+
+# ---------------------------------------------------------------------------- build
+_REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCE = _REPO.parent / "shared" / "models" / "neurobench_dvs_gesture"
+DEFAULT_CLIPS = _REPO.parent / "shared" / "testdata" / "dvsgesture_csv" / "labels.csv"
+STEM = "dvs128_gesture"
+
+
+def build(
+    source: str | Path = DEFAULT_SOURCE,
+    out: str | Path | None = None,
+    clips: str | Path | None = DEFAULT_CLIPS,
+) -> dict:
+    """Convert NeuroBench's weights into the bundled model ``dvs128-gesture``.
+
+    Writes ``{out}/dvs128_gesture.pt`` (checkpoint), ``.onnx`` (step graph, weights embedded),
+    ``.json`` (figures) and ``LICENSE.dvs128_gesture`` (the source's Apache-2.0 text), all
+    replaced together only once every file is written and checked (``atomic_paths``). Checks:
+    the source's sha256, the window forward == stepping, the ONNX step graph's spikes == torch's.
+    ``clips``: a labels CSV of real recordings to measure accuracy on (skipped when absent).
+
+    Returns the figures written to the ``.json``.
+    """
+    import json
+    import tempfile
+
+    from neuromoco.atomic import atomic_paths
+    from neuromoco.models.checkpoint import save_checkpoint
+    from neuromoco.models.inference import load_predictor
+    from neuromoco.models.onnx_export import export_onnx
+
+    source = Path(source)
+    out = Path(out) if out is not None else Path(__file__).resolve().parent / "weights"
+    src_file = source / SOURCE_FILE if source.is_dir() else source
+    licence = src_file.parent / "LICENSE"
+    if not licence.is_file():
+        raise ValueError(
+            f"{licence}: the source's licence text is missing (Apache-2.0 requires it)"
+        )
+    sd, kwargs = convert_state_dict(load_source(src_file))
+    from neuromoco.models.registry import create_model
+
+    model = create_model(ARCH, **kwargs)
+    model.load_state_dict(sd, strict=True)
+    model.eval()
+    framing = gesture_framing()
+    meta = {
+        "source": {
+            "repository": "https://github.com/NeuroBench/neurobench",
+            "commit": "e521c28",
+            "path": "examples/dvs_gesture/model_data/dvs_gesture_snn",
+            "sha256": SOURCE_SHA256,
+            "licence": "Apache-2.0",
+            "licence_file": f"LICENSE.{STEM}",
+            "notice": "Weights by the NeuroBench authors (Apache License 2.0); converted to "
+            "NeuroMoCo's model code without retraining.",
+        },
+        "reported_test_accuracy": REPORTED_ACCURACY,
+        "output": "spikes",
+        "decision": "class with the most output spikes over the last T steps",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".gesture-build-", dir=out) as tmp:
+        tmp = Path(tmp)
+        ckpt = save_checkpoint(
+            tmp / f"{STEM}.pt", model, arch=ARCH, model_kwargs=kwargs,
+            class_names=CLASS_NAMES, framing=framing, meta=meta,
+        )  # fmt: skip
+        onnx_path = export_onnx(ckpt, tmp / f"{STEM}.onnx", mode="step")
+        parity = _check_parity(ckpt, onnx_path, load_predictor)
+        figures = {
+            "arch": ARCH,
+            "params": int(sum(p.numel() for p in model.parameters())),
+            "framing": framing.to_dict(),
+            "output": "spikes",
+            "source_sha256": SOURCE_SHA256,
+            "reported_test_accuracy": REPORTED_ACCURACY,
+            "onnx_parity": parity,
+        }
+        if clips is not None and Path(clips).is_file():
+            figures["shared_clips"] = measure_clips(ckpt, clips)
+        (tmp / f"{STEM}.json").write_text(json.dumps(figures, indent=2) + "\n")
+        (tmp / f"LICENSE.{STEM}").write_bytes(licence.read_bytes())
+        names = [f"{STEM}.pt", f"{STEM}.onnx", f"{STEM}.json", f"LICENSE.{STEM}"]
+        with atomic_paths([out / n for n in names], mkdir=True) as targets:
+            for n, target in zip(names, targets, strict=True):
+                target.write_bytes((tmp / n).read_bytes())
+    return figures
+
+
+def _check_parity(ckpt: Path, onnx_path: Path, load_predictor, steps: int = 60) -> dict:
+    """Random event-count frames through torch window, torch step and the ONNX step graph:
+    the output spikes must be identical."""
+    g = np.random.default_rng(0)
+    x = (g.random((steps, 2, 2, 32, 32)) < 0.08) * g.integers(1, 6, (steps, 2, 2, 32, 32))
+    x = x.astype(np.float32)
+    torch_p = load_predictor(ckpt, backend="torch", mode="step", device="cpu")
+    onnx_p = load_predictor(onnx_path, backend="onnx", mode="step", device="cpu")
+    want = torch_p.window(x)
+    state_t, state_o = torch_p.init_state(2), onnx_p.init_state(2)
+    for t in range(steps):
+        st, state_t = torch_p.step(x[t], state_t)
+        so, state_o = onnx_p.step(x[t], state_o)
+        if not (np.array_equal(st, want[t]) and np.array_equal(so, want[t])):
+            raise RuntimeError(f"{onnx_path.name}: torch/ONNX spikes differ at step {t}")
+    if want.sum() == 0:
+        raise RuntimeError("parity check input drove no output spike (check is void)")
+    return {"steps": steps, "batch": 2, "output_spikes": int(want.sum()), "identical": True}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m neuromoco.models.neurobench_gesture --build [--source DIR] [--out DIR]``."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(
+        prog="python -m neuromoco.models.neurobench_gesture",
+        description="Convert NeuroBench's DVS128 Gesture SNN into the bundled model dvs128-gesture.",
+    )
+    ap.add_argument("--build", action="store_true", help="convert, check and write the files")
+    ap.add_argument(
+        "--source", default=str(DEFAULT_SOURCE), help="folder with dvs_gesture_snn.pt and LICENSE"
+    )
+    ap.add_argument("--out", default=None, help="output folder (default: models/weights)")
+    ap.add_argument(
+        "--clips",
+        default=str(DEFAULT_CLIPS),
+        help="labels CSV of real clips to measure on ('' to skip)",
+    )
+    args = ap.parse_args(argv)
+    if not args.build:
+        ap.print_help()
+        return 2
+    try:
+        figures = build(args.source, args.out, args.clips or None)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(figures, indent=2))
+    return 0

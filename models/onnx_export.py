@@ -11,7 +11,9 @@ Graph conventions (tools rely on them):
 
 Weights are embedded (``external_data=False``: one self-contained file). Metadata properties
 (``neuromoco.*``, JSON values) carry the framing spec, class names, architecture and kwargs, mode,
-and state names/shapes (without the batch axis), so an app needs only the ``.onnx`` file.
+state names/shapes (without the batch axis) and ``output`` (``"logits"``, or ``"spikes"`` for a
+model whose output layer spikes, e.g. ``neurobench_dvs_gesture``: the ``logits`` output then holds
+its output spikes), so an app needs only the ``.onnx`` file.
 Uses the dynamo exporter (``torch.onnx.export(dynamo=True)``; the legacy exporter cannot trace
 spikingjelly's LIF op). The file is written atomically.
 """
@@ -37,6 +39,7 @@ from neuromoco.models.stateful import StatefulStep
 MODES = ("window", "step")
 META_PREFIX = "neuromoco."
 ONNX_FORMAT_VERSION = 1
+OUTPUT_KINDS = ("logits", "spikes")
 
 
 class OnnxExportError(ValueError):
@@ -111,6 +114,7 @@ def export_onnx(
         "format_version": ONNX_FORMAT_VERSION,
         "mode": mode,
         "arch": arch,
+        "output": output_kind(model),
         "model_kwargs": kwargs,
         "class_names": class_names,
         "framing": framing.to_dict(),
@@ -186,6 +190,14 @@ def export_onnx(
             os.rmdir(tmpdir)
         model.train(was_training)
     return out_path
+
+
+def output_kind(model: nn.Module) -> str:
+    """``"spikes"`` for a model whose outputs are output-layer spikes, else ``"logits"``."""
+    kind = getattr(model, "output_kind", "logits")
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"{type(model).__name__}.output_kind must be one of {OUTPUT_KINDS}")
+    return kind
 
 
 @contextlib.contextmanager

@@ -16,9 +16,11 @@ class Prediction:
         t_start_us: start of the window (µs).
         probs_per_step: ``[T, C]`` float32 softmax probabilities per time step (window mode: the
             window's T bins; stream mode: the last T steps, oldest first; fewer rows right after
-            a (re)start of stream mode).
+            a (re)start of stream mode). For a spiking output layer (``output == "spikes"``):
+            each step's output spikes (0/1 for unit spikes), a spike raster.
         probs: ``[C]`` aggregated probabilities: softmax of the per-step logits averaged over
-            time (the usual SNN read-out, as in training).
+            time (the usual SNN read-out, as in training); for ``output == "spikes"``: each
+            class's share of the output spikes over those steps (uniform when none spiked).
         label_index, label: top class of ``probs``; ``confidence`` = its probability.
         latency_ms: wall time from the arrival of the chunk that completed the window to this
             prediction (windowing + queueing + inference).
@@ -31,6 +33,7 @@ class Prediction:
             probability stayed ≥ threshold for k consecutive steps, and the step (row of
             ``probs_per_step``) where that first happened; None when not reached or disabled.
         step: steps taken since the session (re)started (stream mode), tick index (window mode).
+        output: ``"logits"`` or ``"spikes"``: what the model emits (see ``probs_per_step``).
     """
 
     t_us: int
@@ -50,6 +53,7 @@ class Prediction:
     decision: str | None = None
     decision_step: int | None = None
     step: int = 0
+    output: str = "logits"
 
     def to_json(self, digits: int = 4) -> dict:
         """The headless JSON object (see ``neuromoco.streaming.headless`` for the schema)."""
@@ -71,6 +75,8 @@ class Prediction:
         if self.decision is not None:
             d["decision"] = self.decision
             d["decision_step"] = int(self.decision_step)
+        if self.output != "logits":  # only spike models add the key (the schema is unchanged)
+            d["output"] = self.output
         return d
 
 
@@ -78,6 +84,28 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     z = logits.astype(np.float64) - logits.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def spike_readout(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output spikes ``[T, C]`` → ``(per_step [T, C] float32 = the spikes, probs [C] = count
+    shares (uniform when there is no spike), counts [C])``."""
+    per_step = np.asarray(spikes, dtype=np.float32)
+    counts = per_step.sum(axis=0, dtype=np.float64)
+    total = counts.sum()
+    if total > 0:
+        probs = (counts / total).astype(np.float32)
+    else:
+        probs = np.full(per_step.shape[-1], 1.0 / per_step.shape[-1], dtype=np.float32)
+    return per_step, probs, counts
+
+
+def running_shares(per_step: np.ndarray) -> np.ndarray:
+    """Row ``t`` = the count shares of steps ``0..t`` (uniform while nothing has spiked)."""
+    cum = np.cumsum(per_step, axis=0, dtype=np.float64)
+    tot = cum.sum(axis=1, keepdims=True)
+    uniform = 1.0 / max(per_step.shape[-1], 1)
+    out = np.where(tot > 0, cum / np.where(tot > 0, tot, 1.0), uniform)
+    return out.astype(np.float32)
 
 
 def early_decision(probs_per_step: np.ndarray, threshold: float, k: int) -> tuple[int, int] | None:

@@ -6,6 +6,18 @@
   window's cost per update). The prediction aggregates the last ``T`` steps. The state carries
   history from before those ``T`` bins, so its answer differs from window mode in general;
   from a fresh state, the first ``T`` steps equal window mode on the same ``T`` bins.
+
+The read-out depends on what the model outputs (``predictor.output``):
+
+* ``"logits"``: per-step softmax (``probs_per_step``) and the softmax of the time-averaged
+  logits (``probs``), the usual SNN read-out.
+* ``"spikes"`` (an output layer of spiking neurons, e.g. the bundled ``dvs128-gesture``): the
+  decision is the class whose output neuron spiked most over the last ``T`` steps (the window's
+  ``T`` bins, or the trailing ``T`` steps in stream mode) — NeuroBench's ``ChooseMaxCount`` over a
+  trial. ``probs`` = spike counts / total spikes (uniform when no neuron spiked: confidence 1/C),
+  ties go to the lower class index (``argmax``); ``probs_per_step`` = each step's output spikes
+  (so summing its rows gives the counts); the early decision runs on the running count shares
+  (row ``t`` = counts over steps ``0..t`` / their total).
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from collections import deque
 
 import numpy as np
 
-from .prediction import Prediction, early_decision, softmax
+from .prediction import Prediction, early_decision, running_shares, softmax, spike_readout
 from .windower import Window
 
 MODES = ("window", "stream")
@@ -50,6 +62,9 @@ class InferenceSession:
         if int(early_steps) < 1:
             raise ValueError(f"early_steps must be ≥ 1, got {early_steps}")
         self.predictor = predictor
+        self.output = str(getattr(predictor, "output", "logits"))
+        if self.output not in ("logits", "spikes"):
+            raise ValueError(f"predictor.output must be 'logits' or 'spikes', got {self.output!r}")
         self.mode = mode
         self.T = int(predictor.framing.T)
         self.class_names = list(class_names or predictor.class_names)
@@ -106,12 +121,16 @@ class InferenceSession:
     def _prediction(
         self, window, logits, n_events, t_start, step, dropped, truth_index, truth_label
     ):
-        per_step = softmax(logits, axis=-1)
-        probs = softmax(logits.mean(axis=0))
-        k = int(probs.argmax())
+        if self.output == "spikes":
+            per_step, probs, _ = spike_readout(logits)
+        else:
+            per_step = softmax(logits, axis=-1)
+            probs = softmax(logits.mean(axis=0))
+        k = int(np.argmax(probs))
         dec = None
         if self.early_threshold is not None:
-            dec = early_decision(per_step, self.early_threshold, self.early_steps)
+            steps = running_shares(per_step) if self.output == "spikes" else per_step
+            dec = early_decision(steps, self.early_threshold, self.early_steps)
         names = self.class_names
         latency = (time.perf_counter() - window.arrival) * 1e3 if window.arrival else 0.0
         return Prediction(
@@ -132,4 +151,5 @@ class InferenceSession:
             decision=None if dec is None else names[dec[0]],
             decision_step=None if dec is None else dec[1],
             step=step,
+            output=self.output,
         )

@@ -172,3 +172,109 @@ def test_identical_spikes_on_a_real_clip():
     want = _assert_identical(build_model_from_source(src), _reference(src), x)
     # the clip is a right hand wave: the original network says so too
     assert CLASS_NAMES[int(want.sum(dim=(0, 1)).argmax())] == "right_hand_wave"
+
+
+# --------------------------------------------------------------------------- spike read-out
+class _SpikePredictor:
+    """A predictor whose output layer 'spikes' from a fixed script: step k returns row k."""
+
+    output = "spikes"
+
+    def __init__(self, rows: np.ndarray, T: int):
+        from neuromoco.framing import FramingSpec
+
+        self.rows = rows.astype(np.float32)
+        self.framing = FramingSpec(T=T, split_by="time", size=(4, 4), window_us=T * 1000)
+        self.class_names = [f"c{i}" for i in range(rows.shape[1])]
+        self._k = 0
+
+    def window(self, frames):
+        return self.rows[: frames.shape[0], None]
+
+    def init_state(self, batch=1):
+        return None
+
+    def step(self, frame, state):
+        out = self.rows[self._k % len(self.rows)][None]
+        self._k += 1
+        return out, state
+
+
+def _window(T, index=0):
+    from neuromoco.streaming.windower import Window
+
+    return Window(
+        1000 * (index + T), 1000 * index, np.zeros((T, 2, 4, 4), np.float32), 5, index, True
+    )
+
+
+def test_spike_decision_window_mode():
+    from neuromoco.streaming.session import InferenceSession
+
+    rows = np.zeros((6, 4))
+    rows[[0, 2, 3], 2] = 1  # class 2: 3 spikes
+    rows[[1, 4], 1] = 1  # class 1: 2 spikes
+    rows[5, 3] = 1
+    pred = InferenceSession(_SpikePredictor(rows, 6), "window").process(_window(6))
+    assert pred.output == "spikes" and pred.label == "c2"
+    np.testing.assert_allclose(pred.probs, [0, 2 / 6, 3 / 6, 1 / 6], rtol=1e-6)
+    np.testing.assert_array_equal(pred.probs_per_step, rows)  # the per-step raster
+    assert pred.to_json()["output"] == "spikes"
+    # no spike at all: uniform, confidence 1/C; a tie goes to the lower index
+    none = InferenceSession(_SpikePredictor(np.zeros((6, 4)), 6), "window").process(_window(6))
+    np.testing.assert_allclose(none.probs, 0.25)
+    assert none.label_index == 0 and none.confidence == pytest.approx(0.25)
+    tie = np.zeros((6, 4))
+    tie[0, 3] = tie[1, 1] = 1
+    assert InferenceSession(_SpikePredictor(tie, 6), "window").process(_window(6)).label == "c1"
+
+
+def test_spike_decision_stream_mode_is_a_trailing_count():
+    from neuromoco.streaming.session import InferenceSession
+
+    T = 4
+    rows = np.zeros((10, 3))
+    rows[:6, 0] = 1  # class 0 spikes early, class 2 late
+    rows[6:, 2] = 1
+    rows[5, 1] = 1
+    s = InferenceSession(_SpikePredictor(rows, T), "stream", early_threshold=0.9, early_steps=2)
+    preds = [s.process(_window(1, k)) for k in range(10)]
+    assert [p.label for p in preds] == ["c0"] * 7 + ["c0", "c2", "c2"]  # counts of the last T
+    last = preds[-1]
+    np.testing.assert_array_equal(last.probs_per_step, rows[-T:])
+    np.testing.assert_allclose(last.probs, [0, 0, 1])
+    # early decision on the running shares of the first steps
+    assert preds[1].decision == "c0" and preds[1].decision_step == 1
+
+
+def test_predictors_and_onnx_step_graph_emit_identical_spikes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from neuromoco.models.checkpoint import save_checkpoint
+    from neuromoco.models.inference import load_predictor
+    from neuromoco.models.neurobench_gesture import gesture_framing
+    from neuromoco.models.onnx_export import export_onnx, read_onnx_metadata
+
+    src = _source_dir()
+    sd, kwargs = convert_state_dict(
+        torch.load(src / "dvs_gesture_snn.pt", map_location="cpu", weights_only=True)
+    )
+    model = create_model(ARCH, **kwargs)
+    model.load_state_dict(sd, strict=True)
+    ckpt = save_checkpoint(
+        tmp_path / "g.pt", model.eval(), arch=ARCH, model_kwargs=kwargs,
+        class_names=CLASS_NAMES, framing=gesture_framing(),
+    )  # fmt: skip
+    onnx_path = export_onnx(ckpt, tmp_path / "g.onnx", mode="step")
+    meta = read_onnx_metadata(onnx_path)
+    assert meta["output"] == "spikes" and meta["framing"]["denoise_us"] == 10_000
+    tp = load_predictor(ckpt, backend="torch", mode="step", device="cpu")
+    op = load_predictor(onnx_path, backend="onnx", mode="step", device="cpu")
+    assert tp.output == op.output == "spikes" and tp.framing == op.framing == gesture_framing()
+    x = _random_frames(5, T=40, N=2).numpy()
+    want = tp.window(x)
+    assert want.sum() > 0
+    np.testing.assert_array_equal(op.window(x), want)  # ONNX steps T times
+    state = tp.init_state(2)
+    for t in range(x.shape[0]):
+        out, state = tp.step(x[t], state)
+        np.testing.assert_array_equal(out, want[t])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
 
+from neuromoco import losses
 from neuromoco.losses import (
     infonce_loss,
     mac_loss,
     mbc_loss,
     mix_infonce,
+    set_debug_checks,
     stcl_loss,
     tcl_loss,
     temporal_contrastive_loss,
@@ -92,6 +95,14 @@ def test_mix_infonce_rejects_bad_weights(alpha, beta):
         mix_infonce(logits, target, alpha, beta)
 
 
+@pytest.fixture
+def debug_checks():
+    """Value checks on for every device (NEUROMOCO_DEBUG_CHECKS=1), restored afterwards."""
+    previous = set_debug_checks(True)
+    yield
+    set_debug_checks(previous)
+
+
 @pytest.mark.parametrize(
     "logits,target,match",
     [
@@ -102,10 +113,49 @@ def test_mix_infonce_rejects_bad_weights(alpha, beta):
         (torch.zeros(2, 3, 4, dtype=torch.long), torch.zeros(3, dtype=torch.long), "floating"),
     ],
 )
-def test_bad_inputs_name_the_argument(logits, target, match):
+def test_bad_inputs_name_the_argument(logits, target, match, debug_checks):
     for fn in (mbc_loss, mac_loss, mix_infonce):
         with pytest.raises(ValueError, match=match):
             fn(logits, target)
+
+
+def test_value_checks_never_read_device_tensors_unless_debugging():
+    # "meta" tensors have shapes but no values: any read of a value (the GPU→CPU sync a CUDA
+    # tensor would pay) raises. Shape and dtype checks still run; value checks do not.
+    logits = torch.zeros(2, 3, 4, device="meta")
+    target = torch.zeros(3, dtype=torch.long, device="meta")
+    z = torch.zeros(2, 3, 8, device="meta")
+    assert not losses.debug_checks()
+    for loss in (
+        mbc_loss(logits, target),
+        mac_loss(logits, target),
+        mix_infonce(logits, target),
+        tet_loss(logits, target),
+        tcl_loss(logits, z, target),
+        stcl_loss(logits, logits, z, z, target),
+        temporal_contrastive_loss(z, torch.arange(3, device="meta")),
+        infonce_loss(z, z, torch.zeros(2, 5, 8, device="meta")),
+    ):
+        assert loss.device.type == "meta" and loss.shape == ()
+    with pytest.raises(ValueError, match=r"target must be \[N\]"):
+        mac_loss(logits, target[:2])  # shapes: always checked
+    previous = set_debug_checks(True)
+    try:
+        with pytest.raises((RuntimeError, NotImplementedError)):
+            mac_loss(logits, target)  # debugging: the value check reads the meta tensor
+    finally:
+        set_debug_checks(previous)
+
+
+def test_debug_checks_env_variable_turns_value_checks_on():
+    import subprocess
+    import sys
+
+    code = "from neuromoco import losses; print(losses.debug_checks())"
+    for value, want in (("1", "True"), ("0", "False"), ("", "False")):
+        env = {**os.environ, losses.DEBUG_CHECKS_ENV: value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == want, out.stderr
 
 
 def naive_temporal_contrastive(z, groups, tau):
@@ -160,12 +210,13 @@ def test_stcl_matches_naive(supervised):
     assert got == pytest.approx(want, abs=1e-6)
 
 
-def test_temporal_contrastive_no_positive_is_zero_with_grad():
-    z = torch.randn(1, 3, 4, requires_grad=True)
-    loss = temporal_contrastive_loss(z, torch.arange(3))
+@pytest.mark.parametrize("M", [1, 3])  # one pair alone, or three pairs of distinct groups
+def test_temporal_contrastive_no_positive_is_zero_with_grad(M):
+    z = torch.randn(1, M, 4, requires_grad=True)
+    loss = temporal_contrastive_loss(z, torch.arange(M))
     assert float(loss.detach()) == 0.0
     loss.backward()
-    assert z.grad is not None
+    assert z.grad is not None and torch.equal(z.grad, torch.zeros_like(z))
 
 
 def naive_infonce(q, k, queue, tau):

@@ -1,8 +1,44 @@
-"""Shared argument checks for the losses (clear errors naming the argument)."""
+"""Shared argument checks for the losses (clear errors naming the argument).
+
+Two kinds of checks, with different costs:
+
+* **shape and dtype** checks read only tensor metadata: free, always on.
+* **value** checks (class indices within ``[0, K)``) read tensor contents. On CPU that costs one
+  pass over ``N`` integers, so they always run there. On an accelerator reading a value makes the
+  host wait for the device (a GPU→CPU sync) on every call, which stalls the training step, so
+  there they run only when debug checks are on: environment variable
+  ``NEUROMOCO_DEBUG_CHECKS=1`` (read at import) or :func:`set_debug_checks`. Without them a bad
+  class index on the GPU still fails, inside ``cross_entropy`` (a device-side assert).
+"""
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+DEBUG_CHECKS_ENV = "NEUROMOCO_DEBUG_CHECKS"
+"""Set to ``1`` to check tensor values on every device, not only on CPU."""
+
+_debug_checks = os.environ.get(DEBUG_CHECKS_ENV, "").strip() not in ("", "0")
+_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.uint8)
+
+
+def set_debug_checks(on: bool) -> bool:
+    """Turn value checks on accelerator tensors on or off; returns the previous setting."""
+    global _debug_checks
+    previous, _debug_checks = _debug_checks, bool(on)
+    return previous
+
+
+def debug_checks() -> bool:
+    """Whether value checks run on accelerator tensors too (see the module docstring)."""
+    return _debug_checks
+
+
+def _check_values(t: torch.Tensor) -> bool:
+    """Whether reading ``t``'s values is allowed: free on CPU, a host sync elsewhere."""
+    return _debug_checks or t.device.type == "cpu"
 
 
 def check_logits_target(logits: torch.Tensor, target: torch.Tensor, name: str) -> None:
@@ -16,15 +52,16 @@ def check_logits_target(logits: torch.Tensor, target: torch.Tensor, name: str) -
     if not isinstance(target, torch.Tensor) or target.ndim != 1 or target.shape[0] != N:
         shape = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
         raise ValueError(f"{name}: target must be [N] = [{N}] class indices, got {shape}")
-    if target.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+    if target.dtype not in _INDEX_DTYPES:
         raise ValueError(f"{name}: target must hold integer class indices, got {target.dtype}")
     if T == 0 or N == 0 or K == 0:
         raise ValueError(f"{name}: empty logits {tuple(logits.shape)}")
-    if N and (int(target.min()) < 0 or int(target.max()) >= K):
-        raise ValueError(
-            f"{name}: target holds class indices outside [0, {K}): "
-            f"min {int(target.min())}, max {int(target.max())}"
-        )
+    if _check_values(target):
+        lo, hi = int(target.min()), int(target.max())
+        if lo < 0 or hi >= K:
+            raise ValueError(
+                f"{name}: target holds class indices outside [0, {K}): min {lo}, max {hi}"
+            )
 
 
 def check_embeddings(z: torch.Tensor, name: str, arg: str = "z") -> None:

@@ -50,6 +50,8 @@ def temporal_contrastive_loss(
     if not tau > 0:
         raise ValueError(f"temporal_contrastive_loss: tau must be > 0, got {tau}")
     feats = F.normalize(z.reshape(T * M, C), dim=1)
+    if T * M == 1:  # one pair: nothing to contrast it with (decided from the shape: no sync)
+        return feats.sum() * 0.0
     g = groups.to(z.device).repeat(T)  # row r = t·M + m has group groups[m]
     sim = feats @ feats.t() / tau
     self_mask = torch.eye(T * M, dtype=torch.bool, device=z.device)
@@ -57,11 +59,13 @@ def temporal_contrastive_loss(
     log_prob = sim - torch.logsumexp(sim.masked_fill(self_mask, float("-inf")), dim=1, keepdim=True)
     pos = (g[:, None] == g[None, :]) & ~self_mask
     n_pos = pos.sum(1)
-    has = n_pos > 0
-    if not bool(has.any()):
-        return sim.sum() * 0.0
-    mean_log_prob = (log_prob * pos).sum(1)[has] / n_pos[has]
-    return -mean_log_prob.mean()
+    has = (n_pos > 0).to(log_prob.dtype)
+    # mean over the anchors that have a positive, without asking the host which ones do (no
+    # GPU→CPU sync): anchors without one weigh 0, and no anchor at all gives 0 with a graph.
+    # log_prob is finite here (every anchor has another pair in its denominator), so the
+    # masked product is exact.
+    mean_log_prob = (log_prob * pos).sum(1) / n_pos.clamp(min=1)
+    return -(mean_log_prob * has).sum() / has.sum().clamp(min=1)
 
 
 def tcl_loss(

@@ -24,7 +24,7 @@ import numpy as np
 
 from neuromoco.data.errors import DatasetNotFoundError
 from neuromoco.data.samples import SampleRef, SampleSource, check_split
-from neuromoco.data.splits import split_per_class
+from neuromoco.data.splits import TRAIN_FRACTION, split_per_class
 
 CLASS_NAMES: tuple[str, ...] = (
     "airplane",
@@ -102,7 +102,7 @@ class CIFAR10DVS(SampleSource):
         self,
         root: str | os.PathLike,
         split: str = "train",
-        train_fraction: float = 0.9,
+        train_fraction: float = TRAIN_FRACTION,
         seed: int | None = None,
         convention: str = "spikingjelly",
     ):

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from neuromoco.data.frames_dataset import FramesDataset
+from neuromoco.data.registry import PAPER_SIZE
 
 UNLABELED = -1
 
@@ -37,7 +38,7 @@ class MixedUnlabeled(Dataset):
     def __init__(
         self,
         datasets: Sequence[Dataset],
-        size: tuple[int, int] = (128, 128),
+        size: tuple[int, int] = PAPER_SIZE,
         transform: Callable | None = None,
     ):
         if not datasets:

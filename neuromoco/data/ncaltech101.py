@@ -26,7 +26,7 @@ import numpy as np
 from neuromoco.data.cifar10_dvs import list_class_files
 from neuromoco.data.errors import DatasetNotFoundError
 from neuromoco.data.samples import SampleRef, SampleSource, check_split
-from neuromoco.data.splits import split_per_class
+from neuromoco.data.splits import TRAIN_FRACTION, split_per_class
 
 OBJECT_CLASSES: tuple[str, ...] = tuple(
     sorted(
@@ -74,7 +74,7 @@ class NCaltech101(SampleSource):
         self,
         root: str | os.PathLike,
         split: str = "train",
-        train_fraction: float = 0.9,
+        train_fraction: float = TRAIN_FRACTION,
         seed: int | None = None,
         include_background: bool = False,
     ):

@@ -12,9 +12,14 @@ from collections.abc import Callable, Sequence
 
 from neuromoco.data.procedural import CLIP_US
 from neuromoco.data.samples import SampleSource
+from neuromoco.data.splits import TRAIN_FRACTION
 from neuromoco.framing import FramingSpec
 
 DATASETS: dict[str, Callable[..., SampleSource]] = {}
+
+PAPER_T = 16
+PAPER_SIZE = (128, 128)
+"""The paper's framing: T = 16 frames of 128×128 (width, height) pixels."""
 
 
 def register_dataset(name: str):
@@ -40,7 +45,7 @@ def _dvs128(root, split, layout: str = "auto"):
 def _cifar(
     root,
     split,
-    train_fraction: float = 0.9,
+    train_fraction: float = TRAIN_FRACTION,
     seed: int | None = None,
     convention: str = "spikingjelly",
 ):
@@ -53,7 +58,7 @@ def _cifar(
 def _ncaltech(
     root,
     split,
-    train_fraction: float = 0.9,
+    train_fraction: float = TRAIN_FRACTION,
     seed: int | None = None,
     include_background: bool = False,
 ):
@@ -102,7 +107,7 @@ def build_source(name: str, root, split: str = "train", **options) -> SampleSour
     return fn(root, split, **options)
 
 
-def default_framing(source: SampleSource, T: int = 16, size=(128, 128)) -> FramingSpec:
+def default_framing(source: SampleSource, T: int = PAPER_T, size=PAPER_SIZE) -> FramingSpec:
     """The paper's framing (T = 16 frames split by event count, 128×128) for ``source``."""
     return FramingSpec(
         T=T, split_by="number", size=tuple(size), sensor_size=tuple(source.sensor_size)
@@ -167,7 +172,7 @@ def build_mixed(
     parts: Sequence[tuple[str, object] | dict],
     split: str = "train",
     framing: FramingSpec | None = None,
-    size=(128, 128),
+    size=PAPER_SIZE,
     transform: Callable | None = None,
     **kwargs,
 ):

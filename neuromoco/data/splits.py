@@ -24,11 +24,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+TRAIN_FRACTION = 0.9
+"""Default per-class training fraction of the datasets without an official split (9 : 1)."""
+
 
 def split_per_class(
     files_by_class: Sequence[Sequence[str]],
     split: str,
-    train_fraction: float = 0.9,
+    train_fraction: float = TRAIN_FRACTION,
     seed: int | None = None,
 ) -> list[tuple[str, int]]:
     """Select the ``split`` (``"train"``, ``"test"`` or ``"all"``) of per-class file lists.

@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
@@ -119,6 +119,7 @@ _TOKEN[list(b"0123456789-.")] = True
 _DIGIT = np.zeros(256, dtype=bool)
 _DIGIT[list(b"0123456789")] = True
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
+_INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -459,16 +460,17 @@ def _bad(path, line: int, reason: str) -> EventFormatError:
     return EventFormatError(path, f"line {line}: {reason}")
 
 
-def _to_events(path, layout: Layout, t, x, y, p, lines) -> np.ndarray:
-    """Range-check parsed columns (int64 arrays; ``lines``: 1-based line numbers) and pack them."""
+def _to_events(path, layout: Layout, t, x, y, p, line_of: Callable[[int], int]) -> np.ndarray:
+    """Range-check parsed columns (int64 arrays; ``line_of(i)``: 1-based line of event i) and
+    pack them."""
     for name, v in (("x", x), ("y", y)):
         if v.size and (int(v.min()) < 0 or int(v.max()) > 0xFFFF):
             i = int(np.flatnonzero((v < 0) | (v > 0xFFFF))[0])
             what = "negative" if v[i] < 0 else "larger than 65535"
-            raise _bad(path, int(lines[i]), f"{name} = {int(v[i])} is {what} (pixels)")
+            raise _bad(path, line_of(i), f"{name} = {int(v[i])} is {what} (pixels)")
     if p is not None and p.size and (int(p.min()) < -1 or int(p.max()) > 1):
         i = int(np.flatnonzero((p < -1) | (p > 1))[0])
-        raise _bad(path, int(lines[i]), f"polarity {int(p[i])} is not 1, 0 or -1")
+        raise _bad(path, line_of(i), f"polarity {int(p[i])} is not 1, 0 or -1")
     ev = np.empty(t.shape[0], dtype=EVENT_DTYPE)
     ev["t"] = t
     ev["x"] = x
@@ -537,28 +539,41 @@ def _parse_slow(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray
         np.array(x, dtype=np.int64),
         np.array(y, dtype=np.int64),
         None if pi is None else np.array(p, dtype=np.int64),
-        np.array(lines, dtype=np.int64),
+        lines.__getitem__,
     )
 
 
-def _structure_canonical(buf: bytes, b: np.ndarray, delim: str, ncols: int, ti: int):
-    """Field bounds of a canonical block (one separator byte between fields, no blank lines,
-    no padding): ``(event line indices, t field start, t field end)`` or None."""
-    if buf.translate(None, _ALLOWED[delim]):
-        return None
+def _structure_canonical(buf: bytes, delim: str, ncols: int, ti: int, decimal: bool) -> int:
+    """Number of lines of a canonical block, or 0 when it is not one.
+
+    Canonical: no blank lines, no padding, one delimiter byte between fields, and, when
+    ``decimal``, one '.' per line inside the t field with a digit on both sides. Checked with
+    byte-string operations only: deleting the digits and '-' must leave exactly the separator
+    pattern of one line, repeated; no field may be empty."""
+    # (the pattern check also rules out every byte that is not a digit, '-', '.' or separator)
     n = buf.count(b"\n")
-    sep = np.flatnonzero(np.frombuffer(buf.translate(_SEPMARK[delim]), dtype=np.bool_))
-    if n == 0 or sep.size != n * ncols:
+    d = delim.encode()
+    line = d * ti + (b"." if decimal else b"") + d * (ncols - 1 - ti) + b"\n"
+    seps = buf.translate(None, b"0123456789-")
+    if n == 0 or len(seps) != n * len(line) or seps.count(line) != n:
+        return 0  # n disjoint copies of `line` filling `seps`: seps == line * n
+    if decimal and b"-" in buf:
+        return 0  # signed decimals: the line-by-line path
+    # An empty field, or a dot at the edge of the t field, makes a line hold fewer numbers than
+    # ncols (+1): the caller's value count check rejects it. No field can hold two numbers
+    # ('-' is checked by the caller, and np.fromstring rejects "5-6").
+    return n
+
+
+def _frac_digits(buf: bytes, b: np.ndarray, delim: str, n: int, ncols: int, ti: int):
+    """Digits after the '.' of each line's t field in a canonical decimal block (None if any
+    has more than 18): the distance from the dot to the separator that ends the field."""
+    seps = np.flatnonzero(np.frombuffer(buf.translate(_SEPMARK[delim]), dtype=np.bool_))
+    end = seps.reshape(n, ncols)[:, ti]  # the canonical pattern holds ncols separators a line
+    k = end - np.flatnonzero(b == 46) - 1
+    if int(k.max()) > _MAX_DIGITS:
         return None
-    rows = sep.reshape(n, ncols)
-    if not (b[rows[:, -1]] == 10).all():
-        return None
-    lengths = np.diff(sep, prepend=-1)  # field length + 1
-    if int(lengths.min()) < 2 or int(lengths.max()) > _MAX_DIGITS + 2:
-        return None
-    te = rows[:, ti]
-    ts = rows[:, ti - 1] + 1 if ti else np.concatenate(([0], rows[:-1, -1] + 1))
-    return np.arange(n), ts, te
+    return k
 
 
 def _structure_general(buf: bytes, b: np.ndarray, delim: str, ncols: int, ti: int):
@@ -607,37 +622,40 @@ def _parse_fast(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray
     ti = cols.index("t")
     delim = layout.delimiter
     b = np.frombuffer(buf, dtype=np.uint8)
-    found = _structure_canonical(buf, b, delim, ncols, ti)
-    if found is None:
+    decimal = b"." in buf
+    n_ev = _structure_canonical(buf, delim, ncols, ti, decimal)
+    nonblank = None  # events on consecutive lines
+    k_frac = None
+    if n_ev:
+        if decimal:
+            k_frac = _frac_digits(buf, b, delim, n_ev, ncols, ti)
+            if k_frac is None:
+                return None
+    else:
         found = _structure_general(buf, b, delim, ncols, ti)
         if found is None:
             return None
-    nonblank, ts, te = found
-    n_ev = nonblank.size
-    if n_ev == 0:
-        return np.zeros(0, dtype=EVENT_DTYPE)
-    minus = np.flatnonzero(b == 45) if b"-" in buf else None
-    if minus is not None:
+        nonblank, ts, te = found
+        n_ev = nonblank.size
+        if n_ev == 0:
+            return np.zeros(0, dtype=EVENT_DTYPE)
+        if decimal:
+            dots = np.flatnonzero(b == 46)
+            if b"-" in buf or dots.size != n_ev:
+                return None
+            if np.any(dots <= ts) or np.any(dots >= te - 1):
+                return None  # a dot outside the t field, at its edge, or not one per line
+            if not (_DIGIT[b[dots - 1]].all() and _DIGIT[b[dots + 1]].all()):
+                return None
+            k_frac = te - dots - 1
+    if not decimal and b"-" in buf:
         # '-' only as the first byte of a field, followed by a digit
-        if minus[0] > 0 and _TOKEN[b[minus[0] - 1]]:
-            return None
+        minus = np.flatnonzero(b == 45)
         if _TOKEN[b[np.maximum(minus - 1, 0)]][minus > 0].any():
             return None
         if not _DIGIT[b[np.minimum(minus + 1, b.size - 1)]].all():
             return None
-    k_frac = None
-    if b"." in buf:
-        dots = np.flatnonzero(b == 46)
-        if minus is not None or dots.size != n_ev:
-            return None
-        if np.any(dots <= ts) or np.any(dots >= te - 1):
-            return None  # a dot outside the t field, at its edge, or not one per line
-        if not (_DIGIT[b[dots - 1]].all() and _DIGIT[b[dots + 1]].all()):
-            return None
-        k_frac = te - dots - 1
-        table = _TRANSLATE_DOT[delim]
-    else:
-        table = _TRANSLATE[delim]
+    table = _TRANSLATE_DOT[delim] if decimal else _TRANSLATE[delim]
     nvals = ncols + (1 if k_frac is not None else 0)
     try:
         with warnings.catch_warnings():
@@ -645,8 +663,8 @@ def _parse_fast(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray
             vals = np.fromstring(buf.translate(table), dtype=np.int64, sep=" ")
     except (ValueError, DeprecationWarning):
         return None
-    if vals.size != n_ev * nvals:
-        return None
+    if vals.size != n_ev * nvals or (vals.size and int(vals.max()) == _INT64_MAX):
+        return None  # np.fromstring clamps an overflowing number to the int64 maximum
     vals = vals.reshape(n_ev, nvals)
 
     # column index in vals: fields after t shift by one in decimal mode
@@ -681,8 +699,12 @@ def _parse_fast(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray
             n_val = ti_int * _POW10[k_frac] + frac
             down = _POW10[k_frac - k]
             t = (n_val + down // 2) // down
-    lines = first_line + nonblank
-    return _to_events(path, layout, t, col("x"), col("y"), col("p") if "p" in cols else None, lines)
+    if nonblank is None:
+        line_of = lambda i: first_line + i  # noqa: E731
+    else:
+        line_of = lambda i: first_line + int(nonblank[i])  # noqa: E731
+    p = col("p") if "p" in cols else None
+    return _to_events(path, layout, t, col("x"), col("y"), p, line_of)
 
 
 def _table(delim: str, dot: bool) -> bytes:
@@ -692,8 +714,7 @@ def _table(delim: str, dot: bool) -> bytes:
 
 _TRANSLATE = {d: _table(d, False) for d in DELIMITERS}
 _TRANSLATE_DOT = {d: _table(d, True) for d in DELIMITERS}
-# bytes a canonical / padded block may hold (bytes.translate(None, allowed) leaves the others)
-_ALLOWED = {d: b"0123456789-.\n" + d.encode() for d in DELIMITERS}
+# bytes a padded block may hold (bytes.translate(None, allowed) leaves the others)
 _ALLOWED_PADDED = {d: b"0123456789-.\n \t\r" + d.encode() for d in DELIMITERS}
 
 
@@ -705,8 +726,8 @@ def _marks(chars: bytes) -> bytes:
     return bytes(table)
 
 
-_SEPMARK = {d: _marks(b"\n" + d.encode()) for d in DELIMITERS}
 _TOKMARK = _marks(b"0123456789-.")
+_SEPMARK = {d: _marks(b"\n" + d.encode()) for d in DELIMITERS}
 
 
 def parse_block(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray:

@@ -242,15 +242,26 @@ def test_fast_and_line_by_line_paths_agree(tmp_path, monkeypatch):
     lines = [f"{_fmt_t(int(a), 's')} {b} {c} {d}" for a, b, c, d in zip(t, x, y, p, strict=True)]
     lines[12_345] = lines[12_345].replace(" ", "\t  ", 1) + "  "
     lines[15_000] = "# comment"
+    lines[3_000] = "." + lines[3_000].split(".", 1)[1]  # ".123 x y p": no integer part
+    lines[7_000] = lines[7_000].split(".", 1)[0] + ". 5 6 1"  # "12. x y p": no fraction
+    lines[9_000] = lines[9_000].replace(" ", ",", 1)  # a bad line: found and named
     path = tmp_path / "big.txt"
     path.write_text("\n".join(lines) + "\n")
-    fast = read_events(path)
+    for read in (read_events, lambda path: text.read(path, text.probe(path))):
+        with pytest.raises(EventFormatError, match="line 9001: 3 fields, expected 4"):
+            read(path)
+    lines[9_000] = lines[9_000].replace(",", " ", 1)
+    path.write_text("\n".join(lines) + "\n")
+    fast = text.read(path, text.probe(path))
     monkeypatch.setattr(text, "_parse_fast", lambda *a: None)
-    slow = read_events(path)
+    slow = text.read(path, text.probe(path))
     np.testing.assert_array_equal(fast, slow)
     keep = np.ones(t.size, bool)
     keep[15_000] = False
-    np.testing.assert_array_equal(fast["t"], t[keep])
+    want = t[keep].copy()
+    want[3_000] = t[3_000] % 10**6  # ".123..." is 0.123... s
+    want[7_000] = t[7_000] // 10**6 * 10**6
+    np.testing.assert_array_equal(fast["t"], want)
 
 
 def test_backwards_time_is_sorted_and_counted(tmp_path):

@@ -135,7 +135,7 @@ Coordinates are image coordinates (origin top-left, y down); jAER's y-up AEDAT 2
 flipped. A zero-byte file of a known suffix reads as zero events with the format's default size.
 """
 
-WRITABLE_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "npz")
+WRITABLE_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "evt2", "evt3", "dat", "npz")
 """Formats :func:`write_events` can write (losslessly for events; see each writer's notes)."""
 
 _MODULES = {
@@ -369,7 +369,7 @@ def iter_events(
     )
 
 
-_WRITE_SUFFIX = {".aedat4": "aedat4", ".npz": "npz", ".aedat": "aedat3"}
+_WRITE_SUFFIX = {".aedat4": "aedat4", ".npz": "npz", ".aedat": "aedat3", ".dat": "dat"}
 
 
 def write_events(
@@ -377,9 +377,11 @@ def write_events(
 ) -> None:
     """Write ``events`` (``EVENT_DTYPE``, sorted by ``t``) to ``path``, atomically.
 
-    ``format``: ``"aedat4"`` (via dv-processing, LZ4), ``"aedat3"`` (AEDAT 3.1 polarity packets,
-    DVS128 Gesture style), ``"npz"`` (this project's); ``None`` picks it from the suffix
-    (``.aedat4``, ``.aedat`` → aedat3, ``.npz``). The file appears complete or not at all.
+    ``format``: ``"aedat4"`` (LZ4 packets), ``"aedat3"`` (AEDAT 3.1 polarity packets, DVS128
+    Gesture style), ``"evt2"``, ``"evt3"``, ``"dat"`` (Prophesee), ``"npz"`` (this project's);
+    ``None`` picks it from the suffix (``.aedat4``, ``.aedat`` → aedat3, ``.dat``, ``.npz``; a
+    ``.raw`` file needs ``format="evt2"``/``"evt3"``). All but npz go through the streaming
+    writers of :mod:`neuromoco.formats.writer`. The file appears complete or not at all.
     """
     p = Path(path)
     fmt = format or _WRITE_SUFFIX.get(p.suffix.lower())
@@ -402,7 +404,15 @@ def write_events(
         if int(np.count_nonzero(np.diff(events["t"]) < 0)):
             raise ValueError(f"{p}: events must be sorted by t before writing (use sort_events)")
         check_coordinates(events, (w, h), p)
-    _format_module(fmt, p).write(p, events, (w, h))
+    if fmt == "npz":
+        _format_module(fmt, p).write(p, events, (w, h))
+        return
+    from neuromoco.atomic import atomic_path
+    from neuromoco.formats.writer import open_writer
+
+    with atomic_path(p) as tmp, open_writer(tmp, (w, h), format=fmt, overwrite=True, label=p) as wr:
+        for i in range(0, events.shape[0], 1 << 20):
+            wr.write(events[i : i + (1 << 20)])
 
 
 def to_frames(

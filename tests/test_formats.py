@@ -369,7 +369,7 @@ def test_write_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="suffix"):
         write_events(tmp_path / "a.xyz", ev, (128, 128))
     with pytest.raises(ValueError, match="cannot write"):
-        write_events(tmp_path / "a.raw", ev, (128, 128), format="evt3")
+        write_events(tmp_path / "a.mp4", ev, (128, 128), format="mp4")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.atomic import atomic_write
 from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import (
     BLOCK_EVENTS,
@@ -37,6 +36,7 @@ from neuromoco.formats.base import (
     shrink,
     xy_view,
 )
+from neuromoco.formats.writer import EventWriter
 
 MAGIC = b"#!AER-DAT3.1"
 END_HEADER = b"#!END-HEADER"
@@ -274,40 +274,46 @@ def encode(events: np.ndarray) -> np.ndarray:
     return words
 
 
-def write(path, events: np.ndarray, sensor_size: SensorSize, camera: str | None = None) -> None:
-    """Write ``events`` (sorted, t ≥ 0 µs) as AEDAT 3.1 polarity packets.
+class Aedat3Writer(EventWriter):
+    """Streaming AEDAT 3.1 writer: polarity packets of up to ``WRITE_PACKET_EVENTS`` events
+    (t ≥ 0 µs; a packet is cut where ``t >> 31``, its ``eventTSOverflow``, changes).
 
     The ``#Source`` line names ``camera`` (default ``DVS128`` for 128×128, else
-    ``neuromoco_<W>x<H>``; a reader takes the size from a known camera name only, so sizes other
-    than the known ones must be passed again when reading).
+    ``neuromoco_<W>x<H>``; a reader takes the size from a known camera name or that pattern).
     """
-    w, h = sensor_size
-    if w > 0x8000 or h > 0x8000:
-        raise ValueError(f"{path}: AEDAT 3.1 holds coordinates below 32768, sensor is {w}x{h}")
-    if events.size and int(events["t"].min()) < 0:
-        raise ValueError(f"{path}: AEDAT 3.1 cannot store negative timestamps")
-    if camera is None:
-        camera = camera_name_for(sensor_size)
-    words = encode(events)
-    overflow = (events["t"] >> 31).astype(np.int64)
 
-    def _write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            f.write(header_bytes(camera))
-            n = events.shape[0]
-            start = 0
-            while start < n:
-                stop = min(n, start + WRITE_PACKET_EVENTS)
-                ov = int(overflow[start])
-                # a packet holds one overflow value: cut where it changes
-                if int(overflow[stop - 1]) != ov:
-                    stop = start + int(np.searchsorted(overflow[start:stop], ov, side="right"))
-                k = stop - start
-                f.write(PACKET_HEADER.pack(POLARITY_EVENT, 1, 8, 4, ov, k, k, k))
-                f.write(words[start:stop].tobytes())
-                start = stop
+    format = "aedat3"
+    max_coord = 0x8000  # 15-bit x and y
+    packet_events = WRITE_PACKET_EVENTS
 
-    atomic_write(path, _write)
+    def __init__(
+        self,
+        path,
+        sensor_size: SensorSize,
+        overwrite: bool = False,
+        camera: str | None = None,
+        label=None,
+    ):
+        self.camera = camera or camera_name_for(tuple(int(v) for v in sensor_size))
+        super().__init__(path, sensor_size, overwrite=overwrite, label=label)
+
+    def _start(self) -> None:
+        self._f.write(header_bytes(self.camera))
+
+    def _emit(self, events: np.ndarray) -> None:
+        words = encode(events)
+        overflow = events["t"] >> 31
+        n = events.shape[0]
+        start = 0
+        while start < n:
+            ov = int(overflow[start])
+            stop = n
+            if int(overflow[n - 1]) != ov:  # a packet holds one overflow value
+                stop = start + int(np.searchsorted(overflow[start:], ov, side="right"))
+            k = stop - start
+            self._f.write(PACKET_HEADER.pack(POLARITY_EVENT, 1, 8, 4, ov, k, k, k))
+            self._f.write(words[start:stop].tobytes())
+            start = stop
 
 
 def camera_name_for(sensor_size: SensorSize) -> str:

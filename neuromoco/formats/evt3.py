@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, EventFormatError
+from neuromoco.formats.writer import EventWriter
 
 WORD = np.dtype("<u2")
 # words decoded per block: temporaries stay in a few MB
@@ -206,3 +207,92 @@ def iter_events(path: Path, offset: int, n_bytes: int, chunk_events: int) -> Ite
                 pending, n = [], 0
     if n:
         yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def header_bytes(sensor_size: tuple[int, int], evt: str = "3.0") -> bytes:
+    """A Prophesee RAW header for EVT ``evt`` ("2.0"/"3.0") with the sensor geometry."""
+    w, h = sensor_size
+    name = "EVT3" if evt.startswith("3") else "EVT2"
+    return (
+        f"% evt {evt}\n% format {name};height={h};width={w}\n% geometry {w}x{h}\n"
+        "% integrator_name neuromoco\n% end\n"
+    ).encode("ascii")
+
+
+def encode_run(events: np.ndarray, st: State) -> np.ndarray:
+    """EVT 3.0 words for ``events`` whose timestamps all lie in the 2**24 µs epoch ``st.wraps``
+    (the caller emits the wrap words first). One EVT_ADDR_X word per event, preceded by
+    TIME_HIGH / TIME_LOW / ADDR_Y words where those change (TIME_LOW also after every
+    TIME_HIGH); ``st`` is updated."""
+    t = events["t"]
+    th = ((t >> 12) & 0xFFF).astype(np.int32)
+    tl = (t & 0xFFF).astype(np.int32)
+    y = events["y"].astype(np.int32)
+    n = t.shape[0]
+
+    def changed(v: np.ndarray, prev: int) -> np.ndarray:
+        c = np.empty(n, dtype=bool)
+        c[0] = v[0] != prev
+        np.not_equal(v[1:], v[:-1], out=c[1:])
+        return c
+
+    dth, dtl, dy = changed(th, st.th), changed(tl, st.tl), changed(y, st.y)
+    # a TIME_LOW after every TIME_HIGH, as cameras write them: some decoders (evt3 0.4.1)
+    # reset the low bits on TIME_HIGH, so a file relying on the old low bits would differ there
+    dtl |= dth
+    counts = 1 + dth.astype(np.int64) + dtl + dy
+    end = np.cumsum(counts)
+    words = np.empty(int(end[-1]), dtype=WORD)
+    pos = end - 1
+    words[pos] = (0x2 << 12) | (events["p"].astype(np.uint16) << 11) | events["x"]
+    pos = pos - dy
+    words[pos[dy]] = y[dy]  # EVT_ADDR_Y: type 0
+    pos = pos - dtl
+    words[pos[dtl]] = (0x6 << 12) | tl[dtl]
+    pos = pos - dth
+    words[pos[dth]] = (0x8 << 12) | th[dth]
+    st.th, st.tl, st.y = int(th[-1]), int(tl[-1]), int(y[-1])
+    return words
+
+
+def wrap_words(st: State, epoch: int) -> np.ndarray:
+    """Words that bring a decoder from ``st`` to the 2**24 µs ``epoch``: a first TIME_HIGH if
+    none was written yet, then one TIME_HIGH decrease (0xFFF then 0) per wrap."""
+    words = []
+    if st.th < 0:
+        words.append(0x8000)
+        st.th = 0
+    n = epoch - st.wraps
+    words += [0x8FFF, 0x8000] * n
+    if n:
+        st.th, st.wraps = 0, epoch
+    return np.array(words, dtype=WORD)
+
+
+class Evt3Writer(EventWriter):
+    """Streaming Prophesee EVT 3.0 writer. Every event is one EVT_ADDR_X word (no vectors:
+    the file is larger than a camera's, the events are exact), with TIME_HIGH, TIME_LOW and
+    ADDR_Y words written only when they change; 24-bit time-base wraps are written as
+    TIME_HIGH decreases, so any t ≥ 0 µs round-trips. Coordinates below 2048."""
+
+    format = "evt3"
+    max_coord = MAX_COORD
+
+    def _start(self) -> None:
+        self._f.write(header_bytes(self.sensor_size, "3.0"))
+        self._st = State(th=-1, tl=-1, y=-1)
+
+    def _emit(self, events: np.ndarray) -> None:
+        epoch = events["t"] >> 24
+        cuts = np.flatnonzero(epoch[1:] != epoch[:-1]) + 1
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, events.shape[0]], strict=True):
+            run = events[a:b]
+            pre = wrap_words(self._st, int(epoch[a]))
+            if pre.size:
+                self._f.write(pre.tobytes())
+                self._st.tl = -1  # TIME_HIGH words written: make the next TIME_LOW explicit
+            self._f.write(encode_run(run, self._st).tobytes())

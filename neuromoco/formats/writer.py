@@ -1,0 +1,270 @@
+"""Streaming event writers: append sorted chunks to a file with bounded memory.
+
+::
+
+    from neuromoco.formats.writer import open_writer
+
+    with open_writer("rec.aedat4", sensor_size=(128, 128)) as w:
+        for chunk in source:  # EVENT_DTYPE arrays, sorted by t (µs), in time order
+            w.write(chunk)
+            w.flush()  # optional: everything so far is on disk and readable, even after a crash
+    print(w.events_written)
+
+* ``write(events)`` appends a chunk (``EVENT_DTYPE``, or any structured array with fields t, x, y,
+  p; sorted by ``t``, the first ``t`` not older than the previous chunk's last one; coordinates
+  inside ``sensor_size``). Memory stays bounded (one packet of events buffered, see
+  ``packet_events``) whatever the total length.
+* ``flush()``: when it returns, every event written so far is in the file, fsynced, and the file
+  is readable up to there by ``neuromoco info`` and the format's other readers (AEDAT 4.0:
+  dv-processing and the ``aedat`` package) even if the process is then killed.
+* ``close()`` finalises the file (AEDAT 4.0: writes the packet index and points the header at
+  it); the context manager closes on exit, also when the block raised (the events written up to
+  then form a valid file). ``events_written`` counts the events accepted so far.
+
+Formats: ``aedat4`` (default, LZ4-compressed packets), ``aedat3``, ``evt2``, ``evt3``, ``dat``.
+``npz`` cannot be streamed (a zip member's size is written before its data):
+:func:`open_writer` refuses it. The file is written in place (a recorder wants the data at
+``path`` after every flush); whole-file writers (:func:`neuromoco.events.write_events`,
+``neuromoco convert``) write to a temporary file and rename it when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize, make_events
+
+STREAMING_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "evt2", "evt3", "dat")
+SUFFIX_FORMATS = {".aedat4": "aedat4", ".aedat": "aedat3", ".aedat3": "aedat3", ".dat": "dat"}
+DEFAULT_FORMAT = "aedat4"
+
+
+class EventWriter(ABC):
+    """Base of the streaming writers: checks every chunk, counts events, owns the file.
+
+    Subclasses implement ``_start()`` (write the header), ``_emit(events)`` (encode and write
+    one packet of checked events; at most ``packet_events`` of them) and may implement
+    ``_finish()`` (trailer/index; called once by ``close``). The base buffers events until a
+    packet is full, so memory holds at most one packet whatever the chunk sizes; ``flush()``
+    writes a shorter packet.
+    """
+
+    format: str = ""
+    max_t: int = (1 << 63) - 1
+    """Largest timestamp (µs) the format can hold."""
+    max_coord: int = 1 << 16
+    """Coordinates must be below this (pixels)."""
+    packet_events: int = 1 << 15
+    """Events per packet (per encoded block for formats without packets)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        sensor_size: SensorSize,
+        overwrite: bool = False,
+        label: str | Path | None = None,
+    ):
+        self.path = Path(path)
+        self.label = str(label if label is not None else path)
+        """The name error messages use (the final path when writing to a temporary file)."""
+        w, h = (int(v) for v in sensor_size)
+        if not (0 < w <= self.max_coord and 0 < h <= self.max_coord):
+            raise ValueError(
+                f"{self.label}: sensor size {w}x{h} does not fit {self.format} "
+                f"(1..{self.max_coord} pixels a side)"
+            )
+        self.sensor_size: SensorSize = (w, h)
+        self.events_written = 0
+        self.last_t: int | None = None
+        self.closed = False
+        self._pending: list[np.ndarray] = []
+        self._n_pending = 0
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise FileNotFoundError(f"{self.label}: output folder {parent} does not exist")
+        self._f = open(self.path, "wb" if overwrite else "xb")  # noqa: SIM115 (closed in close)
+        try:
+            self._start()
+        except BaseException:
+            self._f.close()
+            self.path.unlink(missing_ok=True)
+            raise
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def write(self, events: np.ndarray) -> None:
+        """Append ``events`` (sorted by t µs, not older than what was written before)."""
+        if self.closed:
+            raise ValueError(f"{self.label}: writer is closed")
+        ev = self._check(events)
+        if ev.size:
+            self._write(ev)
+            self.events_written += int(ev.size)
+            self.last_t = int(ev["t"][-1])
+
+    def flush(self) -> None:
+        """Write everything buffered and fsync: the file is readable up to here after a crash."""
+        if self.closed:
+            return
+        self._flush()
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        """Finalise the file (index/trailer) and close it. Idempotent."""
+        if self.closed:
+            return
+        try:
+            self._flush()
+            self._finish()
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        finally:
+            self.closed = True
+            self._f.close()
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+    def __del__(self):  # a writer dropped without close(): leave a valid file behind
+        try:
+            if not self.closed and not self._f.closed:
+                self.close()
+        except Exception:
+            pass
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _check(self, events: np.ndarray) -> np.ndarray:
+        ev = np.asarray(events)
+        if ev.dtype != EVENT_DTYPE:
+            if ev.dtype.names is None or not set("txyp") <= set(ev.dtype.names):
+                raise ValueError(f"{self.label}: events must be a structured array with t, x, y, p")
+            ev = make_events(ev["t"], ev["x"], ev["y"], ev["p"])
+        if ev.ndim != 1:
+            raise ValueError(f"{self.label}: events must be 1-D, got shape {ev.shape}")
+        if ev.size == 0:
+            return ev
+        t = ev["t"]
+        if t.size > 1 and bool(np.any(t[1:] < t[:-1])):
+            raise ValueError(f"{self.label}: events must be sorted by t (use sort_events)")
+        t0, t1 = int(t[0]), int(t[-1])
+        if self.last_t is not None and t0 < self.last_t:
+            raise ValueError(
+                f"{self.label}: chunk starts at t={t0} µs, before the previous chunk's last event "
+                f"(t={self.last_t} µs): chunks must come in time order"
+            )
+        if t0 < 0 or t1 > self.max_t:
+            raise ValueError(
+                f"{self.label}: {self.format} holds timestamps 0..{self.max_t} µs, got {t0}..{t1}"
+            )
+        w, h = self.sensor_size
+        xmax, ymax = int(ev["x"].max()), int(ev["y"].max())
+        if xmax >= w or ymax >= h:
+            raise EventFormatError(
+                self.label,
+                f"event coordinates outside the {w}x{h} sensor (max x={xmax}, max y={ymax})",
+            )
+        if int(ev["p"].max()) > 1:
+            raise ValueError(f"{self.label}: polarity values other than 0/1")
+        return ev
+
+    # -- format hooks -------------------------------------------------------------------------
+
+    @abstractmethod
+    def _start(self) -> None:
+        """Write the file header."""
+
+    @abstractmethod
+    def _emit(self, events: np.ndarray) -> None:
+        """Encode and write one packet of checked events."""
+
+    def _write(self, ev: np.ndarray) -> None:
+        k = self.packet_events
+        if self._n_pending:
+            # complete the pending packet with the head of this chunk
+            take = min(k - self._n_pending, ev.shape[0])
+            # copies: the caller may reuse its buffer once write() returns
+            self._pending.append(ev[:take].copy())
+            self._n_pending += take
+            ev = ev[take:]
+            if self._n_pending < k:
+                return
+            self._emit(np.concatenate(self._pending))
+            self._pending, self._n_pending = [], 0
+        n_full = ev.shape[0] - ev.shape[0] % k
+        for i in range(0, n_full, k):
+            self._emit(ev[i : i + k])
+        if n_full < ev.shape[0]:
+            self._pending = [ev[n_full:].copy()]
+            self._n_pending = ev.shape[0] - n_full
+
+    def _flush(self) -> None:
+        if self._n_pending:
+            ev = np.concatenate(self._pending)
+            self._pending, self._n_pending = [], 0
+            self._emit(ev)
+
+    def _finish(self) -> None:  # noqa: B027 (optional hook: most formats have no trailer)
+        """Write the trailer/index, if the format has one (called once by ``close``)."""
+
+
+def writer_format(path: str | Path, format: str | None = None) -> str:
+    """The format a writer uses for ``path``: ``format``, else from the suffix (``.aedat4``,
+    ``.aedat`` → aedat3, ``.dat``; ``.raw`` needs ``format="evt2"`` or ``"evt3"``), else aedat4."""
+    p = Path(path)
+    if format is not None:
+        fmt = format.lower()
+    else:
+        suffix = p.suffix.lower()
+        if suffix == ".raw":
+            raise ValueError(f"{p}: a .raw file is EVT 2.0 or EVT 3.0: pass format='evt2'/'evt3'")
+        fmt = SUFFIX_FORMATS.get(suffix, "npz" if suffix == ".npz" else DEFAULT_FORMAT)
+    if fmt == "npz":
+        raise ValueError(
+            f"{p}: npz cannot be written as a stream (a zip member's size precedes its data); "
+            "use write_events() for npz, or a streaming format: " + ", ".join(STREAMING_FORMATS)
+        )
+    if fmt not in STREAMING_FORMATS:
+        raise ValueError(
+            f"{p}: cannot stream format {fmt!r}; streaming formats: {', '.join(STREAMING_FORMATS)}"
+        )
+    return fmt
+
+
+def open_writer(
+    path: str | Path,
+    sensor_size: SensorSize,
+    format: str | None = None,
+    overwrite: bool = False,
+    **options,
+) -> EventWriter:
+    """Open a streaming writer for ``path`` (see the module docstring).
+
+    ``sensor_size``: (width, height) pixels. ``format``: one of :data:`STREAMING_FORMATS`, or
+    ``None`` for the suffix's (default aedat4). ``overwrite``: replace an existing file (else
+    ``FileExistsError``). ``options`` go to the format's writer (AEDAT 4.0:
+    ``compression="lz4"|"none"``, ``packet_events``, ``camera``; AEDAT 3.1: ``camera``).
+    """
+    fmt = writer_format(path, format)
+    if fmt == "aedat4":
+        from neuromoco.formats.aedat4 import Aedat4Writer as cls
+    elif fmt == "aedat3":
+        from neuromoco.formats.aedat3 import Aedat3Writer as cls
+    elif fmt == "evt3":
+        from neuromoco.formats.evt3 import Evt3Writer as cls
+    else:
+        from neuromoco.formats.prophesee import DatWriter, Evt2Writer
+
+        cls = Evt2Writer if fmt == "evt2" else DatWriter
+    if Path(path).exists() and not overwrite:
+        raise FileExistsError(f"{path}: exists (pass overwrite=True to replace it)")
+    return cls(path, sensor_size, overwrite=overwrite, **options)

@@ -32,6 +32,7 @@ from snntorch import utils as snn_utils  # noqa: E402
 
 SOURCE = REPO.parent / "shared" / "models" / "neurobench_dvs_gesture"
 CLIP = "dvsgesture_csv/class2_user02_led.csv"
+WEIGHTS = REPO / "models" / "weights"
 
 
 def _source_dir() -> Path:
@@ -85,7 +86,7 @@ def _run_reference(ref, x):
     return torch.stack(spikes), [torch.stack(m) for m in mems]
 
 
-def _random_frames(seed, T=60, N=3):
+def _random_frames(seed, T=40, N=2):
     g = torch.Generator().manual_seed(seed)
     # sparse event counts like a busy DVS stream at 32x32: enough to drive every layer to spike
     active = torch.rand(T, N, 2, 32, 32, generator=g) < 0.08
@@ -115,12 +116,16 @@ def _assert_identical(model, ref, x):
     step = StatefulStep(model).eval()
     assert step.state_names == ["lif1", "lif2", "lif3", "lif_out"]
     state = step.init_state(x.shape[1])
+    outs, states = [], []
     with torch.no_grad():
         for t in range(x.shape[0]):
             out, *state = step(x[t], *state)
-            assert torch.equal(out, want[t]), f"stream mode spikes differ at step {t}"
-            for i in range(4):
-                torch.testing.assert_close(state[i], mems[i][t], rtol=1e-6, atol=1e-5)
+            outs.append(out)
+            states.append(state)
+    assert torch.equal(torch.stack(outs), want), "stream mode spikes differ from snntorch"
+    for i in range(4):  # every layer's membrane at every step
+        got = torch.stack([s[i] for s in states])
+        torch.testing.assert_close(got, mems[i], rtol=1e-6, atol=1e-5)
     return want
 
 
@@ -247,28 +252,15 @@ def test_spike_decision_stream_mode_is_a_trailing_count():
     assert preds[1].decision == "c0" and preds[1].decision_step == 1
 
 
-def test_predictors_and_onnx_step_graph_emit_identical_spikes(tmp_path):
+def test_shipped_onnx_step_graph_emits_the_same_spikes_as_torch():
+    """The shipped step graph against the shipped checkpoint (the export itself runs in the
+    slow build test); spikes must be identical, stepped and as a window."""
     pytest.importorskip("onnxruntime")
-    from neuromoco.models.checkpoint import save_checkpoint
     from neuromoco.models.inference import load_predictor
     from neuromoco.models.neurobench_gesture import gesture_framing
-    from neuromoco.models.onnx_export import export_onnx, read_onnx_metadata
 
-    src = _source_dir()
-    sd, kwargs = convert_state_dict(
-        torch.load(src / "dvs_gesture_snn.pt", map_location="cpu", weights_only=True)
-    )
-    model = create_model(ARCH, **kwargs)
-    model.load_state_dict(sd, strict=True)
-    ckpt = save_checkpoint(
-        tmp_path / "g.pt", model.eval(), arch=ARCH, model_kwargs=kwargs,
-        class_names=CLASS_NAMES, framing=gesture_framing(),
-    )  # fmt: skip
-    onnx_path = export_onnx(ckpt, tmp_path / "g.onnx", mode="step")
-    meta = read_onnx_metadata(onnx_path)
-    assert meta["output"] == "spikes" and meta["framing"]["denoise_us"] == 10_000
-    tp = load_predictor(ckpt, backend="torch", mode="step", device="cpu")
-    op = load_predictor(onnx_path, backend="onnx", mode="step", device="cpu")
+    tp = load_predictor(WEIGHTS / "dvs128_gesture.pt", backend="torch", mode="step", device="cpu")
+    op = load_predictor(WEIGHTS / "dvs128_gesture.onnx", backend="onnx", mode="step", device="cpu")
     assert tp.output == op.output == "spikes" and tp.framing == op.framing == gesture_framing()
     x = _random_frames(5, T=40, N=2).numpy()
     want = tp.window(x)
@@ -278,3 +270,60 @@ def test_predictors_and_onnx_step_graph_emit_identical_spikes(tmp_path):
     for t in range(x.shape[0]):
         out, state = tp.step(x[t], state)
         np.testing.assert_array_equal(out, want[t])
+
+
+# --------------------------------------------------------------------------- shipped files
+
+
+def test_shipped_model_files():
+    from neuromoco.models.checkpoint import build_model, load_checkpoint
+    from neuromoco.models.neurobench_gesture import SOURCE_SHA256, gesture_framing
+    from neuromoco.models.onnx_export import read_onnx_metadata
+
+    ckpt = load_checkpoint(WEIGHTS / "dvs128_gesture.pt")
+    assert ckpt.arch == ARCH and ckpt.class_names == CLASS_NAMES
+    assert ckpt.framing == gesture_framing() and ckpt.framing.denoise_us == 10_000
+    assert ckpt.meta["source"]["sha256"] == SOURCE_SHA256
+    assert ckpt.meta["source"]["licence"] == "Apache-2.0"
+    model = build_model(ckpt)
+    assert model.output_kind == "spikes"
+    meta = read_onnx_metadata(WEIGHTS / "dvs128_gesture.onnx")
+    assert meta["mode"] == "step" and meta["output"] == "spikes"
+    assert meta["class_names"] == CLASS_NAMES and meta["framing"] == gesture_framing().to_dict()
+    licence = (WEIGHTS / "LICENSE.dvs128_gesture").read_text()
+    assert "Apache License" in licence and "Version 2.0" in licence
+    assert (REPO / "models" / "MODEL_CARD_dvs128_gesture.md").is_file()
+    # the shipped weights are the source's, converted (when the source is here to compare)
+    if (SOURCE / "dvs_gesture_snn.pt").is_file():
+        src = build_model_from_source(SOURCE)
+        for k, v in src.state_dict().items():
+            assert torch.equal(model.state_dict()[k], v), k
+
+
+@pytest.mark.slow
+def test_build_command(tmp_path):
+    from neuromoco.models.neurobench_gesture import main
+
+    src = _source_dir()
+    out = tmp_path / "weights"
+    assert main(["--build", "--source", str(src), "--out", str(out), "--clips", ""]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "LICENSE.dvs128_gesture",
+        "dvs128_gesture.json",
+        "dvs128_gesture.onnx",
+        "dvs128_gesture.pt",
+    ]
+    # a source that is not byte-identical is refused, naming the file, and nothing is replaced
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    data = bytearray((src / "dvs_gesture_snn.pt").read_bytes())
+    data[-100] ^= 1
+    (bad / "dvs_gesture_snn.pt").write_bytes(bytes(data))
+    (bad / "LICENSE").write_bytes((src / "LICENSE").read_bytes())
+    before = (out / "dvs128_gesture.pt").read_bytes()
+    with pytest.raises(ValueError, match="dvs_gesture_snn.pt: sha256"):
+        from neuromoco.models.neurobench_gesture import build
+
+        build(bad, out, clips=None)
+    assert (out / "dvs128_gesture.pt").read_bytes() == before

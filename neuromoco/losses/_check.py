@@ -20,7 +20,13 @@ import torch
 DEBUG_CHECKS_ENV = "NEUROMOCO_DEBUG_CHECKS"
 """Set to ``1`` to check tensor values on every device, not only on CPU."""
 
-_debug_checks = os.environ.get(DEBUG_CHECKS_ENV, "").strip() not in ("", "0")
+
+def env_flag(value: str | None) -> bool:
+    """An environment switch: unset, empty or ``0`` is off, anything else on."""
+    return (value or "").strip() not in ("", "0")
+
+
+_debug_checks = env_flag(os.environ.get(DEBUG_CHECKS_ENV))
 _INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.uint8)
 
 

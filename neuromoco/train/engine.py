@@ -195,7 +195,8 @@ class Trainer:
 
     def __init__(self, cfg, task: Task, train_ds, val_ds, out_dir, ctx: DistContext, framing):
         self.cfg, self.task, self.ctx, self.framing = cfg, task, ctx, framing
-        self.run_cfg, self.optim_cfg = run, optim = cfg["run"], cfg["optim"]
+        run, optim = cfg["run"], cfg["optim"]
+        self.run_cfg, self.optim_cfg = run, optim
         self.out = Path(out_dir)
         if ctx.is_main:
             atomic_write_text(self.out / "recipe.toml", dumps(cfg), mkdir=True)

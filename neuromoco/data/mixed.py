@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from neuromoco.data.frames_dataset import FramesDataset
-from neuromoco.data.registry import PAPER_SIZE
+from neuromoco.data.samples import PAPER_SIZE
 
 UNLABELED = -1
 

@@ -11,15 +11,11 @@ import inspect
 from collections.abc import Callable, Sequence
 
 from neuromoco.data.procedural import CLIP_US
-from neuromoco.data.samples import SampleSource
+from neuromoco.data.samples import PAPER_SIZE, PAPER_T, SampleSource
 from neuromoco.data.splits import TRAIN_FRACTION
 from neuromoco.framing import FramingSpec
 
 DATASETS: dict[str, Callable[..., SampleSource]] = {}
-
-PAPER_T = 16
-PAPER_SIZE = (128, 128)
-"""The paper's framing: T = 16 frames of 128×128 (width, height) pixels."""
 
 
 def register_dataset(name: str):

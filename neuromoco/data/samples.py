@@ -16,6 +16,10 @@ import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, SensorSize
 
+PAPER_T = 16
+PAPER_SIZE = (128, 128)
+"""The paper's framing of every dataset: T = 16 frames of 128×128 (width, height) pixels."""
+
 
 @dataclass(frozen=True)
 class SampleRef:

@@ -257,90 +257,22 @@ def build_model_from_source(source: str | Path) -> NeuroBenchGestureSNN:
     return model.eval()
 
 
-# ---------------------------------------------------------------------------- measurement
-def clip_decision(predictor, events: np.ndarray, sensor_size, mode: str) -> np.ndarray:
-    """Summed evidence ``[C]`` of one clip replayed through the streaming components
-    (``Windower.from_spec`` with the model's framing, incl. its denoise, then an
-    ``InferenceSession``), with the decision rule of ``neuromoco evaluate --recordings``:
-
-    * ``stream``: one step per 40 ms bin from a fresh state at the clip's first event; the sum
-      of every step's output spikes (= spike counts over the clip, NeuroBench's rule);
-    * ``window``: the sum of ``probs`` (spike-count shares) of every full 6 s window (hop = one
-      bin); a clip shorter than a window is scored on the window ending at its last tick (the
-      time before its first event is empty bins).
-    """
-    from neuromoco.streaming.session import InferenceSession
-    from neuromoco.streaming.windower import Windower
-
-    spec = predictor.framing
-    bin_us = spec.window_us // spec.T
-    emit = "bin" if mode == "stream" else "window"
-    end = int(events["t"][-1]) + 1
-
-    def replay(partial: bool) -> list:
-        win = Windower.from_spec(spec, sensor_size, hop_us=bin_us, emit=emit, partial=partial)
-        session = InferenceSession(predictor, mode)
-        preds = []
-        for a in range(0, events.shape[0], 20_000):  # chunks, as a source delivers them
-            preds += [session.process(w) for w in win.push(events[a : a + 20_000])]
-        preds += [session.process(w) for w in win.flush(end)]
-        return [p for p in preds if p is not None]
-
-    preds = replay(partial=mode == "stream")
-    if not preds:
-        preds = replay(partial=True)[-1:]
-    total = np.zeros(len(predictor.class_names))
-    for p in preds:
-        total += p.probs if mode == "window" else p.probs_per_step[-1]
-    return total
-
-
-def measure_clips(model_path: str | Path, labels_csv: str | Path) -> dict:
-    """Accuracy on labelled clips (``path,label`` CSV) in window and stream mode, through the
-    streaming components, reading each clip with the project's reader (a text file without
-    polarity gets the reader's default policy)."""
-    import csv
-
-    from neuromoco.events import read_recording
-    from neuromoco.models.inference import load_predictor
-
-    labels_csv = Path(labels_csv)
-    with open(labels_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    out: dict = {"labels": str(labels_csv.name), "n": len(rows)}
-    for mode in ("window", "stream"):
-        predictor = load_predictor(model_path, mode="window" if mode == "window" else "step")
-        names = predictor.class_names
-        clips = []
-        for r in rows:
-            rec = read_recording(labels_csv.parent / r["path"])
-            scores = clip_decision(predictor, rec.events, rec.sensor_size, mode)
-            pred = names[int(np.argmax(scores))]
-            clips.append({"path": r["path"], "label": r["label"], "pred": pred})
-        correct = sum(c["label"] == c["pred"] for c in clips)
-        out[mode] = {"accuracy": correct / len(clips), "correct": correct, "clips": clips}
-    return out
-
-
 # ---------------------------------------------------------------------------- build
 _REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = _REPO.parent / "shared" / "models" / "neurobench_dvs_gesture"
-DEFAULT_CLIPS = _REPO.parent / "shared" / "testdata" / "dvsgesture_csv" / "labels.csv"
 STEM = "dvs128_gesture"
 
 
-def build(
-    source: str | Path = DEFAULT_SOURCE,
-    out: str | Path | None = None,
-    clips: str | Path | None = DEFAULT_CLIPS,
-) -> dict:
+def build(source: str | Path = DEFAULT_SOURCE, out: str | Path | None = None) -> dict:
     """Convert NeuroBench's weights into the bundled model ``dvs128-gesture``.
 
     Writes ``{out}/dvs128_gesture.pt`` (checkpoint), ``.onnx`` (step graph, weights embedded),
     ``.json`` (figures) and ``LICENSE.dvs128_gesture`` (the source's Apache-2.0 text), all
     replaced together only once every file is written and checked (``atomic_paths``). Checks:
     the source's sha256, the window forward == stepping, the ONNX step graph's spikes == torch's.
-    ``clips``: a labels CSV of real recordings to measure accuracy on (skipped when absent).
+    Accuracy on labelled real recordings is measured afterwards through the app's streaming path
+    (``neuromoco evaluate dvs128-gesture --recordings ...``; ``python -m bench.real_clips``
+    records it in the ``.json``).
 
     Returns the figures written to the ``.json``.
     """
@@ -400,8 +332,6 @@ def build(
             "reported_test_accuracy": REPORTED_ACCURACY,
             "onnx_parity": parity,
         }
-        if clips is not None and Path(clips).is_file():
-            figures["shared_clips"] = measure_clips(ckpt, clips)
         (tmp / f"{STEM}.json").write_text(json.dumps(figures, indent=2) + "\n")
         (tmp / f"LICENSE.{STEM}").write_bytes(licence.read_bytes())
         names = [f"{STEM}.pt", f"{STEM}.onnx", f"{STEM}.json", f"LICENSE.{STEM}"]
@@ -445,17 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         "--source", default=str(DEFAULT_SOURCE), help="folder with dvs_gesture_snn.pt and LICENSE"
     )
     ap.add_argument("--out", default=None, help="output folder (default: models/weights)")
-    ap.add_argument(
-        "--clips",
-        default=str(DEFAULT_CLIPS),
-        help="labels CSV of real clips to measure on ('' to skip)",
-    )
     args = ap.parse_args(argv)
     if not args.build:
         ap.print_help()
         return 2
     try:
-        figures = build(args.source, args.out, args.clips or None)
+        figures = build(args.source, args.out)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -306,7 +306,7 @@ def test_build_command(tmp_path):
 
     src = _source_dir()
     out = tmp_path / "weights"
-    assert main(["--build", "--source", str(src), "--out", str(out), "--clips", ""]) == 0
+    assert main(["--build", "--source", str(src), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "LICENSE.dvs128_gesture",
@@ -325,5 +325,5 @@ def test_build_command(tmp_path):
     with pytest.raises(ValueError, match="dvs_gesture_snn.pt: sha256"):
         from neuromoco.models.neurobench_gesture import build
 
-        build(bad, out, clips=None)
+        build(bad, out)
     assert (out / "dvs128_gesture.pt").read_bytes() == before

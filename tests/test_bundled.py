@@ -39,7 +39,7 @@ def _test_windows(framing, n_per_class=2):
         None,
         "test",
         framing,
-        mode="window",
+        sampling="window",
         window_seed=123,
         progress=False,
         per_class=5,

@@ -22,10 +22,9 @@ import numpy as np
 
 from neuromoco.data.dvs128_gesture import DVS128Gesture
 from neuromoco.data.samples import SampleRef, SampleSource, check_split
+from neuromoco.synth import GESTURE_DURATION_US
 
 NAME = "procedural"
-CLIP_US = 1_500_000
-"""Default length of one procedural gesture clip, µs (about a DVS128 Gesture sample cut)."""
 
 
 def _synth():
@@ -59,7 +58,7 @@ class ProceduralGestures(SampleSource):
         split: str = "train",
         per_class: int = 20,
         seed: int = 0,
-        duration_us: int = CLIP_US,
+        duration_us: int = GESTURE_DURATION_US,
         test_fraction: float = 0.2,
     ):
         synth = _synth()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
-from neuromoco.data.procedural import CLIP_US
 from neuromoco.data.samples import PAPER_SIZE, PAPER_T, SampleSource
 from neuromoco.data.splits import TRAIN_FRACTION
 from neuromoco.framing import FramingSpec
+from neuromoco.synth import GESTURE_DURATION_US
 
 DATASETS: dict[str, Callable[..., SampleSource]] = {}
 
@@ -71,7 +71,7 @@ def _procedural(
     split,
     per_class: int = 20,
     seed: int = 0,
-    duration_us: int = CLIP_US,
+    duration_us: int = GESTURE_DURATION_US,
     test_fraction: float = 0.2,
 ):
     from neuromoco.data.procedural import ProceduralGestures, procedural_from_directory

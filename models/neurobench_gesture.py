@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuromoco.data.dvs128_gesture import CLASS_NAMES as DVS128_CLASS_NAMES
 from neuromoco.models.classifier import PerStep, SNNClassifier, as_hw
 from neuromoco.models.leaky import Leaky, reset_mechanism_name
 from neuromoco.models.registry import register_model
@@ -43,19 +44,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 ARCH = "neurobench_dvs_gesture"
 
-CLASS_NAMES = [
-    "hand_clap",
-    "right_hand_wave",
-    "left_hand_wave",
-    "right_arm_clockwise",
-    "right_arm_counter_clockwise",
-    "left_arm_clockwise",
-    "left_arm_counter_clockwise",
-    "arm_roll",
-    "air_drums",
-    "air_guitar",
-    "other_gestures",
-]
+CLASS_NAMES = list(DVS128_CLASS_NAMES)
 """DVS128 Gesture's 11 classes in the dataset's order (label = IBM class number − 1)."""
 
 SOURCE_FILE = "dvs_gesture_snn.pt"

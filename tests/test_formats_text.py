@@ -326,6 +326,7 @@ def _big_prefix(n=6000) -> str:
         ("6000,4,5,1,", "5 fields, expected 4"),
         ("60x0,4,5,1", r"field 1 \(t\) is not a number"),
         ("99999999999999999999999,1,1,1", "overflows int64"),
+        ("1" * 100 + ",1,1,1", r"field 1 \(t\) is 100 characters long"),
     ],
 )
 def test_bad_line_names_file_and_line(tmp_path, monkeypatch, bad_line, reason):
@@ -444,3 +445,25 @@ def test_cli_text_options(tmp_path):
     assert r.returncode == 1 and "columns='txyz'" in r.stderr and "Traceback" not in r.stderr
     r = _cli("info", src, "--polarity", "on", "--columns", "xy_t", "--time-unit", "s")
     assert r.returncode == 0 and "policy 'on'" in r.stdout
+
+
+def test_chunked_reading_has_bounded_memory(tmp_path, monkeypatch):
+    """iter_events holds one parse block and one chunk, not the file (peak measured)."""
+    import tracemalloc
+
+    t, x, y, p = _events(200_000, seed=9)
+    path = tmp_path / "m.csv"
+    path.write_text("".join(f"{a},{b},{c},{d}\n" for a, b, c, d in zip(t, x, y, p, strict=True)))
+    monkeypatch.setattr(text, "BLOCK_BYTES", 1 << 16)
+    whole_bytes = path.stat().st_size + t.size * EVENT_DTYPE.itemsize
+    tracemalloc.start()
+    try:
+        n = 0
+        with iter_events(path, chunk_events=5_000, sensor_size=(346, 260)) as chunks:
+            for ev in chunks:
+                n += ev.size
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert n == t.size
+    assert peak < whole_bytes / 4, (peak, whole_bytes)

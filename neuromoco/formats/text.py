@@ -94,8 +94,11 @@ HEADERLESS_CANDIDATES: dict[int, tuple[str, ...]] = {
 BLOCK_BYTES = 1 << 22
 """Bytes parsed at a time (~300 k events of a DVS CSV): bounds memory and keeps passes cached."""
 MAX_LINE_BYTES = 1 << 20
+PROBE_BYTES = 1 << 18
+"""probe reads this much (the header, the sample lines) unless the first line is longer."""
 SAMPLE_LINES = 2000
 _MAX_DIGITS = 18  # an int64 holds every 18-digit number
+_MAX_FIELD = 64  # longer fields are refused before Python parses them (int() is quadratic)
 
 _NAMES = {
     "t": ("t", "ts", "time", "times", "timestamp", "timestamps", "time_stamp", "t_stamp"),
@@ -332,7 +335,11 @@ def probe(
         columns = _check_columns(columns, path)
 
     with open(path, "rb") as f:
-        head = f.read(MAX_LINE_BYTES)
+        head = f.read(PROBE_BYTES)
+        cut = len(head) == PROBE_BYTES  # the file goes on after `head`
+        if cut and b"\n" not in head:  # one long first line: read up to the line limit
+            head += f.read(MAX_LINE_BYTES - PROBE_BYTES)
+            cut = len(head) == MAX_LINE_BYTES
     start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     # Leading blank/comment lines, then a header line (if any), then data lines (sampled).
     pos, line_no = start, 1
@@ -345,14 +352,14 @@ def probe(
     while pos < len(head) and len(sample) < SAMPLE_LINES:
         nl = head.find(b"\n", pos)
         if nl < 0:
-            if len(head) == MAX_LINE_BYTES:
-                if data_offset is None:
+            if cut:
+                if pos == start and len(head) >= MAX_LINE_BYTES:
                     raise EventFormatError(
                         path,
                         f"line {line_no} is longer than {MAX_LINE_BYTES >> 20} MiB: "
                         "not an event text file",
                     )
-                break  # the sample ends before a line cut by the read
+                break  # the sample (or the header search) ends before a line cut by the read
             nl = len(head)
         line = head[pos:nl].strip()
         if line and not line.startswith(b"#"):
@@ -512,6 +519,8 @@ def _parse_slow(path, layout: Layout, buf: bytes, first_line: int) -> np.ndarray
             )
         for j, c in enumerate(cols):
             f = fields[j]
+            if len(f) > _MAX_FIELD:
+                raise _bad(path, no, f"field {j + 1} ({c}) is {len(f)} characters long")
             if c in "xyp" and not _INT_RE.match(f):
                 raise _bad(
                     path, no, f"field {j + 1} ({c}) is not an integer: {f[:40].decode('latin-1')!r}"

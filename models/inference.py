@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.framing import FramingSpec
+from neuromoco.models.onnx_metadata import parse_metadata
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
@@ -145,24 +146,6 @@ class OnnxPredictor(Predictor):
     def __init__(self, path: Path, device: str, mode: str, threads: int | None):
         import onnxruntime as ort
 
-        from neuromoco.models.onnx_export import read_onnx_metadata
-
-        meta = read_onnx_metadata(path)
-        self.file_mode = meta["mode"]
-        if mode == "step" and self.file_mode != "step":
-            raise PredictorError(
-                f"{path}: a 'window' ONNX graph cannot be stepped; export it with "
-                "`neuromoco export-onnx CKPT OUT.onnx --mode step`"
-            )
-        self.framing = FramingSpec.from_dict(meta["framing"])
-        self.class_names = [str(c) for c in meta["class_names"]]
-        self.arch = str(meta.get("arch", "?"))
-        self.output = str(meta.get("output", "logits"))
-        if self.output not in ("logits", "spikes"):
-            raise PredictorError(
-                f"{path}: metadata output={self.output!r}; expected 'logits' or 'spikes'"
-            )
-        self._state_shapes = [tuple(s) for s in meta.get("state_shapes", [])]
         available = ort.get_available_providers()
         if device == "cpu":
             wanted = ["CPUExecutionProvider"]
@@ -207,6 +190,24 @@ class OnnxPredictor(Predictor):
                 f"{path}: CUDA provider did not load (session providers: {self.providers})"
             )
         self.backend, self.device, self.mode, self.path = "onnx", real, mode, str(path)
+        # the metadata is read through onnxruntime: this path imports neither torch nor onnx
+        props = self.session.get_modelmeta().custom_metadata_map
+        meta = parse_metadata(props, path)
+        self.file_mode = meta["mode"]
+        if mode == "step" and self.file_mode != "step":
+            raise PredictorError(
+                f"{path}: a 'window' ONNX graph cannot be stepped; export it with "
+                "`neuromoco export-onnx CKPT OUT.onnx --mode step`"
+            )
+        self.framing = FramingSpec.from_dict(meta["framing"])
+        self.class_names = [str(c) for c in meta["class_names"]]
+        self.arch = str(meta.get("arch", "?"))
+        self.output = str(meta.get("output", "logits"))
+        if self.output not in ("logits", "spikes"):
+            raise PredictorError(
+                f"{path}: metadata output={self.output!r}; expected 'logits' or 'spikes'"
+            )
+        self._state_shapes = [tuple(s) for s in meta.get("state_shapes", [])]
         self._in = [i.name for i in self.session.get_inputs()]
         self._out = [o.name for o in self.session.get_outputs()]
 

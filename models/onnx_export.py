@@ -34,10 +34,10 @@ from torch import nn
 
 from neuromoco.framing import FramingSpec
 from neuromoco.models.checkpoint import Checkpoint, build_model, load_checkpoint
+from neuromoco.models.onnx_metadata import META_PREFIX, parse_metadata
 from neuromoco.models.stateful import StatefulStep
 
 MODES = ("window", "step")
-META_PREFIX = "neuromoco."
 ONNX_FORMAT_VERSION = 1
 OUTPUT_KINDS = ("logits", "spikes")
 
@@ -231,16 +231,4 @@ def read_onnx_metadata(path: str | Path) -> dict:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as e:
         raise ValueError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
-    meta = {}
-    for p in proto.metadata_props:
-        if p.key.startswith(META_PREFIX):
-            try:
-                meta[p.key[len(META_PREFIX) :]] = json.loads(p.value)
-            except json.JSONDecodeError:
-                raise ValueError(f"{path}: metadata {p.key} is not valid JSON") from None
-    if "framing" not in meta or "mode" not in meta:
-        raise ValueError(
-            f"{path}: not exported by neuromoco (no framing/mode metadata); "
-            "export it with `neuromoco export-onnx`"
-        )
-    return meta
+    return parse_metadata({p.key: p.value for p in proto.metadata_props}, path)

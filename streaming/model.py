@@ -60,7 +60,9 @@ def load_model(
     from neuromoco.models.bundled import resolve_model
 
     try:
-        path, name = resolve_model(model, source_kind)
+        # a bundled model ships both files: the torch backend needs the checkpoint
+        prefer = "pt" if backend == "torch" else "onnx"
+        path, name = resolve_model(model, source_kind, prefer=prefer)
     except (ValueError, FileNotFoundError) as e:
         raise ModelError(f"{e}; pass --model NAME or PATH (.pt checkpoint or .onnx file)") from None
     path = Path(path)

@@ -167,3 +167,10 @@ def test_models_command_lists_bundled_models(capsys):
     out = capsys.readouterr().out
     assert "dvs128-gesture" in out and "gesture-demo" in out
     assert "--camera --file" in out and "--demo --webcam" in out and "MODEL_CARD_" in out
+
+
+def test_bundled_name_with_either_backend():
+    from neuromoco.streaming.model import load_model
+
+    assert load_model("gesture-demo", backend="torch").backend == "torch"
+    assert load_model("gesture-demo", backend="onnx").backend == "onnx"

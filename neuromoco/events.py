@@ -121,9 +121,9 @@ aedat2    own numpy (jAER DVS128 / DAVIS)    from ``# AEChip``: DVS128 128×128,
                                              240×180, DAVIS346 346×260; no chip: 128×128
 atis_bin  own numpy (5-byte records)         34×34 (N-MNIST) if all events fit, else 240×180
                                              (N-Caltech101); pass sensor_size to be sure
-dat       expelliarmus                       header Width/Height, else 304×240 (ATIS/N-CARS)
-evt2      expelliarmus                       header geometry / plugin, else 640×480
-evt3      own numpy (formats/evt3.py)        header geometry / plugin, else 1280×720
+dat       own numpy (8-byte records)         header Width/Height, else 304×240 (ATIS/N-CARS)
+evt2      faery (Rust)                       header geometry / plugin, else 640×480
+evt3      ``evt3`` (Rust; numpy fallback)     header geometry / plugin, else 1280×720
 npz       own (zip streamed)                 stored ``sensor_size``, else the first of
                                              128×128, 240×180, 346×260, 640×480, 1280×720
                                              that holds every event
@@ -248,6 +248,43 @@ def _guarded(path, fmt, fn):
         ) from e
 
 
+READ_CHUNK_EVENTS = 1 << 20
+"""Whole-file reads decode and check chunks of this many events (13 MB: in the CPU cache)."""
+
+
+def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
+    """All events of a file, stable-sorted by t, and the number out of order in the file.
+
+    The range and order checks run on each chunk as it is decoded, while it is still in the CPU
+    cache, then the chunks are joined (a whole-file array checked afterwards costs a pass over
+    memory per check)."""
+    from neuromoco.formats.base import concat
+
+    raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, READ_CHUNK_EVENTS))
+    # a decoder that already refused coordinates outside info.sensor_size and polarities other
+    # than 0/1 says so in info.extra (faery's EVT 2.0 decoder does, in Rust)
+    range_checked = bool(info.extra.get("range_checked"))
+    parts = []
+    n_bad = 0
+    last = None
+    while True:
+        ev = _guarded(p, fmt, lambda: next(raw, None))
+        if ev is None:
+            break
+        if ev.size == 0:
+            continue
+        if not range_checked:
+            check_coordinates(ev, info.sensor_size, p)
+        t = ev["t"]
+        n_bad += int(np.count_nonzero(t[1:] < t[:-1])) + int(last is not None and t[0] < last)
+        last = int(t[-1])
+        parts.append(ev)
+    events = concat(iter(parts))
+    if n_bad:
+        events = events[np.argsort(events["t"], kind="stable")]
+    return events, n_bad
+
+
 def read_recording(
     path: str | Path,
     sensor_size: SensorSize | None = None,
@@ -264,9 +301,7 @@ def read_recording(
     valid header and no events reads as zero events.
     """
     p, fmt, mod, info = _open(path, sensor_size, format, options)
-    events = _guarded(p, fmt, lambda: mod.read(p, info))
-    events, n_bad = sort_events(events)
-    check_coordinates(events, info.sensor_size, p)
+    events, n_bad = _read_checked(p, fmt, mod, info)
     return Recording(
         events=events,
         sensor_size=tuple(info.sensor_size),
@@ -339,7 +374,8 @@ class EventChunks:
                 n_bad += int(ev["t"][0] < last_t)
             self.n_reordered += n_bad
             last_t = max(int(ev["t"][-1]), last_t if last_t is not None else int(ev["t"][-1]))
-            check_coordinates(ev, self.sensor_size, p)
+            if not self._info.extra.get("range_checked"):
+                check_coordinates(ev, self.sensor_size, p)
             yield ev
 
     def close(self) -> None:

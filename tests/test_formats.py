@@ -517,7 +517,7 @@ def test_header_only_files_read_as_zero_events(name, blob, fmt, tmp_path, testda
 
 
 def test_prophesee_suffix_independent(tmp_path, testdata):
-    """expelliarmus needs .raw/.dat names; files named otherwise are read through a link."""
+    """Prophesee files read the same whatever their name (no suffix is required)."""
     src = testdata / "prophesee/evt2_sample.raw"
     p = tmp_path / "recording.events"
     p.write_bytes(src.read_bytes())

@@ -1,7 +1,8 @@
 """Streaming writers (neuromoco.formats.writer): exact round trips in every streaming format,
-checked by reading back with this project's reader AND an independent one (dv-processing and
-``aedat`` for AEDAT 4.0; faery, evt3, evlib and naive decoders for EVT 2.0 / EVT 3.0 / DAT;
-spikingjelly's loader for AEDAT 3.1); flush() durability under SIGKILL; bounded memory; refusals.
+checked by reading back with this project's reader AND independent ones (dv-processing and
+``aedat`` for AEDAT 4.0; naive loops from the format documents plus faery / evt3 for EVT 2.0,
+EVT 3.0 and DAT; spikingjelly's loader for AEDAT 3.1); flush() durability under SIGKILL; bounded
+memory; refusals.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def peer_aedat4(path):
 
 
 def peer_evt2(path):
-    """faery's EVT 2.0 decoder (and the naive loop of test_formats_peers)."""
+    """faery's EVT 2.0 decoder, which is also our EVT 2.0 engine, so the naive loop of
+    test_formats_peers (no shared code) is the independent check."""
     faery = pytest.importorskip("faery")
     dec = faery.file_decoder.Decoder(path, version_fallback="evt2")
     parts = list(dec)
@@ -83,7 +85,8 @@ def peer_evt2(path):
 
 
 def peer_evt3(path):
-    """The evt3 package (and the naive loop of test_formats_peers)."""
+    """The evt3 package, which is also our EVT 3.0 engine, so the naive loop of
+    test_formats_peers (no shared code) is the independent check."""
     evt3 = pytest.importorskip("evt3")
     e = evt3.decode_file(str(path))
     ev = np.stack([e.timestamp, e.x, e.y, e.polarity], 1).astype(np.int64)
@@ -335,3 +338,32 @@ def test_exception_in_block_leaves_valid_file(tmp_path):
         w.write(ev)
         raise RuntimeError("source died")
     np.testing.assert_array_equal(read_recording(p).events, ev)
+
+
+def test_evt2_sizes_and_geometry_checks(tmp_path):
+    """EVT 2.0 is decoded by faery, which itself refuses coordinates outside the header's
+    geometry; our range check is skipped only when the sizes agree."""
+    from neuromoco.events import iter_events
+
+    ev = _events(5000, (600, 400), seed=21)
+    p = _write(tmp_path / "g.raw", ev, (640, 480), "evt2")
+    np.testing.assert_array_equal(read_recording(p, format="evt2").events, ev)
+    with pytest.raises(EventFormatError, match="outside the 100x100 sensor"):
+        read_recording(p, sensor_size=(100, 100))
+    with pytest.raises(EventFormatError, match="outside the 100x100 sensor"):
+        list(iter_events(p, sensor_size=(100, 100)))
+    # a header geometry smaller than the data: faery's refusal, named after the file
+    small = tmp_path / "small.raw"
+    small.write_bytes(
+        p.read_bytes()
+        .replace(b"height=480;width=640", b"height=240;width=320")
+        .replace(b"geometry 640x480", b"geometry 320x240")
+    )
+    with pytest.raises(EventFormatError, match=r"small\.raw: corrupt EVT 2\.0 file"):
+        read_recording(small)
+    # no size in the header (like the real Gen3 sample): the plugin name or 640x480, or ours
+    bare = tmp_path / "bare.raw"
+    body = p.read_bytes().split(b"% end\n", 1)[1]
+    bare.write_bytes(b"% evt 2.0\n% end\n" + body)
+    assert read_recording(bare).sensor_size == (640, 480)
+    np.testing.assert_array_equal(read_recording(bare, sensor_size=(1000, 900)).events, ev)

@@ -165,10 +165,45 @@ def decode_records(
 
 
 def concat(chunks: Iterator[np.ndarray]) -> np.ndarray:
+    """One ``EVENT_DTYPE`` array from several. Concatenated as raw bytes: numpy's concatenate
+    of the packed 13-byte structured dtype copies field by field (6x slower)."""
     parts = list(chunks)
     if not parts:
         return np.zeros(0, dtype=EVENT_DTYPE)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if len(parts) == 1:
+        return parts[0]
+    raw = [np.ascontiguousarray(p).view(np.uint8) for p in parts]
+    return np.concatenate(raw).view(EVENT_DTYPE)
+
+
+def split(arrays: Iterator[np.ndarray], chunk_events: int) -> Iterator[np.ndarray]:
+    """The arrays of a decoder that yields large blocks (≥ thousands of events), each cut into
+    views of at most ``chunk_events``: no copy (EventChunks promises at most, not exactly,
+    ``chunk_events`` per chunk)."""
+    for ev in arrays:
+        if ev.shape[0] <= chunk_events:
+            yield ev
+        else:
+            for i in range(0, ev.shape[0], chunk_events):
+                yield ev[i : i + chunk_events]
+
+
+def rechunk(arrays: Iterator[np.ndarray], chunk_events: int) -> Iterator[np.ndarray]:
+    """Re-cut a stream of ``EVENT_DTYPE`` arrays (any sizes) into arrays of exactly
+    ``chunk_events`` events (the last one shorter); holds at most one chunk."""
+    pending: list[np.ndarray] = []
+    n = 0
+    for ev in arrays:
+        while ev.shape[0]:
+            take = min(chunk_events - n, ev.shape[0])
+            pending.append(ev[:take])
+            n += take
+            ev = ev[take:]
+            if n == chunk_events:
+                yield concat(iter(pending))
+                pending, n = [], 0
+    if n:
+        yield concat(iter(pending))
 
 
 class _Empty:

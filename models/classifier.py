@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import torch
-from spikingjelly.activation_based import functional
 from torch import nn
+
+from neuromoco.models.spikingjelly_import import activation_based
+
+functional = activation_based().functional
 
 
 class PerStep(nn.Sequential):

@@ -13,7 +13,10 @@ single-step graph; the tests check both agree to float tolerance.
 
 from __future__ import annotations
 
-from spikingjelly.activation_based import neuron, surrogate
+from neuromoco.models.spikingjelly_import import activation_based
+
+_sj = activation_based()
+neuron, surrogate = _sj.neuron, _sj.surrogate
 
 SURROGATES = {
     "atan": lambda: surrogate.ATan(),  # alpha = 2 (SEW-ResNet's choice)

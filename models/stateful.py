@@ -20,10 +20,13 @@ from __future__ import annotations
 import copy
 
 import torch
-from spikingjelly.activation_based import base, neuron
 from torch import nn
 
 from neuromoco.models.leaky import Leaky
+from neuromoco.models.spikingjelly_import import activation_based
+
+_sj = activation_based()
+base, neuron = _sj.base, _sj.neuron
 
 
 class _StateBox:

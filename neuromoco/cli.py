@@ -52,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         # Bad inputs (EventFormatError, CheckpointError, RecipeError, missing files) are ValueErrors
-        # or OSErrors that name the file and the reason: print them, no traceback.
+        # or OSErrors that name the file and the reason, and a missing optional dependency says
+        # how to install it: print them, no traceback.
         print(f"neuromoco {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -73,3 +73,57 @@ def test_cli_start_imports_no_torch_or_qt(argv):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_onnx_inference_imports_neither_torch_nor_onnx():
+    """Streaming a bundled ONNX model (load, engine, both modes) needs onnxruntime only."""
+    code = (
+        "import sys, numpy as np\n"
+        "from neuromoco.streaming.model import load_model\n"
+        "from neuromoco.streaming.engine import Engine\n"
+        "for mode in ('window', 'stream'):\n"
+        "    p = load_model('gesture-demo', mode=mode)\n"
+        "    Engine(p, mode=mode).warmup(1)\n"
+        "heavy = [m for m in ('torch', 'onnx', 'spikingjelly', 'PySide6') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    r = _run_python(code)
+    assert r.returncode == 0, r.stderr
+
+
+# spikingjelly made unimportable, as in an environment installed without it
+_NO_SJ = "import sys; sys.modules['spikingjelly'] = None\n"
+
+
+def test_without_spikingjelly_info_convert_and_onnx_work(tmp_path):
+    from neuromoco.events import make_events, write_events
+
+    src = tmp_path / "a.npz"
+    write_events(src, make_events([1, 5, 9], [0, 1, 2], [3, 4, 5], [0, 1, 1]), (8, 8))
+    code = _NO_SJ + (
+        "from neuromoco.cli import main\n"
+        f"assert main(['info', {str(src)!r}]) == 0\n"
+        f"assert main(['convert', {str(src)!r}, {str(tmp_path / 'b.aedat')!r}]) == 0\n"
+        "from neuromoco.streaming.model import load_model\n"
+        "import numpy as np\n"
+        "p = load_model('gesture-demo', mode='stream')\n"
+        "out, _ = p.step(np.zeros((1, 2, 32, 32), np.float32), p.init_state(1))\n"
+        "assert out.shape == (1, 11)\n"
+    )
+    r = _run_python(code)
+    assert r.returncode == 0, r.stderr
+
+
+def test_without_spikingjelly_models_say_how_to_install_it():
+    code = _NO_SJ + (
+        "from neuromoco.cli import main\n"
+        "raise SystemExit(main(['evaluate', 'gesture-demo', '--data', 'procedural']))\n"
+    )
+    r = _run_python(code)
+    assert r.returncode == 1
+    assert "pip install --no-deps spikingjelly==2.0.0" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -2,9 +2,9 @@
 
 A checkpoint is a ``torch.save`` zip holding only tensors and primitives (dicts, lists, str,
 numbers, None), so ``load_checkpoint`` uses ``torch.load(weights_only=True)`` and never unpickles
-code. Contents (format version 1)::
+code. Contents (format version 2)::
 
-    {"format": "neuromoco-checkpoint", "format_version": 1,
+    {"format": "neuromoco-checkpoint", "format_version": 2,
      "arch": "sew_resnet18", "model_kwargs": {...}, "num_classes": 11,
      "class_names": [...], "framing": FramingSpec.to_dict(),
      "meta": {...}, "state_dict": {name: tensor}, "extra": {...}}
@@ -26,7 +26,8 @@ from neuromoco.atomic import atomic_path
 from neuromoco.framing import FramingSpec
 
 FORMAT = "neuromoco-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``model_kwargs["img_size"]`` is ``[width, height]`` (version 1 stored ``[H, W]``)."""
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -202,6 +203,10 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> Checkpoint:
     for k, t in types.items():
         if not isinstance(obj.get(k), t):
             raise CheckpointError(path, f"field {k!r} missing or not a {t.__name__}")
+    size = obj["model_kwargs"].get("img_size")
+    if version < 2 and isinstance(size, list | tuple) and len(size) == 2:
+        # version 1 wrote (H, W); every size is (width, height) since version 2
+        obj["model_kwargs"] = {**obj["model_kwargs"], "img_size": [size[1], size[0]]}
     if len(obj["class_names"]) != obj["num_classes"]:
         raise CheckpointError(
             path, f"{len(obj['class_names'])} class names but num_classes={obj['num_classes']}"

@@ -96,13 +96,14 @@ class SNNClassifier(nn.Module):
 
 
 def as_hw(img_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """``img_size`` as ``(H, W)``; an int means a square image."""
+    """``img_size`` — an int (a square image) or ``(width, height)`` in pixels, the project's
+    order for every size (``FramingSpec.size`` too) — as the tensor order ``(H, W)``."""
     if isinstance(img_size, int | float) and not isinstance(img_size, bool):
         h = w = int(img_size)
     elif isinstance(img_size, tuple | list) and len(img_size) == 2:
-        h, w = int(img_size[0]), int(img_size[1])
+        w, h = int(img_size[0]), int(img_size[1])
     else:
-        raise ValueError(f"img_size must be an int or (H, W), got {img_size!r}")
+        raise ValueError(f"img_size must be an int or (width, height), got {img_size!r}")
     if h <= 0 or w <= 0:
         raise ValueError(f"img_size must be positive, got {img_size!r}")
     return h, w

@@ -75,8 +75,9 @@ def create_model(
         name: registered name (see ``list_models()``).
         num_classes: classifier outputs C (0: no head, ``forward`` returns embeddings ``[T, N, D]``).
         in_channels: input channels (2 polarities).
-        img_size: input size in pixels, an int (square) or ``(H, W)`` (timm order; note that
-            ``FramingSpec.size`` is ``(width, height)``); ``None``: the builder's own default
+        img_size: input size in pixels, an int (square) or ``(width, height)`` like every
+            size in the project (``FramingSpec.size`` can be passed as it is); ``None``: the
+            builder's own default
             (64 for the CPU-sized nets). SEW and conv nets pool globally and accept other sizes;
             Spikformer needs a multiple of its patch size.
         **kwargs: architecture options (e.g. ``base_width`` for SEW nets).

@@ -233,3 +233,24 @@ def test_wrapper_prefix_is_stripped(tmp_path):
     loaded, _ = load_model(path)
     for k, v in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
+
+
+def test_sizes_are_width_height_and_version_1_checkpoints_are_converted(tmp_path):
+    """create_model takes (width, height) like FramingSpec.size; a version-1 checkpoint stored
+    (H, W) and loads as the same model."""
+    model = create_model("lif_convnet4", num_classes=3, img_size=(48, 32), widths=(4, 4, 4, 4))
+    from neuromoco.models.stateful import StatefulStep
+
+    assert StatefulStep(model).frame_shape == (2, 32, 48)
+    x = torch.zeros(2, 1, 2, 32, 48)  # [T, N, C, H=32, W=48]
+    with torch.no_grad():
+        assert model(x).shape == (2, 1, 3)
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, arch="lif_convnet4", model_kwargs=model.model_kwargs,
+                    class_names=["a", "b", "c"], framing=FramingSpec(T=2, size=(48, 32)))  # fmt: skip
+    assert load_checkpoint(path).model_kwargs["img_size"] == [48, 32]
+    old = _rewrite(path, tmp_path / "v1.pt", format_version=1,
+                   model_kwargs={**model.model_kwargs, "img_size": [32, 48]})  # fmt: skip
+    again, _ = load_model(old)
+    with torch.no_grad():
+        assert again(x).shape == (2, 1, 3)

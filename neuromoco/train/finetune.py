@@ -84,7 +84,7 @@ class FinetuneTask:
         self.arch = m["arch"]
         self.model_kwargs = {
             "num_classes": len(class_names),
-            "img_size": [d["size"][1], d["size"][0]],
+            "img_size": list(d["size"]),
             **m["kwargs"],
         }
         model = create_model(self.arch, **self.model_kwargs)

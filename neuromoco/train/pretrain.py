@@ -57,7 +57,7 @@ class PretrainTask:
             raise ValueError(
                 f"moco.queue_size {mc['queue_size']} must be >= the global batch {global_batch}"
             )
-        self.img_size = (d["size"][1], d["size"][0])  # recipe size is (W, H); models take (H, W)
+        self.img_size = (d["size"][0], d["size"][1])  # (width, height), as everywhere
         self.model_kwargs = {"num_classes": 0, "img_size": list(self.img_size), **m["kwargs"]}
         backbone = create_model(m["arch"], **self.model_kwargs)
         self.moco = NeuroMoCo(

@@ -79,9 +79,9 @@ class EngineAdapter:
     ):
         """Load ``model`` (a bundled name or a path; ``None``: the bundled default of
         ``source_kind``) for ``mode``; raises ``ModelError``."""
-        from neuromoco.streaming.model import load_model
+        from neuromoco.streaming.model import open_model
 
-        return load_model(
+        return open_model(
             model,
             backend=backend or "auto",
             mode=mode,

@@ -50,9 +50,9 @@ def _interpreter() -> float:
 def _imports_of_onnx_path() -> list[str]:
     code = (
         "import sys\n"
-        "from neuromoco.streaming.model import load_model\n"
+        "from neuromoco.streaming.model import open_model\n"
         "from neuromoco.streaming.engine import Engine\n"
-        "Engine(load_model('gesture-demo', mode='window')).warmup(1)\n"
+        "Engine(open_model('gesture-demo', mode='window')).warmup(1)\n"
         "print(','.join(m for m in ('torch','onnx','spikingjelly','PySide6') if m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -229,12 +229,12 @@ def _run_engine(pred, source, mode: str, max_s: float | None = None, hop_us=None
 
 
 def _load(paths: dict, backend: str, mode: str):
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
 
     path = paths.get((backend, mode))
     if path is None:
         return None
-    return load_model(path, backend=backend, mode=mode, device="cpu", threads=THREADS)
+    return open_model(path, backend=backend, mode=mode, device="cpu", threads=THREADS)
 
 
 # ------------------------------------------------------------------ 2. sustained rate
@@ -354,7 +354,7 @@ def agreement(pred, events, sensor_size, segments=None) -> dict:
 
 def bench_agreement(model_path, trained: bool, quick: bool, tmp: Path) -> list[str]:
     from neuromoco.events import read_events
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
 
     note = ""
     if trained:
@@ -366,7 +366,7 @@ def bench_agreement(model_path, trained: bool, quick: bool, tmp: Path) -> list[s
         path = _train_quick_model(tmp, 120.0)
         note = ("Model: bench-only lif_convnet4 trained 120 s on 33 procedural gestures "
                 "(`_train_quick_model`; weak, but it responds to its input).")  # fmt: skip
-    pred = load_model(path, backend="torch" if path.suffix == ".pt" else "onnx", mode="stream")
+    pred = open_model(path, backend="torch" if path.suffix == ".pt" else "onnx", mode="stream")
     rows = ["| stream | windows compared | argmax agreement | classes predicted (stream/window) | accuracy vs truth (stream/window) |",
             "|---|---|---|---|---|"]  # fmt: skip
     for rel in DVS:
@@ -417,11 +417,11 @@ def _rss_child(dur: float, model: str) -> str:
     from neuromoco.streaming.engine import Engine
     from neuromoco.streaming.file_source import FileSource
     from neuromoco.streaming.malloc_tuning import tune_malloc
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
 
     tune_malloc()
     path = TESTDATA / DVS[1]
-    pred = load_model(model, backend="onnx", mode="window", device="cpu", threads=THREADS)
+    pred = open_model(model, backend="onnx", mode="window", device="cpu", threads=THREADS)
     eng = Engine(pred, mode="window", keep_predictions=1000)
     eng.warmup(3)
     rss0 = _rss_mb()

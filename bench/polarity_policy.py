@@ -177,10 +177,10 @@ def bundled_accuracy(clips, evs) -> dict[str, list[str]] | str:
     through the streaming engine), or the reason it could not run."""
     try:
         from neuromoco.events import make_events, write_events
-        from neuromoco.streaming import load_model
+        from neuromoco.streaming import open_model
         from neuromoco.streaming.recording_evaluation import evaluate_clip
 
-        predictor = load_model("gesture-demo", mode="window")
+        predictor = open_model("gesture-demo", mode="window")
         names = list(predictor.class_names)
     except Exception as e:  # the app side may be absent or in flux: report, do not fail
         return f"not run ({type(e).__name__}: {e})"

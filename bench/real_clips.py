@@ -22,14 +22,14 @@ DEFAULT_LABELS = REPO.parent / "shared" / "testdata" / "dvsgesture_csv" / "label
 
 def measure(labels: Path, models: list[str], modes=("window", "stream")) -> dict:
     """``{model: {mode: evaluate_recordings result}}``."""
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
     from neuromoco.streaming.recording_evaluation import evaluate_recordings
 
     out: dict = {}
     for name in models:
         out[name] = {}
         for mode in modes:
-            predictor = load_model(name, mode=mode)
+            predictor = open_model(name, mode=mode)
             out[name][mode] = evaluate_recordings(predictor, labels, mode)
     return out
 

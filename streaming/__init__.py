@@ -29,7 +29,7 @@ _EXPORTS = {
     "SyntheticSource": "synthetic_source",
     "BackgroundActivityFilter": "noise_filter",
     "Recorder": "recorder",
-    "load_model": "model",
+    "open_model": "model",
     "ModelError": "model",
     "bundled_model_path": "model",
     "open_source": "source_factory",

@@ -38,7 +38,7 @@ def default_model_name(source_kind: str | None = None) -> str:
     return name(source_kind)
 
 
-def load_model(
+def open_model(
     model: str | Path | None = None,
     backend: str = "auto",
     mode: str = "window",

@@ -166,12 +166,12 @@ def test_tap_is_the_engines_events_hook():
     """The engine hands every chunk it reads (and the watermark) to on_events: the view's tap."""
     from neuromoco.streaming.engine import Engine
     from neuromoco.streaming.file_source import ArraySource
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
 
     ev = _events(3000, 400_000)
     tap = EventTap((32, 24), window_us=1_000_000)
     seen = []
-    eng = Engine(load_model("gesture-demo", threads=1), keep_predictions=10)
+    eng = Engine(open_model("gesture-demo", threads=1), keep_predictions=10)
     eng.on_events = lambda chunk, wm: (seen.append(chunk.shape[0]), tap.on_events(chunk, wm))
     eng.start(ArraySource(ev, (32, 24), speed=0, chunk_events=500))
     assert eng.wait(20)

@@ -38,9 +38,9 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor():
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
 
-    return load_model("gesture-demo", mode="window", threads=1)
+    return open_model("gesture-demo", mode="window", threads=1)
 
 
 def _softmax(z):
@@ -97,10 +97,10 @@ def test_cli_json_schema_and_table(clips, mode, tmp_path, capsys):
 def test_stream_mode_sums_each_step_once(clips, predictor):
     """Stream mode: one prediction per bin; the clip score is the sum of each step's own
     distribution, which equals stepping the network offline over the clip's bins."""
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
     from neuromoco.streaming.recording_evaluation import _replay, clip_scores
 
-    stepper = load_model("gesture-demo", mode="stream", threads=1)
+    stepper = open_model("gesture-demo", mode="stream", threads=1)
     d, events = clips
     name, ev = next(iter(events.items()))
     preds = _replay(stepper, d / name, "stream", False, None)
@@ -170,7 +170,7 @@ def test_models_command_lists_bundled_models(capsys):
 
 
 def test_bundled_name_with_either_backend():
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
 
-    assert load_model("gesture-demo", backend="torch").backend == "torch"
-    assert load_model("gesture-demo", backend="onnx").backend == "onnx"
+    assert open_model("gesture-demo", backend="torch").backend == "torch"
+    assert open_model("gesture-demo", backend="onnx").backend == "onnx"

@@ -90,12 +90,12 @@ def _run_recordings(args: argparse.Namespace) -> int:
     import json
 
     from neuromoco.atomic import atomic_write_text
-    from neuromoco.streaming.model import load_model
+    from neuromoco.streaming.model import open_model
     from neuromoco.streaming.recording_evaluation import evaluate_recordings, format_report
 
     if args.json and Path(args.json).suffix.lower() != ".json":
         raise ValueError(f"--json {args.json}: the output file must end in .json")
-    predictor = load_model(
+    predictor = open_model(
         args.checkpoint, backend=args.backend, mode=args.mode, device=args.device, threads=None
     )
 

@@ -56,7 +56,7 @@ class Prediction:
     output: str = "logits"
 
     def to_json(self, digits: int = 4) -> dict:
-        """The headless JSON object (see ``neuromoco.streaming.headless`` for the schema)."""
+        """The headless JSON object (see ``neuromoco.app.headless`` for the schema)."""
         d = {
             "t_us": int(self.t_us),
             "label": self.label,

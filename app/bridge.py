@@ -20,19 +20,21 @@ from PySide6 import QtCore
 
 @dataclass(frozen=True)
 class ViewPrediction:
-    """What the views need from one prediction (plain numpy, no engine types).
+    """What the views need from one prediction (plain numpy, no engine types). The names are
+    those of ``neuromoco.streaming.Prediction``: ``*_index`` fields are class indices (the views
+    place them on the class axis); the class names stay with the views.
 
     Attributes:
         t_us: stream time of the prediction (window end), µs.
         probs_per_step: ``[T, C]`` class probabilities per time step (oldest step first).
         probs: ``[C]`` aggregated class probabilities.
-        label: index of the top class.
-        confidence: ``probs[label]``.
+        label_index: index of the top class.
+        confidence: ``probs[label_index]``.
         latency_ms: event arrival → prediction, ms (``nan`` when unknown).
         events: events in the window.
         dropped: windows dropped so far (inference slower than input).
-        truth: ground-truth class index when the source knows it, else ``None``.
-        decision: early decision (``--early-threshold``): the class index whose per-step
+        truth_index: ground-truth class index when the source knows it, else ``None``.
+        decision_index: early decision (``--early-threshold``): the class index whose per-step
             probability stayed above the threshold for k steps, else ``None``.
         decision_step: the row of ``probs_per_step`` where that happened.
     """
@@ -40,13 +42,13 @@ class ViewPrediction:
     t_us: int
     probs_per_step: np.ndarray
     probs: np.ndarray
-    label: int
+    label_index: int
     confidence: float
     latency_ms: float
     events: int
     dropped: int
-    truth: int | None = None
-    decision: int | None = None
+    truth_index: int | None = None
+    decision_index: int | None = None
     decision_step: int | None = None
 
 
@@ -84,13 +86,13 @@ def to_view_prediction(pred) -> ViewPrediction:
         t_us=int(_get(pred, "t_us", default=0)),
         probs_per_step=pps,
         probs=probs,
-        label=int(label),
+        label_index=int(label),
         confidence=float(_get(pred, "confidence", default=probs[int(label)])),
         latency_ms=float("nan") if lat is None else float(lat),
         events=int(_get(pred, "events", "n_events", default=0) or 0),
         dropped=int(_get(pred, "dropped", default=0) or 0),
-        truth=None if truth is None else int(truth),
-        decision=_index_or_none(_get(pred, "decision_index", "decision")),
+        truth_index=None if truth is None else int(truth),
+        decision_index=_index_or_none(_get(pred, "decision_index", "decision")),
         decision_step=_index_or_none(_get(pred, "decision_step")),
     )
 

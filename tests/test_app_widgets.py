@@ -196,11 +196,11 @@ def _prediction(T=4, C=3, k=1, truth=None):
 def test_to_view_prediction_from_engine_and_json():
     p = _prediction(truth=2)
     v = to_view_prediction(p)
-    assert (v.label, v.truth, v.events, v.dropped, v.t_us) == (1, 2, 42, 2, 1_000_000)
+    assert (v.label_index, v.truth_index, v.events, v.dropped, v.t_us) == (1, 2, 42, 2, 1_000_000)
     assert v.probs_per_step.shape == (4, 3)
     v2 = to_view_prediction(p.to_json())  # the headless JSON line gives the same view
     np.testing.assert_allclose(v2.probs, v.probs, atol=1e-4)
-    assert (v2.label, v2.truth, v2.latency_ms) == (1, 2, 3.5)
+    assert (v2.label_index, v2.truth_index, v2.latency_ms) == (1, 2, 3.5)
 
 
 def test_bridge_generations_and_cross_thread_signals(qapp):
@@ -241,7 +241,7 @@ def test_bridge_generations_and_cross_thread_signals(qapp):
     while (len(got_err) < 2 or not got_status) and time.monotonic() < deadline:
         qapp.processEvents()
     preds = bridge.drain()
-    assert [p.label for p in preds] == [2]
+    assert [p.label_index for p in preds] == [2]
     assert bridge.drain() == []
     assert got_status == [("ended", "file.aedat4: ended")]
     assert got_err[0].startswith("bad prediction") and got_err[1] == "file.aedat4: broken"
@@ -348,12 +348,12 @@ def test_early_decision_is_shown(qapp):
     p = Prediction(**{**_prediction(k=2).__dict__, "decision_index": 2, "decision": "c2",
                       "decision_step": 1})  # fmt: skip
     v = to_view_prediction(p)
-    assert (v.decision, v.decision_step) == (2, 1)
-    assert to_view_prediction(_prediction()).decision is None
+    assert (v.decision_index, v.decision_step) == (2, 1)
+    assert to_view_prediction(_prediction()).decision_index is None
     pv, tv = PredictionView(), TimestepView()
     pv.set_classes(["a", "b", "c"])
     tv.set_classes(["a", "b", "c"], 4)
-    pv.add_prediction(v.probs, decision=v.decision)
+    pv.add_prediction(v.probs, decision=v.decision_index)
     tv.add_prediction(v.t_us, v.probs_per_step, v.probs, decision_step=v.decision_step)
     assert "early decision: c" in pv.truth_label.text()
     assert tv.decision_line.isVisible() and tv.decision_line.value() == 2

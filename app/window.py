@@ -17,6 +17,7 @@ from neuromoco.app.prediction_view import PredictionView
 from neuromoco.app.status_bar import StatusInfo, StatusPanel
 from neuromoco.app.style import BACKGROUND, TEXT, class_names_or_default
 from neuromoco.app.timestep_view import TimestepView
+from neuromoco.atomic import atomic_path
 
 DISPLAY_HZ = 30
 """Event view refresh rate (the display timer)."""
@@ -377,14 +378,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def save_screenshot(self, path: str) -> bool:
         """Save the window as a PNG (atomically); errors go to the status bar."""
         path = Path(path)
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.png'}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.grab().save(str(tmp), "PNG"):
-                raise OSError(f"{path}: could not write the PNG")
-            tmp.replace(path)
+            with atomic_path(path, suffix=".png", mkdir=True) as tmp:
+                if not self.grab().save(str(tmp), "PNG"):
+                    raise OSError(f"{path}: could not write the PNG")
         except Exception as e:
-            tmp.unlink(missing_ok=True)
             self.show_error(f"screenshot failed: {user_message(e)}")
             return False
         self.status.show_info(f"screenshot saved to {path}")

@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from neuromoco.atomic import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 
 SETTINGS = {
@@ -257,10 +259,7 @@ def run(mode: str, seeds: list[int], work: Path, out_md: Path, img_dir: Path, ca
     md = _markdown(
         mode, s, seeds, results, pre_info, len(train_ds), len(test_ds), minutes, imgs, out_md
     )
-    out_md.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_md.with_suffix(".md.tmp")
-    tmp.write_text(md)
-    tmp.replace(out_md)
+    atomic_write_text(out_md, md)
     return md
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from neuromoco.atomic import atomic_path
 from neuromoco.framing import FramingSpec
 from neuromoco.models.checkpoint import Checkpoint, build_model, load_checkpoint
 from neuromoco.models.onnx_metadata import META_PREFIX, parse_metadata
@@ -139,8 +140,7 @@ def export_onnx(
         meta["state_shapes"] = [list(s.shape[1:]) for s in states]
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = tempfile.mkdtemp(prefix=".onnx-export-", dir=out_path.parent)
-    raw = Path(tmpdir) / "raw.onnx"
-    final_tmp = Path(tmpdir) / "final.onnx"
+    raw = Path(tmpdir) / "raw.onnx"  # the exporter's intermediate, never a user's file
     try:
         sink = io.StringIO()
         quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
@@ -178,12 +178,11 @@ def export_onnx(
             p.key = META_PREFIX + key
             p.value = json.dumps(value)
         proto.producer_name = "neuromoco"
-        onnx.save(proto, str(final_tmp))
-        os.replace(final_tmp, out_path)
+        with atomic_path(out_path, suffix=".onnx") as tmp:
+            onnx.save(proto, str(tmp))
     finally:
-        for f in (raw, final_tmp):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            raw.unlink()
         with contextlib.suppress(OSError):
             for f in Path(tmpdir).iterdir():  # e.g. a stray .onnx.data
                 f.unlink()

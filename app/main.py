@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: dvs128-gesture for --camera and --file, gesture-demo for --demo and --webcam)",
     )
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    p.add_argument("--mode", choices=("window", "stream"), default="window",
-                   help="window: reset + T frames every hop (training semantics); stream: one stateful step per bin")  # fmt: skip
+    p.add_argument("--mode", choices=("window", "stream"), default=None,
+                   help="window: reset + T frames every hop; stream: one stateful step per bin "
+                        "(default: the model's own: stream for dvs128-gesture, else window)")  # fmt: skip
     p.add_argument(
         "--speed",
         type=float,
@@ -151,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     _check(p, args)
     args.source_kind, args.source_value = _source_of(args)
     try:
+        if args.mode is None:
+            from neuromoco.streaming.model import preferred_mode
+
+            args.mode = preferred_mode(args.model, args.source_kind)
         if args.list_cameras:
             from neuromoco.streaming.camera_source import list_cameras
 

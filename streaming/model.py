@@ -38,6 +38,14 @@ def default_model_name(source_kind: str | None = None) -> str:
     return name(source_kind)
 
 
+def preferred_mode(model: str | Path | None, source_kind: str | None = None) -> str:
+    """The mode ``model`` runs in when none is asked for (``stream`` for ``dvs128-gesture``,
+    ``window`` otherwise); see ``neuromoco.models.bundled.preferred_mode``."""
+    from neuromoco.models.bundled import preferred_mode as mode
+
+    return mode(model, source_kind)
+
+
 def open_model(
     model: str | Path | None = None,
     backend: str = "auto",

@@ -285,3 +285,26 @@ def test_engine_options_reach_the_engine(qapp, tiny_model):
     finally:
         _assert_clean_close(qapp, win)
         win.deleteLater()
+
+
+def test_default_model_follows_the_source(qapp, testdata):
+    """No model chosen: a real recording runs dvs128-gesture (trained on real data, in its own
+    stream mode, with a per-step spike raster), the demo runs gesture-demo; the title and the
+    status bar say which model runs."""
+    win = MainWindow(EngineAdapter(threads=1), model=None, mode="stream", speed=0)
+    try:
+        win.show()
+        rec = testdata / "dvsgesture_csv" / "class2_user02_led.csv"
+        assert win.open_source(SourceSpec("file", str(rec)))
+        assert win.model_name == "dvs128-gesture"
+        assert "model dvs128-gesture" in win.windowTitle()
+        assert _wait(qapp, lambda: win.predictions >= 5)
+        assert win.timestep_view.heat.image.shape[0] == 11
+        assert _wait(qapp, lambda: "dvs128-gesture" in win.status.text(), 3)
+        win.set_mode("window")
+        assert win.open_source(SourceSpec("demo"))
+        assert win.model_name == "gesture-demo" and "model gesture-demo" in win.windowTitle()
+        assert _wait(qapp, lambda: win.predictions >= 2)
+    finally:
+        _assert_clean_close(qapp, win)
+        win.deleteLater()

@@ -174,3 +174,30 @@ def test_bundled_name_with_either_backend():
 
     assert open_model("gesture-demo", backend="torch").backend == "torch"
     assert open_model("gesture-demo", backend="onnx").backend == "onnx"
+
+
+def test_five_shared_real_clips_json(testdata, tmp_path, capsys):
+    """The five labelled real DVS128 Gesture clips (CSV, no polarity) through the engine, with
+    the bundled real-data model in its own (stream) mode."""
+    labels = testdata / "dvsgesture_csv" / "labels.csv"
+    out = tmp_path / "real.json"
+    assert cli(["evaluate", "dvs128-gesture", "--recordings", str(labels), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["n"] == 5 and res["mode"] == "stream" and res["model"] == "dvs128-gesture"
+    assert [c["label"] for c in res["clips"]] == [
+        "right_hand_wave", "left_hand_wave", "right_arm_counter_clockwise",
+        "left_arm_clockwise", "left_arm_counter_clockwise",
+    ]  # fmt: skip
+    assert all(c["pred"] is not None and c["predictions"] > 100 for c in res["clips"])
+    # the hand waves are the easy part for a model trained on real data
+    assert res["clips"][0]["correct"] and res["clips"][1]["correct"]
+    assert res["accuracy"] == res["correct"] / 5
+
+
+def test_preferred_modes():
+    from neuromoco.streaming.model import preferred_mode
+
+    assert preferred_mode("dvs128-gesture") == "stream"
+    assert preferred_mode("gesture-demo") == "window"
+    assert preferred_mode(None, "camera") == "stream" and preferred_mode(None, "demo") == "window"
+    assert preferred_mode("some/model.onnx") == "window"

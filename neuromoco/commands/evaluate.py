@@ -46,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rec.add_argument(
         "--mode",
         choices=("window", "stream"),
-        default="window",
-        help="window: a fresh run over T bins every hop; stream: one stateful step per bin",
+        default=None,
+        help="window: a fresh run over T bins every hop; stream: one stateful step per bin "
+        "(default: the model's own: stream for dvs128-gesture, else window)",
     )
     rec.add_argument("--json", metavar="OUT.json", help="write the result as JSON (atomically)")
     rec.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
@@ -95,6 +96,10 @@ def _run_recordings(args: argparse.Namespace) -> int:
 
     if args.json and Path(args.json).suffix.lower() != ".json":
         raise ValueError(f"--json {args.json}: the output file must end in .json")
+    if args.mode is None:
+        from neuromoco.streaming.model import preferred_mode
+
+        args.mode = preferred_mode(args.checkpoint)
     predictor = open_model(
         args.checkpoint, backend=args.backend, mode=args.mode, device=args.device, threads=None
     )

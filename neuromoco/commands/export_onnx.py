@@ -12,7 +12,9 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="NeuroMoCo checkpoint (.pt)")
+    parser.add_argument(
+        "checkpoint", metavar="MODEL", help="a NeuroMoCo checkpoint (.pt) or a bundled model's name"
+    )
     parser.add_argument("output", help="ONNX file to write (.onnx)")
     parser.add_argument(
         "--mode", choices=("window", "step"), default="window", help="graph kind (default window)"
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"{out}: output file must end in .onnx")
+    from neuromoco.models.bundled import resolve_model
+
+    args.checkpoint = str(resolve_model(args.checkpoint, prefer="pt")[0])  # a bundled name too
     t0 = time.perf_counter()
     export_onnx(args.checkpoint, out, mode=args.mode, opset=args.opset, verbose=args.verbose)
     size = out.stat().st_size / 2**20

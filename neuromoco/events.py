@@ -122,7 +122,7 @@ aedat2    own numpy (jAER DVS128 / DAVIS)    from ``# AEChip``: DVS128 128×128,
 atis_bin  own numpy (5-byte records)         34×34 (N-MNIST) if all events fit, else 240×180
                                              (N-Caltech101); pass sensor_size to be sure
 dat       own numpy (8-byte records)         header Width/Height, else 304×240 (ATIS/N-CARS)
-evt2      faery (Rust)                       header geometry / plugin, else 640×480
+evt2      expelliarmus (C)                   header geometry / plugin, else 640×480
 evt3      ``evt3`` (Rust; numpy fallback)     header geometry / plugin, else 1280×720
 npz       own (zip streamed)                 stored ``sensor_size``, else the first of
                                              128×128, 240×180, 346×260, 640×480, 1280×720
@@ -261,9 +261,6 @@ def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
     from neuromoco.formats.base import concat
 
     raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, READ_CHUNK_EVENTS))
-    # a decoder that already refused coordinates outside info.sensor_size and polarities other
-    # than 0/1 says so in info.extra (faery's EVT 2.0 decoder does, in Rust)
-    range_checked = bool(info.extra.get("range_checked"))
     parts = []
     n_bad = 0
     last = None
@@ -273,8 +270,7 @@ def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
             break
         if ev.size == 0:
             continue
-        if not range_checked:
-            check_coordinates(ev, info.sensor_size, p)
+        check_coordinates(ev, info.sensor_size, p)
         t = ev["t"]
         n_bad += int(np.count_nonzero(t[1:] < t[:-1])) + int(last is not None and t[0] < last)
         last = int(t[-1])
@@ -374,8 +370,7 @@ class EventChunks:
                 n_bad += int(ev["t"][0] < last_t)
             self.n_reordered += n_bad
             last_t = max(int(ev["t"][-1]), last_t if last_t is not None else int(ev["t"][-1]))
-            if not self._info.extra.get("range_checked"):
-                check_coordinates(ev, self.sensor_size, p)
+            check_coordinates(ev, self.sensor_size, p)
             yield ev
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
-from neuromoco.formats.base import FileInfo, concat
+from neuromoco.formats.base import FileInfo, concat, copy_records
 from neuromoco.formats.writer import EventWriter
 
 MAGIC = b"#!AER-DAT4.0"
@@ -211,11 +211,9 @@ def _evts_buffer(events: np.ndarray) -> np.ndarray:
     head[5] = 6  # table -> vtable
     head[6] = 4  # -> vector at 28
     head[7] = n
-    el = buf[_EVTS_HEAD:].view(EVENT_STRUCT)
-    el["t"] = events["t"]
-    el["x"] = events["x"]
-    el["y"] = events["y"]
-    el["p"] = events["p"]
+    # the Event struct's first 13 bytes are EVENT_DTYPE's layout (x, y < 32768 checked by the
+    # writer, so the int16 fields read back the same); the 3 padding bytes stay zero
+    copy_records(buf[_EVTS_HEAD:].view(EVENT_STRUCT), np.ascontiguousarray(events))
     return buf
 
 

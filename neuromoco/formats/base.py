@@ -238,6 +238,18 @@ assert (
 )
 
 
+VOID13 = np.dtype((np.void, EVENT_DTYPE.itemsize))
+
+
+def copy_records(dst: np.ndarray, src: np.ndarray) -> None:
+    """Copy records whose first 13 bytes are EVENT_DTYPE's layout (t i8, x/y 16-bit, p 8-bit:
+    expelliarmus' and AEDAT 4.0's 16-byte structs) from ``src`` to ``dst`` (either side may be
+    the 16-byte one): one opaque 13-byte copy per record, 3-4x faster than four field copies."""
+    a = np.ndarray(dst.shape, dtype=VOID13, buffer=dst, strides=dst.strides)
+    b = np.ndarray(src.shape, dtype=VOID13, buffer=src, strides=src.strides)
+    a[...] = b
+
+
 def xy_view(events: np.ndarray) -> np.ndarray:
     """The ``xy`` uint32 column (x | y << 16) of an ``EVENT_DTYPE`` array, writable."""
     return events.view(XY_VIEW)["xy"]

@@ -2,9 +2,11 @@
 
 Reading engines (chosen for correctness first, then speed; docs/formats.md has the comparison):
 
-* EVT 2.0: faery's Rust decoder (the events viewed in place: faery's dtype is EVENT_DTYPE's
-  layout). faery refuses events outside the header's geometry ("x overflow"): such a file is
-  an error naming it;
+* EVT 2.0: expelliarmus' C decoder, chunked (the literal rule; faery 0.7.1 is faster but keeps
+  timestamps from decreasing and takes a TIME_HIGH step back for a 2**34 µs overflow, moving
+  such events by up to 63 µs or 4.8 h: docs/formats.md). expelliarmus wants a ``.raw`` name:
+  other names are read through a temporary hard link; it prints a warning to stdout for
+  files whose timestamps decrease;
 * EVT 3.0: the ``evt3`` package's stateful Rust decoder fed our header's data; the numpy
   decoder of :mod:`neuromoco.formats.evt3` (same rule) when ``evt3`` is not installed;
 * DAT: our numpy decoder (8-byte records). The type byte after the header must be 0x00
@@ -23,8 +25,12 @@ is ``plugin_name`` (or the DAT ``Data file containing ...`` line's event type).
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +39,7 @@ from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import (
     FileInfo,
     concat,
+    copy_records,
     decode_records,
     file_size,
     read_text_header,
@@ -94,7 +101,7 @@ def probe(path: Path, fmt: str, sensor_size: SensorSize | None = None) -> FileIn
         m = re.match(r"Data file containing (.+?) events", line)
         if m and camera is None:
             camera = m.group(1)
-    header_size = size = _header_size(lines)
+    size = _header_size(lines)
     if size is None and camera:
         size = next((s for k, s in PLUGIN_SIZES if k in camera.lower()), None)
     size = sensor_size or size or DEFAULT_SENSOR_SIZE[fmt]
@@ -130,10 +137,6 @@ def probe(path: Path, fmt: str, sensor_size: SensorSize | None = None) -> FileIn
             f"{WORD_BYTES[fmt]}",
         )
     extra = {"n_data_bytes": n_data}
-    if fmt == "evt2":
-        # faery refuses x >= width, y >= height of the header's geometry, or of the size we
-        # pass when the header has none: the same check as ours when those sizes agree
-        extra["range_checked"] = header_size is None or tuple(header_size) == tuple(size)
     return FileInfo(fmt, tuple(size), camera, offset, extra)
 
 
@@ -141,41 +144,81 @@ def probe(path: Path, fmt: str, sensor_size: SensorSize | None = None) -> FileIn
 # Readers
 
 
-def _faery_error(e: BaseException) -> bool:
-    """True for the errors faery raises on corrupt input (RuntimeError from Rust, or pyo3's
-    PanicException, a BaseException subclass)."""
+def _rust_error(e: BaseException) -> bool:
+    """True for the errors a Rust decoder (evt3) raises on corrupt input: RuntimeError /
+    ValueError, or pyo3's PanicException (a BaseException subclass)."""
     return isinstance(e, (RuntimeError, OSError, ValueError)) or type(e).__name__ == (
         "PanicException"
     )
 
 
-def _evt2_packets(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
-    """EVT 2.0 through faery's Rust decoder (it parses the '%' header itself; a header without
-    a size gets ours). faery's event dtype (t u8, x u2, y u2, on bool; packed, 13 bytes) is
-    EVENT_DTYPE's layout: the packets are viewed, not converted."""
-    import faery
+_EXP_LAYOUT = (16, (0, 8, 10, 12))
 
+
+def _offsets(dt: np.dtype) -> tuple:
+    return tuple(dt.fields[k][1] for k in "txyp") if dt.names == ("t", "x", "y", "p") else ()
+
+
+EVT2_CHUNK = 1 << 16
+"""Events per expelliarmus chunk (its chunked reader is fastest around this size)."""
+
+
+@contextmanager
+def _suffixed(path: Path, suffix: str):
+    """``path`` itself when it has ``suffix`` (expelliarmus insists on ``.raw`` for EVT 2.0),
+    else a hard link (or, across file systems, a copy) with that suffix in a temporary folder.
+    (A symlink does not do: expelliarmus resolves links and checks the target's suffix.)"""
+    if path.suffix == suffix:
+        yield path
+        return
+    tmpdir = None
     try:
-        with faery.evt.Decoder(str(path), tuple(info.sensor_size), "evt2") as dec:
-            if dec.version != "evt2":
-                raise EventFormatError(path, f"header says {dec.version}, expected EVT 2.0")
-            for packet in dec:
-                ev = packet.get("events")
-                if ev is not None and len(ev):
-                    yield _view(ev, path)
-    except BaseException as e:
-        if isinstance(e, EventFormatError) or not _faery_error(e):
-            raise
-        raise EventFormatError(path, f"corrupt EVT 2.0 file: {e}") from None
+        for parent in (None, path.parent):
+            try:
+                tmpdir = tempfile.mkdtemp(prefix=".neuromoco_prophesee_", dir=parent)
+                link = Path(tmpdir) / f"events{suffix}"
+                os.link(path, link)
+                break
+            except OSError:
+                if tmpdir is not None:
+                    shutil.rmtree(tmpdir, ignore_errors=True)
+                    tmpdir = None
+        if tmpdir is None:
+            tmpdir = tempfile.mkdtemp(prefix="neuromoco_prophesee_")
+            link = Path(tmpdir) / f"events{suffix}"
+            shutil.copyfile(path, link)
+        yield link
+    finally:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _view(ev: np.ndarray, path: Path) -> np.ndarray:
-    if ev.dtype.itemsize != EVENT_DTYPE.itemsize or ev.dtype.names[:3] != ("t", "x", "y"):
-        raise EventFormatError(path, f"unexpected decoder output dtype {ev.dtype}")
-    out = ev.view(EVENT_DTYPE)
-    if out.size and int(out["t"][-1]) < 0:  # uint64 beyond int64 (corrupt data)
-        raise EventFormatError(path, "timestamp beyond 2**63 µs (corrupt data)")
-    return out
+def _evt2_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    """EVT 2.0 through expelliarmus' C decoder (the literal rule t = TIME_HIGH << 6 | low bits,
+    checked against the naive decoder in the tests). Its records (16-byte aligned: t i8, x i2,
+    y i2, p u1) hold EVENT_DTYPE's 13 bytes first and are copied as such; coordinates and polarity are range-checked by
+    ``neuromoco.events`` (corrupt input can decode to anything). ``read_chunk`` may overshoot
+    its chunk size by up to 12 events, hence the margin."""
+    from expelliarmus import Wizard
+
+    size = max(16, min(EVT2_CHUNK, chunk_events - 12))
+    with _suffixed(path, ".raw") as p:
+        try:
+            for arr in Wizard(encoding="evt2", fpath=p, chunk_size=size).read_chunk():
+                if arr is None:
+                    raise EventFormatError(path, "corrupt EVT 2.0 file (expelliarmus: no data)")
+                n = arr.shape[0]
+                if n == 0:
+                    continue
+                if _EXP_LAYOUT != (arr.dtype.itemsize, _offsets(arr.dtype)):
+                    raise EventFormatError(path, f"unexpected expelliarmus dtype {arr.dtype}")
+                out = np.empty(n, dtype=EVENT_DTYPE)
+                copy_records(out, arr)  # x, y: int16 bits read as uint16 (range-checked later)
+                yield out
+        except (RuntimeError, ValueError, OSError) as e:
+            if isinstance(e, EventFormatError):
+                raise
+            raise EventFormatError(path, f"corrupt EVT 2.0 file: {e}") from e
 
 
 EVT3_FEED_BYTES = 1 << 20
@@ -206,7 +249,7 @@ def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
             try:
                 e = dec.feed(data)
             except BaseException as err:
-                if not _faery_error(err):
+                if not _rust_error(err):
                     raise
                 raise EventFormatError(path, f"corrupt EVT 3.0 file: {err}") from None
             n = len(e.x)
@@ -254,10 +297,12 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
                 raise EventFormatError(path, e.reason) from None
             raise
         return
-    # the Rust decoders yield blocks of 16 k (faery) / ~0.5 M (evt3) events: passed on as they
-    # are (cut where longer than chunk_events), not copied into exact-size chunks
-    blocks = _evt2_packets(path, info) if info.format == "evt2" else _evt3_blocks(path, info)
-    yield from split(blocks, chunk_events)
+    # the decoders yield blocks of 64 k (expelliarmus) / ~0.5 M (evt3) events: passed on as
+    # they are (cut where longer than chunk_events), not copied into exact-size chunks
+    if info.format == "evt2":
+        yield from split(_evt2_chunks(path, info, chunk_events), chunk_events)
+    else:
+        yield from split(_evt3_blocks(path, info), chunk_events)
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

@@ -11,7 +11,9 @@ AEDAT 3.1 in 8192-event packets). Measured, best of ``repeats`` (the file is in 
 Peers in the same run: spikingjelly's ``load_ATIS_bin`` (vectorised numpy) and
 ``load_aedat_v3`` (a per-event struct loop, timed on a 200 k-event file); for AEDAT 4.0, the
 ``aedat`` package (what ``read_events`` uses, robust on corrupt files) vs dv-processing's
-``MonoCameraRecording`` (faster but hangs/crashes on corrupt files), on one LZ4 file.
+``MonoCameraRecording`` (faster but hangs/crashes on corrupt files), on one LZ4 file written by
+``write_events`` (the streaming writer of neuromoco.formats.writer; bench_io compares it with
+faery's and dv-processing's writers).
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ def main(quick: bool = False) -> str:
         f"{n4 / t_aedat / 1e6:.0f} | — |",
         f"| AEDAT 4.0 LZ4: dv-processing `MonoCameraRecording` (not used: unsafe on corrupt "
         f"files) | {n4 / t_dv / 1e6:.0f} | aedat is {t_dv / t_aedat:.2f}× dv-processing |",
-        f"| AEDAT 4.0 writing (dv-processing, push_back loop) | {n4 / t_w4 / 1e6:.1f} | — |",
+        f"| AEDAT 4.0 writing (`write_events`: the streaming writer, LZ4) | "
+        f"{n4 / t_w4 / 1e6:.1f} | — |",
     ]
     return "\n".join(out) + "\n"
 

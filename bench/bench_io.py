@@ -1,0 +1,282 @@
+"""Event-file I/O against faery in one run: read (whole, chunked), write and convert per format.
+
+``python -m bench io [--quick]``. Files: the real recordings of ../shared/testdata and ~15 M-event
+versions of them (``--quick``: ~3 M), generated in a temporary folder: the real events repeated
+back to back in time (each copy shifted by the recording's duration), written the way a camera
+writes them: EVT 2.0 / EVT 3.0 by faery's encoder (vectorised EVT 3.0 like a Prophesee camera),
+AEDAT 4.0 in packets of the real file's median size (a few hundred events, as DV writes them),
+DAT by our writer.
+
+Measured (wall time, best of ``repeats``; the files are in the page cache; M events/s, higher is
+better; "ratio" = ours / faery):
+
+* read whole: ``read_events`` (sorted, range-checked) vs faery's stream concatenated;
+* read chunked: ``iter_events(chunk_events=1 M)`` vs iterating ``faery.events_stream_from_file``
+  (its packets: no re-cut, no checks);
+* write: ``open_writer`` (1 M-event chunks, close() includes the fsync) vs faery's encoder
+  (``faery.events_stream_from_array(...).to_file``); dv-processing's AEDAT 4.0 writer (the
+  previous one, per-event push_back) on 1 M events for reference;
+* convert EVT 2.0 → AEDAT 4.0: ``neuromoco convert`` vs faery's streaming ``to_file``, each in a
+  subprocess, with its peak resident memory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuromoco.events import EVENT_DTYPE, iter_events, read_events, read_recording
+from neuromoco.formats.writer import open_writer
+
+TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+REAL = {
+    "aedat4": "aedat4/dvSave-2024_06_20_16_13_00.aedat4",
+    "evt2": "prophesee/evt2_sample.raw",
+    "evt3": "prophesee/evt3_sample.raw",
+    "dat": "prophesee/NCARS_obj_004397_td.dat",
+}
+SUFFIX = {"aedat4": ".aedat4", "evt2": ".raw", "evt3": ".raw", "dat": ".dat"}
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _faery_events(ev: np.ndarray) -> np.ndarray:
+    import faery
+
+    out = np.empty(ev.shape[0], dtype=faery.EVENTS_DTYPE)
+    out["t"], out["x"], out["y"], out["on"] = ev["t"], ev["x"], ev["y"], ev["p"].astype(bool)
+    return out
+
+
+def _tiled(ev: np.ndarray, n: int) -> np.ndarray:
+    reps = max(1, -(-n // ev.shape[0]))
+    span = int(ev["t"][-1] - ev["t"][0]) + 1
+    out = np.empty(reps * ev.shape[0], dtype=EVENT_DTYPE)
+    for r in range(reps):
+        part = out[r * ev.shape[0] : (r + 1) * ev.shape[0]]
+        part[:] = ev
+        part["t"] += r * span
+    return out
+
+
+def _median_packet(path: Path) -> int:
+    import aedat
+
+    sizes = [len(p["events"]) for p in aedat.Decoder(str(path)) if "events" in p]
+    return int(np.median(sizes))
+
+
+def make_big(fmt: str, src: Path, dst: Path, n: int) -> int:
+    """The ~n-event version of ``src`` in ``dst``; returns its event count."""
+    import faery
+
+    rec = read_recording(src)
+    ev = _tiled(rec.events, n)
+    if fmt in ("evt2", "evt3"):
+        fe = _faery_events(ev)
+        with faery.evt.Encoder(str(dst), fmt, False, rec.sensor_size, True) as enc:
+            for i in range(0, fe.shape[0], 1 << 20):
+                enc.write({"events": fe[i : i + (1 << 20)]})
+    else:
+        opts = {"packet_events": _median_packet(src)} if fmt == "aedat4" else {}
+        with open_writer(dst, rec.sensor_size, format=fmt, **opts) as w:
+            for i in range(0, ev.shape[0], 1 << 20):
+                w.write(ev[i : i + (1 << 20)])
+    return ev.shape[0]
+
+
+def _faery_whole(path: Path, fmt: str) -> np.ndarray:
+    import faery
+
+    if (
+        fmt == "dat"
+    ):  # faery's high-level reader refuses N-CARS "2d" files; the low level reads them
+        with faery.dat.Decoder(str(path), (304, 240), None) as dec:
+            return np.concatenate(list(dec))
+    return np.concatenate(list(faery.events_stream_from_file(str(path))))
+
+
+def _faery_chunked(path: Path, fmt: str) -> None:
+    import faery
+
+    if fmt == "dat":
+        with faery.dat.Decoder(str(path), (304, 240), None) as dec:
+            for _ in dec:
+                pass
+        return
+    for _ in faery.events_stream_from_file(str(path)):
+        pass
+
+
+def _faery_write(path: Path, fmt: str, ev_faery: np.ndarray, size) -> None:
+    import faery
+
+    stream = faery.events_stream_from_array(ev_faery, dimensions=size)
+    kw = {"version": fmt} if fmt in ("evt2", "evt3") else {}
+    stream.to_file(str(path), zero_t0=False, **kw)
+
+
+_MEASURED = (
+    "import sys, time; t0 = time.perf_counter(); code = sys.argv[1]; sys.argv = sys.argv[1:]; "
+    "exec(code); hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+    "print(time.perf_counter() - t0, hwm.split()[1], file=sys.stderr)"
+)
+
+
+def _run_measured(code: str, *args: str) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of ``code`` run in a fresh interpreter: the child's
+    VmHWM (ru_maxrss would include the forked parent's memory: Linux keeps it across exec)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURED, code, *args], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{code} {args} failed: {proc.stderr[-2000:]}")
+    wall, rss_kb = proc.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss_kb) / 1024
+
+
+def bench_format(fmt: str, path: Path, repeats: int, write_dir: Path) -> dict:
+    rec = read_recording(path)
+    n = rec.events.shape[0]
+    r = {"n": n}
+    r["read"] = n / _best(lambda: read_events(path), repeats)
+    r["read_faery"] = n / _best(lambda: _faery_whole(path, fmt), repeats)
+
+    def chunked():
+        for _ in iter_events(path, chunk_events=1_000_000):
+            pass
+
+    r["iter"] = n / _best(chunked, repeats)
+    r["iter_faery"] = n / _best(lambda: _faery_chunked(path, fmt), repeats)
+
+    ev = rec.events
+    out = write_dir / f"w{SUFFIX[fmt]}"
+
+    def ours_write():
+        out.unlink(missing_ok=True)
+        with open_writer(out, rec.sensor_size, format=fmt) as w:
+            for i in range(0, n, 1 << 20):
+                w.write(ev[i : i + (1 << 20)])
+
+    r["write"] = n / _best(ours_write, repeats)
+    fe = _faery_events(ev)
+    fout = write_dir / f"f{SUFFIX[fmt]}"
+
+    def faery_write():
+        fout.unlink(missing_ok=True)
+        _faery_write(fout, fmt, fe, rec.sensor_size)
+
+    r["write_faery"] = n / _best(faery_write, repeats)
+    return r
+
+
+def bench_dv_write(n: int, write_dir: Path) -> float:
+    """dv-processing's MonoCameraWriter with a push_back loop (the previous AEDAT 4.0 writer)."""
+    import dv_processing as dv
+
+    rng = np.random.default_rng(0)
+    t = np.cumsum(rng.integers(0, 3, n)).tolist()
+    x = rng.integers(0, 128, n).tolist()
+    y = rng.integers(0, 128, n).tolist()
+    p = rng.integers(0, 2, n).astype(bool).tolist()
+    out = write_dir / "dv.aedat4"
+
+    def run():
+        out.unlink(missing_ok=True)
+        w = dv.io.MonoCameraWriter(
+            str(out), dv.io.MonoCameraWriter.EventOnlyConfig("x", (128, 128))
+        )
+        for i in range(0, n, 1 << 16):
+            store = dv.EventStore()
+            for j in range(i, min(n, i + (1 << 16))):
+                store.push_back(t[j], x[j], y[j], p[j])
+            w.writeEvents(store)
+        del w
+
+    return n / _best(run, 1)
+
+
+FAERY_CONVERT = (
+    "import faery; faery.events_stream_from_file(sys.argv[1]).to_file(sys.argv[2], zero_t0=False)"
+)
+OURS_CONVERT = "from neuromoco.cli import main; main(['convert', sys.argv[1], sys.argv[2]])"
+
+
+def main(quick: bool = False) -> str:
+    n_big = 3_000_000 if quick else 15_000_000
+    repeats = 2 if quick else 3
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_io_") as d:
+        d = Path(d)
+        for fmt, rel in REAL.items():
+            src = TESTDATA / rel
+            if not src.exists():
+                raise FileNotFoundError(f"{src}: the benchmark needs ../shared/testdata")
+            big = d / f"big_{fmt}{SUFFIX[fmt]}"
+            make_big(fmt, src, big, n_big)
+            for label, path, reps in (("real", src, repeats * 3), ("big", big, repeats)):
+                r = bench_format(fmt, path, reps, d)
+                rows.append((fmt, label, r))
+                print(f"  io {fmt} {label}: {r}", file=sys.stderr, flush=True)
+            big.unlink()
+        # convert EVT 2.0 -> AEDAT 4.0, 15 M events, each tool in its own process
+        src = d / "conv_src.raw"
+        n_conv = make_big("evt2", TESTDATA / REAL["evt2"], src, n_big)
+        ours = _run_measured(OURS_CONVERT, str(src), str(d / "o.aedat4"))
+        theirs = _run_measured(FAERY_CONVERT, str(src), str(d / "f.aedat4"))
+        assert read_events(d / "o.aedat4").shape[0] == n_conv
+        baseline = _run_measured("import neuromoco.events, neuromoco.formats.writer, faery")
+        dv_w = bench_dv_write(1_000_000 if not quick else 200_000, d)
+
+    out = [
+        "### Event-file I/O vs faery (issue J): `python -m bench io`",
+        "",
+        f"M events/s, wall time, best of {repeats} (real files: {repeats * 3}), page-cached files; "
+        "ratio = ours / faery (> 1: faster). Big files: the real recording repeated to "
+        f"~{n_big / 1e6:g} M events (see bench/bench_io.py).",
+        "",
+        "| format | file | events | read | faery | ratio | chunked | faery | ratio | write | "
+        "faery | ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for fmt, label, r in rows:
+        out.append(
+            f"| {fmt} | {label} | {r['n']:,} | {r['read'] / 1e6:.1f} | {r['read_faery'] / 1e6:.1f} "
+            f"| {r['read'] / r['read_faery']:.2f} | {r['iter'] / 1e6:.1f} | "
+            f"{r['iter_faery'] / 1e6:.1f} | {r['iter'] / r['iter_faery']:.2f} | "
+            f"{r['write'] / 1e6:.1f} | {r['write_faery'] / 1e6:.1f} | "
+            f"{r['write'] / r['write_faery']:.2f} |"
+        )
+    base_mb = baseline[1]
+    out += [
+        "",
+        f"Convert EVT 2.0 → AEDAT 4.0, {n_conv / 1e6:.1f} M events, separate processes "
+        f"(peak RSS; a process that only imports the readers/writers and faery: {base_mb:.0f} MB; "
+        f"the {n_conv / 1e6:.0f} M events decoded would be {n_conv * 13 / 2**20:.0f} MB):",
+        "",
+        "| tool | seconds | M events/s | peak RSS MB |",
+        "|---|---:|---:|---:|",
+        f"| `neuromoco convert` | {ours[0]:.2f} | {n_conv / ours[0] / 1e6:.1f} | {ours[1]:.0f} |",
+        f"| faery `to_file` (streaming) | {theirs[0]:.2f} | {n_conv / theirs[0] / 1e6:.1f} | "
+        f"{theirs[1]:.0f} |",
+        "",
+        f"dv-processing `MonoCameraWriter` + per-event `push_back` (the previous AEDAT 4.0 "
+        f"writer): {dv_w / 1e6:.2f} M events/s.",
+    ]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(main(quick="--quick" in sys.argv))

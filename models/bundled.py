@@ -36,17 +36,13 @@ class BundledModel:
     summary: str
     mode: str = "window"
 
-    @property
-    def checkpoint(self) -> Path:
-        return WEIGHTS / f"{self.stem}.pt"
+    def weight_file(self, suffix: str) -> Path:
+        """``models/weights/<stem><suffix>``."""
+        return WEIGHTS / f"{self.stem}{suffix}"
 
-    @property
-    def onnx(self) -> Path:
-        return WEIGHTS / f"{self.stem}.onnx"
-
-    @property
-    def metrics_path(self) -> Path:
-        return WEIGHTS / f"{self.stem}.json"
+    checkpoint = property(lambda self: self.weight_file(".pt"), doc="the checkpoint (.pt)")
+    onnx = property(lambda self: self.weight_file(".onnx"), doc="the step ONNX graph")
+    metrics_path = property(lambda self: self.weight_file(".json"), doc="the measured figures")
 
     @property
     def card(self) -> Path:

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 import neuromoco
+from neuromoco.cli_errors import run_reporting_errors
 
 # sub-command name -> module under neuromoco.commands
 COMMANDS: dict[str, str] = {
@@ -47,17 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    try:
-        return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError, ImportError) as e:
-        # Bad inputs (EventFormatError, CheckpointError, RecipeError, missing files) are ValueErrors
-        # or OSErrors that name the file and the reason, and a missing optional dependency says
-        # how to install it: print them, no traceback.
-        print(f"neuromoco {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    return run_reporting_errors(f"neuromoco {args.command}", lambda: args._run(args))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import numpy as np
 from .engine_config import DEFAULT_WINDOW_US, MODES, EngineConfig, Schedule, plan
 from .noise_filter import BackgroundActivityFilter
 from .prediction import Prediction
-from .recorder import Recorder
+from .recorder import Recorder, RecorderStats, check_record_target
 from .session import InferenceSession
 from .source import EventSource
 from .windower import Window, Windower
@@ -49,7 +49,8 @@ __all__ = ["DEFAULT_WINDOW_US", "Engine", "EngineConfig", "EngineStats", "Status
 @dataclass(frozen=True)
 class StatusEvent:
     """Something the user should see: ``kind`` is one of ``started``, ``ended``, ``error``,
-    ``paused``, ``resumed``, ``config``, ``recording``; ``message`` is one line of text."""
+    ``paused``, ``resumed``, ``config``, ``recording``, ``warning`` (e.g. a recording that falls
+    behind); ``message`` is one line of text."""
 
     kind: str
     message: str
@@ -136,6 +137,15 @@ class _Slot:
         return len(self._items)
 
 
+def _drain(q: deque, max_n: int | None = None) -> list:
+    """Pop up to ``max_n`` (default all) items from the left of ``q`` (thread-safe: popleft is
+    atomic, and the workers only append)."""
+    out = []
+    while q and (max_n is None or len(out) < max_n):
+        out.append(q.popleft())
+    return out
+
+
 class Engine:
     """Runs a source through a model, off the caller's thread.
 
@@ -184,6 +194,9 @@ class Engine:
         self._status_q: deque[StatusEvent] = deque(maxlen=config.keep_predictions)
         self._latest_window: Window | None = None
         self._recorder: Recorder | None = None
+        self._last_recorder: Recorder | None = None
+        self.recorder_options: dict = {}
+        """Keyword options of new :class:`Recorder` objects (``flush_s``, ``max_bytes``, …)."""
         self._ended = threading.Event()
         self._idle = threading.Event()
         self._reset_counters()
@@ -313,13 +326,13 @@ class Engine:
     def source(self):
         return self._source
 
-    def start(self, source, record=None) -> None:
+    def start(self, source, record=None, record_format: str | None = None) -> None:
         """Start streaming ``source`` (a started engine switches to it); ``record``: a path to
         record its raw events to from the very first chunk (see :meth:`start_recording`)."""
         if self._inf_thread is not None and self._inf_thread.is_alive():
-            self.switch_source(source, record=record)
+            self.switch_source(source, record=record, record_format=record_format)
             return
-        recorder = Recorder(record, source.sensor_size) if record is not None else None
+        recorder = self._new_recorder(record, source, record_format)
         self._stop.clear()
         self._slot = self._new_slot()
         self._inf_thread = threading.Thread(
@@ -345,19 +358,22 @@ class Engine:
             )
             self._src_thread.start()
 
-    def switch_source(self, source, timeout: float = 1.0, record=None) -> None:
+    def switch_source(
+        self, source, timeout: float = 1.0, record=None, record_format: str | None = None
+    ) -> None:
         """Stop the current source (recording, if any, is written) and stream ``source``.
 
         Counters and the prediction poll queue start afresh for the new source."""
-        recorder = Recorder(record, source.sensor_size) if record is not None else None
+        if record is not None:  # a bad target fails before the current source is stopped
+            check_record_target(record, record_format)
         self._stop_source(timeout)
         self._slot.clear()
         self._predictions.clear()  # a new source starts a new history
         self._reset_counters()
         if self._inf_thread is None or not self._inf_thread.is_alive():
-            self.start(source, record)
+            self.start(source, record, record_format)
         else:
-            self._start_source(source, recorder)
+            self._start_source(source, self._new_recorder(record, source, record_format))
 
     def _stop_source(self, timeout: float) -> bool:
         src, th = self._source, self._src_thread
@@ -412,51 +428,68 @@ class Engine:
         return self._idle.wait(timeout)
 
     # ---------------------------------------------------------------- recording
-    def start_recording(self, path) -> None:
-        """Record the raw input events of the current source to ``path`` (written atomically on
-        :meth:`stop_recording`, on a source switch, or when the engine stops)."""
+    def _new_recorder(self, record, source, record_format: str | None = None) -> Recorder | None:
+        if record is None:
+            return None
+        return Recorder(
+            record,
+            source.sensor_size,
+            record_format,
+            on_status=self._emit_status,
+            **self.recorder_options,
+        )
+
+    def start_recording(self, path, format: str | None = None) -> None:
+        """Record the raw input events of the current source to ``path`` (streamed to
+        ``<stem>.partial<suffix>`` as they arrive, renamed to ``path`` on :meth:`stop_recording`,
+        on a source switch, or when the engine stops: see :mod:`neuromoco.streaming.recorder`).
+        ``format``: one of ``aedat4`` (default), ``aedat3``, ``evt2``, ``evt3``, ``dat``."""
         src = self._source
         if src is None:
             raise ValueError("start a source before recording")
+        check_record_target(path, format)
         self._finish_recording()
-        self._recorder = Recorder(path, src.sensor_size)
+        self._recorder = self._new_recorder(path, src, format)
         self._emit_status("recording", f"recording to {path}")
 
-    def stop_recording(self):
-        """Write the recording; returns its path (None when not recording)."""
-        return self._finish_recording()
+    def stop_recording(self, timeout: float | None = None):
+        """Finish the recording; returns its path once written (None when not recording, when
+        writing failed — an ``error`` status says why — or when the backlog is still being
+        written after ``timeout`` seconds: a ``recording`` status says when it is done)."""
+        return self._finish_recording(timeout)
 
     @property
     def recording(self) -> bool:
         return self._recorder is not None
 
-    def _finish_recording(self):
+    def recording_stats(self) -> RecorderStats | None:
+        """Counters of the current recording, else of the last one (None: never recorded)."""
+        rec = self._recorder or self._last_recorder
+        return None if rec is None else rec.stats()
+
+    def _finish_recording(self, timeout: float | None = None):
         rec, self._recorder = self._recorder, None
         if rec is None:
             return None
-        try:
-            path = rec.close()
-        except (OSError, ValueError) as e:
-            self._emit_status("error", f"recording {rec.path}: {e}")
-            return None
-        if path is not None:
-            self._emit_status("recording", f"wrote {rec.n_events} events to {path}")
+        self._last_recorder = rec
+        # the recorder reports "wrote N events to PATH" (or the error) itself, from its thread
+        path = rec.close(timeout)
+        if path is None and not rec.finished.is_set():
+            st = rec.stats()
+            self._emit_status(
+                "recording",
+                f"finishing {rec.path}: {st.backlog_events} events still to write",
+            )
         return path
 
     # ---------------------------------------------------------------- outputs
     def poll_predictions(self, max_n: int | None = None) -> list[Prediction]:
         """Predictions since the last poll (oldest first)."""
-        out = []
-        q = self._predictions
-        while q and (max_n is None or len(out) < max_n):
-            out.append(q.popleft())
-        return out
+        return _drain(self._predictions, max_n)
 
     def poll_status(self) -> list[StatusEvent]:
-        out = []
-        while self._status_q:
-            out.append(self._status_q.popleft())
-        return out
+        """Status events since the last poll (oldest first)."""
+        return _drain(self._status_q)
 
     def latest_window(self) -> Window | None:
         """The newest window (frames ``[T, 2, H, W]`` or ``[1, 2, H, W]``), for display."""

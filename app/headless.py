@@ -21,7 +21,12 @@ Output schema — one JSON object per line on stdout, one per prediction::
     }
 
 Probabilities are rounded to 4 decimals. Status lines (source started/ended, errors, recording
-written, model and window settings) go to stderr prefixed with ``neuromoco-app:``.
+written, model and window settings) go to stderr prefixed with ``neuromoco-app:``. With
+``--record OUT``: leftover ``*.partial.*`` recordings in OUT's folder (a run that was killed) are
+named at start with how to use them; a recorder that falls behind prints ``recording OUT is
+behind: backlog N MiB (M events)…`` every 2 s; events dropped beyond the queue limit are an
+error line (exit status 1); the last line gives the exact accounting
+(``recording OUT: N events in, N written, 0 dropped, 0 late``).
 
 Exit status: 0 when the source ended or ``--max-seconds`` elapsed, 1 for a bad input (missing or
 unreadable file, bad model, no camera, bad arguments) or a stream that ended in an error,
@@ -72,6 +77,14 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     except ValueError:
         source.close()
         raise
+    record = getattr(args, "record", None)
+    if record is not None:
+        from pathlib import Path
+
+        from neuromoco.streaming.recorder import find_partial_recordings, leftover_message
+
+        for left in find_partial_recordings(Path(record).parent):
+            say(leftover_message(left))
     say(f"model: {predictor.model_name}")
     say(f"source: {source.name} ({source.sensor_size[0]}x{source.sensor_size[1]})")
     say(engine.describe())
@@ -79,7 +92,7 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     interrupted = False
     try:
         engine.warmup()
-        engine.start(source, record=args.record)
+        engine.start(source, record=record, record_format=getattr(args, "record_format", None))
     except BaseException:
         source.close()
         raise
@@ -118,4 +131,12 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
         else ""
     )
     say(f"{st.predictions} predictions from {st.events_in} events, {st.dropped} dropped{lat}")
+    rs = engine.recording_stats()
+    if rs is not None:
+        # exact accounting: events_in = events_written + events_dropped once the file is closed
+        say(
+            f"recording {rs.path}: {rs.events_in} events in, {rs.events_written} written, "
+            f"{rs.events_dropped} dropped, {rs.events_late} late"
+            + ("" if rs.error is None else f", failed: {rs.error}")
+        )
     return 130 if interrupted else rc

@@ -12,6 +12,7 @@ import os
 import sys
 
 from neuromoco.app import PROG
+from neuromoco.cli_errors import run_reporting_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--record",
         metavar="OUT",
-        help="record the raw input events (.aedat4, .aedat or .npz), written atomically at the end",
+        help="record the raw input events to OUT as they arrive (.aedat4 default, .aedat, .dat, "
+        ".raw with --record-format; not .npz): written to OUT's .partial file, renamed at the end",
+    )
+    p.add_argument(
+        "--record-format",
+        choices=("aedat4", "aedat3", "evt2", "evt3", "dat"),
+        help="format of --record (default: from the suffix; .raw needs evt2 or evt3)",
     )
     p.add_argument("--max-seconds", type=float, help="stop after this many seconds of wall time")
     p.add_argument(
@@ -139,6 +146,8 @@ def _check(p: argparse.ArgumentParser, args) -> None:
         p.error("--loop applies to --file only")
     if args.quit_after is not None and args.quit_after <= 0:
         p.error(f"--quit-after must be positive, got {args.quit_after}")
+    if args.record_format is not None and args.record is None:
+        p.error("--record-format needs --record")
     if args.headless and (args.screenshot or args.quit_after is not None):
         p.error("--screenshot/--quit-after need the window; with --headless use --max-seconds")
 
@@ -151,41 +160,45 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     _check(p, args)
     args.source_kind, args.source_value = _source_of(args)
-    try:
-        if args.mode is None:
-            from neuromoco.streaming.model import preferred_mode
+    return run_reporting_errors(PROG, lambda: _run(args))
 
-            args.mode = preferred_mode(args.model, args.source_kind)
-        if args.list_cameras:
-            from neuromoco.streaming.camera_source import list_cameras
 
-            cams = list_cameras()
-            for c in cams:
-                print(f"{c['model']}\t{c['serial']}")
-            if not cams:
-                print(f"{PROG}: no iniVation camera found", file=sys.stderr)
-            return 0
-        headless = args.headless
-        if not headless and (args.screenshot or args.quit_after) and not display_available():
-            # unattended window (docs, CI): render offscreen rather than fall back to headless
-            os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        if not headless and not display_available():
-            print(f"{PROG}: no display available (DISPLAY/WAYLAND_DISPLAY unset): running headless", file=sys.stderr)  # fmt: skip
-            headless = True
-        if not headless:
-            from neuromoco.app.gui import run_gui
+def _run(args) -> int:
+    if args.mode is None:
+        from neuromoco.streaming.model import preferred_mode
 
-            return int(run_gui(args) or 0)
-        from neuromoco.app.headless import run
+        args.mode = preferred_mode(args.model, args.source_kind)
+    if args.list_cameras:
+        from neuromoco.streaming.camera_source import list_cameras
 
-        return run(args)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError, ImportError) as e:
-        # bad inputs name the file/argument and the reason: one line, no traceback
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+        cams = list_cameras()
+        for c in cams:
+            print(f"{c['model']}\t{c['serial']}")
+        if not cams:
+            print(f"{PROG}: no iniVation camera found", file=sys.stderr)
+        return 0
+    if args.record is not None:
+        from neuromoco.streaming.recorder import check_record_target
+
+        # a bad target fails now, not once the model and the source are loaded
+        check_record_target(args.record, args.record_format)
+    headless = args.headless
+    if not headless and (args.screenshot or args.quit_after) and not display_available():
+        # unattended window (docs, CI): render offscreen rather than fall back to headless
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if not headless and not display_available():
+        print(f"{PROG}: no display available (DISPLAY/WAYLAND_DISPLAY unset): running headless", file=sys.stderr)  # fmt: skip
+        headless = True
+    if args.record_format is not None and not headless:
+        # the window records by suffix (its Record button too): .aedat4, .aedat, .dat
+        raise ValueError("--record-format (EVT 2.0/3.0 .raw recordings) needs --headless")
+    if not headless:
+        from neuromoco.app.gui import run_gui
+
+        return int(run_gui(args) or 0)
+    from neuromoco.app.headless import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

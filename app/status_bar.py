@@ -9,6 +9,8 @@ from PySide6 import QtWidgets
 
 from neuromoco.app.style import DIM_TEXT, ERROR_TEXT, TEXT
 
+WARNING_TEXT = "#ffb347"
+
 
 @dataclass(frozen=True)
 class StatusInfo:
@@ -26,6 +28,10 @@ class StatusInfo:
     fps: float | None = None
     state: str | None = None
     """"running", "paused", "ended", "stopped"."""
+    recording: str | None = None
+    """While recording: e.g. "REC 1.2 M ev" (``None``: not recording, the field is hidden)."""
+    recording_alert: bool = False
+    """The recorder is behind or has dropped events: the field is drawn as a warning."""
 
 
 def _rate(v: float) -> str:
@@ -43,7 +49,7 @@ class StatusPanel(QtWidgets.QStatusBar):
     never modal, so tests and unattended runs are not blocked.
     """
 
-    FIELDS = ("state", "source", "rate", "window", "model", "latency", "dropped", "fps")
+    FIELDS = ("state", "rec", "source", "rate", "window", "model", "latency", "dropped", "fps")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -61,11 +67,20 @@ class StatusPanel(QtWidgets.QStatusBar):
             lab.setStyleSheet(f"color:{TEXT}; padding: 0 4px;")
             self.addPermanentWidget(lab)
             self.labels[name] = lab
+        self.labels["rec"].hide()
         self.last_error: str | None = None
+        self.last_warning: str | None = None
 
     def show_error(self, text: str) -> None:
         self.last_error = text
         self.message.setStyleSheet(f"color:{ERROR_TEXT}; font-weight:600;")
+        self.message.setText(html.escape(text))
+        self.message.setToolTip(text)
+
+    def show_warning(self, text: str) -> None:
+        """A problem that does not stop anything (a recording behind): amber, until replaced."""
+        self.last_warning = text
+        self.message.setStyleSheet(f"color:{WARNING_TEXT}; font-weight:600;")
         self.message.setText(html.escape(text))
         self.message.setToolTip(text)
 
@@ -96,6 +111,11 @@ class StatusPanel(QtWidgets.QStatusBar):
             lab["latency"].setText(f"p50 {s.latency_p50_ms:.0f} ms · p99 {s.latency_p99_ms:.0f} ms")
         lab["dropped"].setText(f"dropped {s.dropped}" if s.dropped is not None else "dropped –")
         lab["fps"].setText(f"{s.fps:.0f} FPS" if s.fps is not None else "FPS –")
+        rec = lab["rec"]
+        rec.setVisible(s.recording is not None)
+        rec.setText(f"● {s.recording}" if s.recording is not None else "")
+        color = WARNING_TEXT if s.recording_alert else ERROR_TEXT  # red dot: recording
+        rec.setStyleSheet(f"color:{color}; font-weight:600; padding: 0 4px;")
         if s.dropped:
             lab["dropped"].setStyleSheet(f"color:{ERROR_TEXT}; padding: 0 4px;")
         else:

@@ -250,6 +250,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.speed_box.setEnabled(not getattr(source, "live", False))
         self.status.clear_message()
         self.status.show_info(f"running {spec.describe()} · {engine.describe()}")
+        if self.recording:
+            self._say_leftovers(self.recording)
         self.setWindowTitle(
             f"NeuroMoCo — {getattr(source, 'name', spec.describe())} — model {self.model_name}"
         )
@@ -352,13 +354,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recording = None
             self.controls.set_recording(False)
             if self.engine is not None:
+                was = self.engine.recording
                 try:
-                    written = self.engine.stop_recording()
+                    # the writer thread has kept up: normally done in milliseconds; after 2 s
+                    # the GUI goes on and the recorder reports "wrote …" when it is done
+                    written = self.engine.stop_recording(timeout=2.0)
                 except Exception as e:
                     self.show_error(f"recording: {user_message(e)}")
                     return False
                 if written:
                     self.status.show_info(f"recording written to {written}")
+                elif was and not self.status.last_error:
+                    self.status.show_info("finishing the recording in the background…")
             return True
         if self.engine is None:
             self.controls.set_recording(False)
@@ -373,7 +380,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording = path
         self.controls.set_recording(True)
         self.status.show_info(f"recording to {path}")
+        self._say_leftovers(path)
         return True
+
+    def _say_leftovers(self, path: str) -> None:
+        """Name recordings left in ``path``'s folder by a run that did not stop cleanly."""
+        from neuromoco.streaming.recorder import find_partial_recordings, leftover_message
+
+        mine = self.engine.recording_stats() if self.engine is not None else None
+        left = [
+            p
+            for p in find_partial_recordings(Path(path).parent)
+            if mine is None or p != mine.partial_path
+        ]
+        if left:
+            more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+            self.status.show_warning(leftover_message(left[-1]) + more)
 
     def save_screenshot(self, path: str) -> bool:
         """Save the window as a PNG (atomically); errors go to the status bar."""
@@ -395,7 +417,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(str, str)
     def _on_status(self, kind: str, message: str) -> None:
-        self.status.show_info(message)
+        if kind == "warning":  # e.g. the recording is behind: shown until the next message
+            self.status.show_warning(message)
+        else:
+            self.status.show_info(message)
 
     def _tick(self) -> None:
         """Display timer: pull the newest state and redraw (never waits on the engine)."""
@@ -481,7 +506,24 @@ class MainWindow(QtWidgets.QMainWindow):
             dropped=st.dropped,
             fps=self._fps,
             state=state,
+            **self._recording_info(),
         )
+
+    def _recording_info(self) -> dict:
+        """The status bar's recording field: events written, or the backlog when behind."""
+        eng = self.engine
+        if eng is None or not eng.recording:
+            return {}
+        rs = eng.recording_stats()
+        if rs is None:
+            return {}
+        n = rs.events_written
+        text = f"REC {n / 1e6:.2f} M ev" if n >= 1e5 else f"REC {n} ev"
+        if rs.events_dropped:
+            text += f" · {rs.events_dropped} dropped"
+        if rs.behind:
+            text += f" · behind {rs.backlog_bytes / 2**20:.0f} MiB"
+        return {"recording": text, "recording_alert": bool(rs.behind or rs.events_dropped)}
 
     # -- shutdown ------------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -335,25 +335,30 @@ def test_bad_configurations_are_clear_errors():
 def test_recording_the_raw_input(tmp_path):
     ev = _events()
     eng = Engine(LeakyPredictor(), mode="window")
-    eng.start(ArraySource(ev, (32, 32), speed=0), record=tmp_path / "rec.npz")
+    eng.start(ArraySource(ev, (32, 32), speed=0), record=tmp_path / "rec.aedat4")
     assert eng.recording and eng.wait(5)
     assert eng.stop(1.0) and not eng.recording
-    np.testing.assert_array_equal(read_events(tmp_path / "rec.npz"), ev)
+    np.testing.assert_array_equal(read_events(tmp_path / "rec.aedat4"), ev)
     assert any("wrote 20000 events" in s.message for s in eng.poll_status())
+    st = eng.recording_stats()
+    assert (st.events_in, st.events_written, st.events_dropped) == (20000, 20000, 0)
     # started mid-stream: a suffix of the input, written by stop_recording()
     eng.start(ArraySource(ev, (32, 32), speed=4.0))
     time.sleep(0.05)
-    eng.start_recording(tmp_path / "mid.npz")
+    eng.start_recording(tmp_path / "mid.dat")
     time.sleep(0.1)
-    assert eng.stop_recording() == tmp_path / "mid.npz"
-    got = read_events(tmp_path / "mid.npz")
+    assert eng.stop_recording() == tmp_path / "mid.dat"
+    got = read_events(tmp_path / "mid.dat")
     assert 0 < got.shape[0] < ev.shape[0]
     start = int(np.searchsorted(ev["t"], got["t"][0]))
     np.testing.assert_array_equal(got, ev[start : start + got.shape[0]])
     eng.stop()
-    assert not list(tmp_path.glob(".*"))  # no temporary files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mid.dat", "rec.aedat4"]
     with pytest.raises(ValueError, match="mp4"):
         Engine(LeakyPredictor()).start(ArraySource(ev, (32, 32)), record=tmp_path / "x.mp4")
+    with pytest.raises(ValueError, match=r"x\.npz: cannot record to \.npz"):
+        Engine(LeakyPredictor()).start(ArraySource(ev, (32, 32)), record=tmp_path / "x.npz")
+    assert not (tmp_path / "x.npz").exists()
     assert _no_engine_threads()
 
 

@@ -16,18 +16,13 @@ from neuromoco.streaming.source import EventSource, SourceError
 from neuromoco.streaming.synthetic_source import SyntheticSource
 from neuromoco.streaming.webcam_source import WebcamSource
 from tests.conftest import shared_file
+from tests.helpers_formats import random_events
 
 DVS_DENSE = "aedat4/dvSave-2024_06_20_16_13_00.aedat4"
 
 
 def _stream(n=3000, dur_us=300_000, t0=5_000_000, seed=0, w=32, h=32):
-    rng = np.random.default_rng(seed)
-    return make_events(
-        t0 + np.sort(rng.integers(0, dur_us, n)),
-        rng.integers(0, w, n),
-        rng.integers(0, h, n),
-        rng.integers(0, 2, n),
-    )
+    return random_events(n, (w, h), t0, t0 + dur_us, seed)
 
 
 def _collect(src, with_wm=False):

@@ -9,6 +9,7 @@ from neuromoco.events import EVENT_DTYPE, make_events
 from neuromoco.framing import FramingSpec, to_frames
 from neuromoco.streaming.windower import Windower
 from tests.conftest import shared_file
+from tests.helpers_formats import random_events
 
 DVS = [
     "aedat4/dvSave-2024_06_13_16_16_25.aedat4",
@@ -27,13 +28,7 @@ def _read_aedat4(rel: str) -> np.ndarray:
 
 
 def _random_stream(n, dur_us, w=64, h=48, seed=0, t0=1_000_000):
-    rng = np.random.default_rng(seed)
-    return make_events(
-        t0 + np.sort(rng.integers(0, dur_us, n)),
-        rng.integers(0, w, n),
-        rng.integers(0, h, n),
-        rng.integers(0, 2, n),
-    )
+    return random_events(n, (w, h), t0, t0 + dur_us, seed)
 
 
 def _chunks(ev, rng, max_chunk=5000):

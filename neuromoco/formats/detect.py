@@ -89,7 +89,7 @@ def detect(path: Path) -> str:
         return "atis_bin"
     from neuromoco.formats.text import looks_like_text
 
-    if looks_like_text(head):
+    if looks_like_text(head, text_suffix=suffix in (".csv", ".txt")):
         return "text"
     raise EventFormatError(
         path,

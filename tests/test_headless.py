@@ -113,6 +113,40 @@ def test_record_writes_the_raw_input(ckpt, tmp_path, capsys):
     # raw input: before the noise filter, every event, written atomically
     np.testing.assert_array_equal(read_events(out), read_events(path))
     assert f"to {out}" in err and not list(tmp_path.glob(".*tmp*"))
+    n = read_events(path).shape[0]
+    assert f"recording {out}: {n} events in, {n} written, 0 dropped, 0 late" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.aedat4"]  # no .partial left
+
+
+def test_record_names_leftovers_and_refuses_npz(ckpt, tmp_path, capsys):
+    """A .partial file left by a killed run is named at the next start with how to use it;
+    EVT 3.0 recordings need --record-format; .npz is refused before anything runs."""
+    left = tmp_path / "take.partial.aedat4"
+    left.write_bytes(b"leftover")  # content does not matter: it is named, never touched
+    out = tmp_path / "take.raw"
+    rc = main(["--headless", "--demo", "--model", str(ckpt), "--max-seconds", "1",
+               "--record", str(out), "--record-format", "evt3"])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert rc == 0, err
+    assert f"found {left}" in err and f"neuromoco convert {left} {tmp_path / 'take.aedat4'}" in err
+    assert left.read_bytes() == b"leftover"
+    from neuromoco.events import read_recording
+
+    got = read_recording(out, format="evt3").events
+    line = [ln for ln in err.splitlines() if f"recording {out}:" in ln][-1]
+    assert f"{got.shape[0]} events in, {got.shape[0]} written, 0 dropped" in line
+    assert got.shape[0] > 0
+    _fails(
+        capsys,
+        ["--headless", "--demo", "--model", str(ckpt), "--record", str(tmp_path / "x.npz")],
+        "x.npz: cannot record to .npz",
+    )
+    _fails(
+        capsys,
+        ["--headless", "--demo", "--model", str(ckpt), "--record", str(tmp_path / "y.raw")],
+        "y.raw: a .raw recording is EVT 2.0 or EVT 3.0",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.partial.aedat4", "take.raw"]
 
 
 def _fails(capsys, argv, match):

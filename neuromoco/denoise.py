@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuromoco.events import SensorSize
+from neuromoco.types import SensorSize
 
 _NEVER = np.iinfo(np.int64).min // 2  # "never fired": t − _NEVER is huge, never < filter_us
 

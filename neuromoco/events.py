@@ -7,6 +7,8 @@ Events are a numpy structured array with fields
 * ``p`` uint8, polarity 0/1 (1 = ON, brightness increase),
 
 sorted by non-decreasing ``t``. The sensor size travels beside the array as ``(width, height)``.
+The base types (``EVENT_DTYPE``, ``SensorSize``, ``EventFormatError``, ``make_events``,
+``empty_events``) live in the leaf module :mod:`neuromoco.types` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,19 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
-
-SensorSize = tuple[int, int]
-"""(width, height) in pixels."""
-
-
-class EventFormatError(ValueError):
-    """A file (or argument) that cannot be read as events: names the path and the reason."""
-
-    def __init__(self, path: str | Path | None, reason: str):
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" if self.path is not None else reason)
+from neuromoco.types import (  # noqa: F401  (re-exported: neuromoco.events is the public face)
+    EVENT_DTYPE,
+    EventFormatError,
+    SensorSize,
+    empty_events,
+    make_events,
+)
 
 
 @dataclass(frozen=True)
@@ -43,22 +39,6 @@ class Recording:
     n_reordered: int = 0
     """How many events were out of timestamp order in the file (stable-sorted on read)."""
     extra: dict = field(default_factory=dict)
-
-
-def empty_events(n: int = 0) -> np.ndarray:
-    """A zeroed event array of length ``n``."""
-    return np.zeros(n, dtype=EVENT_DTYPE)
-
-
-def make_events(t, x, y, p) -> np.ndarray:
-    """Pack column arrays (t µs, x px, y px, p 0/1) into one structured event array."""
-    t = np.asarray(t)
-    ev = np.empty(t.shape[0], dtype=EVENT_DTYPE)
-    ev["t"] = t
-    ev["x"] = x
-    ev["y"] = y
-    ev["p"] = p
-    return ev
 
 
 def sort_events(events: np.ndarray) -> tuple[np.ndarray, int]:

@@ -37,7 +37,7 @@ from typing import Literal
 
 import numpy as np
 
-from neuromoco.events import EventFormatError, SensorSize
+from neuromoco.types import EventFormatError, SensorSize
 
 SplitBy = Literal["number", "time"]
 Normalize = Literal["none", "binary", "log1p"]

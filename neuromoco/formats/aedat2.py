@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EventFormatError, SensorSize
 from neuromoco.formats.base import (
     FileInfo,
     concat,
@@ -40,6 +39,7 @@ from neuromoco.formats.base import (
     scratch,
     xy_view,
 )
+from neuromoco.types import EventFormatError, SensorSize
 
 MAGIC = "!AER-DAT2.0"
 RECORD = np.dtype([("a", ">u4"), ("t", ">u4")])

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import (
     BLOCK_EVENTS,
     FileInfo,
@@ -36,7 +35,8 @@ from neuromoco.formats.base import (
     shrink,
     xy_view,
 )
-from neuromoco.formats.writer import EventWriter
+from neuromoco.formats.event_writer import EventWriter
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
 
 MAGIC = b"#!AER-DAT3.1"
 END_HEADER = b"#!END-HEADER"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import FileInfo, concat, copy_records
-from neuromoco.formats.writer import EventWriter
+from neuromoco.formats.event_writer import EventWriter
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
 
 MAGIC = b"#!AER-DAT4.0"
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat4": (128, 128)}

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import SensorSize
 from neuromoco.formats.base import (
     FileInfo,
     concat,
@@ -30,6 +29,7 @@ from neuromoco.formats.base import (
     scratch,
     xy_view,
 )
+from neuromoco.types import SensorSize
 
 RECORD = np.dtype((np.uint8, 5))
 OVERFLOW_Y = 240

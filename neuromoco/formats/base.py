@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
 
 # A header is never bigger than this: a longer run of header lines means it is not a header.
 MAX_HEADER_BYTES = 16 << 20

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuromoco.events import EventFormatError
+from neuromoco.types import EventFormatError
 
 # suffix -> format, for zero-byte files and headerless formats
 SUFFIX_HINTS = {

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EVENT_DTYPE, EventFormatError
-from neuromoco.formats.writer import EventWriter
+from neuromoco.formats.event_writer import EventWriter
+from neuromoco.types import EVENT_DTYPE, EventFormatError
 
 WORD = np.dtype("<u2")
 # words decoded per block: temporaries stay in a few MB

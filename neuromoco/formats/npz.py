@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.atomic import atomic_write
-from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import FileInfo, concat
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
 
 KEYS = ("t", "x", "y", "p")
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"npz": (128, 128)}

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import (
     FileInfo,
     concat,
@@ -46,7 +45,8 @@ from neuromoco.formats.base import (
     split,
     xy_view,
 )
-from neuromoco.formats.writer import EventWriter
+from neuromoco.formats.event_writer import EventWriter
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
 
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {
     "dat": (304, 240),

@@ -73,8 +73,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.events import EVENT_DTYPE, EventFormatError, SensorSize
 from neuromoco.formats.base import FileInfo, concat
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
 
 FORMAT = "text"
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {FORMAT: (128, 128)}

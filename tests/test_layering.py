@@ -1,0 +1,175 @@
+"""The import graph, read from the source files (every ``import``, also inside functions), keeps
+the layers of the design card:
+
+    neuromoco.types  ←  neuromoco (core: events, formats, framing, data, moco, losses, train)
+                     ←  neuromoco.models  ←  neuromoco.streaming  ←  neuromoco.app
+
+* no cycles between modules;
+* core never imports ``neuromoco.streaming`` or ``neuromoco.app`` — except the command-line entry
+  points (``neuromoco.cli``, ``neuromoco.commands.*``), which sit on top of every layer like
+  ``neuromoco.app.main`` does: ``neuromoco evaluate --recordings`` drives the streaming engine so
+  that a recording is scored exactly as the app runs it. They never import the app;
+* ``neuromoco.models`` never imports ``neuromoco.train`` (nor streaming or the app);
+* ``neuromoco.streaming`` never imports ``neuromoco.app``;
+* the base-types module ``neuromoco.types`` imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ROOTS = {"neuromoco": "neuromoco", "streaming": "neuromoco.streaming",
+         "models": "neuromoco.models", "app": "neuromoco.app"}  # fmt: skip
+ENTRY_POINTS = ("neuromoco.cli", "neuromoco.commands")
+BASE_TYPES = "neuromoco.types"
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for folder, pkg in ROOTS.items():
+        for f in sorted((REPO / folder).rglob("*.py")):
+            rel = f.relative_to(REPO / folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            mods[".".join([pkg, *parts])] = f
+    return mods
+
+
+MODULES = _modules()
+
+
+def _is_package(name: str) -> bool:
+    return MODULES[name].name == "__init__.py"
+
+
+def _resolve(name: str) -> str | None:
+    """The project module ``name`` refers to (itself, or the closest enclosing module)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(mod: str) -> set[str]:
+    tree = ast.parse(MODULES[mod].read_text(), str(MODULES[mod]))
+    base = mod if _is_package(mod) else mod.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = base.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                src = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                src = node.module or ""
+            # `from pkg import sub` imports the submodule when there is one
+            targets = [f"{src}.{a.name}" if f"{src}.{a.name}" in MODULES else src
+                       for a in node.names]  # fmt: skip
+        else:
+            continue
+        for t in targets:
+            if t.split(".")[0] != "neuromoco":
+                continue
+            r = _resolve(t)
+            if r is not None and r != mod:
+                out.add(r)
+    return out
+
+
+GRAPH = {m: _imports(m) for m in MODULES}
+
+
+def _layer(mod: str) -> str:
+    for pkg in ("neuromoco.streaming", "neuromoco.models", "neuromoco.app"):
+        if mod == pkg or mod.startswith(pkg + "."):
+            return pkg
+    return "core"
+
+
+def _edges(pred):
+    return sorted(f"{a} -> {b}" for a, deps in GRAPH.items() for b in deps if pred(a, b))
+
+
+def test_the_graph_is_read():
+    # a sanity check that the walker sees real edges (it must be able to fail)
+    assert "neuromoco.streaming.engine" in GRAPH["neuromoco.app.headless"] or any(
+        d.startswith("neuromoco.streaming") for d in GRAPH["neuromoco.app.engine_adapter"]
+    )
+    assert "neuromoco.framing" in GRAPH["neuromoco.streaming.windower"]
+
+
+def test_no_import_cycles():
+    # Tarjan's strongly connected components
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    cycles: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in GRAPH:
+        if v not in index:
+            visit(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_core_never_imports_streaming_or_app():
+    def bad(a, b):
+        if _layer(a) != "core" or _layer(b) not in ("neuromoco.streaming", "neuromoco.app"):
+            return False
+        entry = a in ENTRY_POINTS or a.startswith(tuple(e + "." for e in ENTRY_POINTS))
+        return not (entry and _layer(b) == "neuromoco.streaming")
+
+    assert not _edges(bad)
+
+
+def test_models_never_import_training_streaming_or_app():
+    def bad(a, b):
+        return _layer(a) == "neuromoco.models" and (
+            b.startswith("neuromoco.train") or _layer(b) in ("neuromoco.streaming", "neuromoco.app")
+        )
+
+    assert not _edges(bad)
+
+
+def test_streaming_never_imports_the_app():
+    assert not _edges(
+        lambda a, b: _layer(a) == "neuromoco.streaming" and _layer(b) == "neuromoco.app"
+    )
+
+
+@pytest.mark.parametrize("mod", [BASE_TYPES])
+def test_base_types_import_nothing_from_the_project(mod):
+    assert mod in MODULES, f"{mod} is missing"
+    assert not GRAPH[mod], f"{mod} imports {sorted(GRAPH[mod])}"
+
+
+def test_app_talks_to_streaming_not_to_models_or_core_internals():
+    """The app reaches models only through streaming (the design card's one-way data flow)."""
+    assert not _edges(lambda a, b: _layer(a) == "neuromoco.app" and _layer(b) == "neuromoco.models")

@@ -130,8 +130,6 @@ _MODULES = {
     "text": "text",
 }
 
-_SUFFIX_FORMATS = {".aedat4": "aedat4", ".npz": "npz", ".bin": "atis_bin", ".dat": "dat"}
-
 
 def _format_module(fmt: str, path=None):
     import importlib

@@ -48,6 +48,8 @@ from neuromoco.framing import (
     to_frames,
 )
 
+from .engine_config import TARGET_HOP_US
+
 _NO_BIN = np.iinfo(np.int64).min
 
 
@@ -106,7 +108,7 @@ class Windower:
         split_by: SplitBy = "time",
         window_us: int | None = None,
         window_events: int | None = None,
-        hop_us: int = 33_000,
+        hop_us: int = TARGET_HOP_US,
         normalize: Normalize = "none",
         origin_us: int | None = None,
         emit: str = "window",

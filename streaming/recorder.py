@@ -35,7 +35,10 @@ How it works, and what it promises:
   ``events_in == events_written + events_dropped``.
 * **Formats.** :data:`RECORD_FORMATS` (every streaming format): AEDAT 4.0 (default, ``.aedat4``),
   AEDAT 3.1 (``.aedat``/``.aedat3``), EVT 2.0 / EVT 3.0 (``.raw`` + ``format=``), DAT (``.dat``).
-  ``.npz`` is refused: an npz file can only be written whole at the end.
+  ``.npz`` is refused: an npz file can only be written whole at the end. In EVT 2.0/3.0 and DAT,
+  a stream whose timestamps are large (µs since 1970 from an iniVation camera) is written
+  relative to its first event (:data:`REBASE_ABOVE_US`; ``t_offset_us`` in the stats, said in a
+  ``"warning"`` status); AEDAT keeps every timestamp as it is.
 """
 
 from __future__ import annotations
@@ -73,6 +76,13 @@ DEFAULT_WARN_BYTES = 64 << 20
 DEFAULT_MAX_BYTES = 512 << 20
 _REPEAT_S = 2.0  # repeat period of backlog/drop statuses (seconds)
 _BATCH_BYTES = 8 << 20  # most bytes of queued chunks the writer thread takes in one pass
+_MIN_BATCH_BYTES = 1 << 20  # the writer thread waits (≤ tick_s) for this much: few big writes
+REBASE_FORMATS = ("evt2", "evt3", "dat")
+REBASE_ABOVE_US = 1 << 31
+"""A recording in a Prophesee format whose first event is at or after this time (µs, ≈ 36 min)
+is written with timestamps relative to its first event: those formats count µs from the camera's
+start (DAT holds < 2**32, EVT 2.0 < 2**34; EVT 3.0 would spell out every 2**24 µs wrap since 0),
+while an iniVation camera gives µs since 1970."""
 
 
 def record_format(path: str | Path, format: str | None = None) -> str:
@@ -184,12 +194,29 @@ class RecorderStats:
     """Events dropped because the queue was full, or after a write error."""
     events_late: int
     """Events older than what was already written: written with the file's last timestamp."""
+    t_offset_us: int
+    """Subtracted from every timestamp in the file (0 but for :data:`REBASE_FORMATS`)."""
     backlog_bytes: int
     backlog_events: int
     behind: bool
     """The backlog is above the warning level."""
     closed: bool
     error: str | None
+
+
+def _copy(events: np.ndarray) -> np.ndarray:
+    """A contiguous ``EVENT_DTYPE`` copy; as bytes: numpy copies 13-byte structured records
+    field by field, ~4x slower than the memcpy of their bytes."""
+    if events.dtype == EVENT_DTYPE and events.flags.c_contiguous:
+        return events.view(np.uint8).copy().view(EVENT_DTYPE)
+    return np.ascontiguousarray(events, dtype=EVENT_DTYPE)
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate contiguous ``EVENT_DTYPE`` arrays (as bytes, for the same reason)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p.view(np.uint8) for p in parts]).view(EVENT_DTYPE)
 
 
 class _Reorder:
@@ -206,14 +233,16 @@ class _Reorder:
         """Take chunks (arrival order; arrays this object may modify) → the events now final,
         sorted by t."""
         parts = [self.held, *chunks] if self.held.size else chunks
-        ev = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        ev = _join(parts)
         t = ev["t"]
         if self.last_out is not None and t.size and int(t.min()) < self.last_out:
             late = t < self.last_out
             self.late += int(np.count_nonzero(late))
             t[late] = self.last_out
         if t.size > 1 and bool(np.any(t[1:] < t[:-1])):
-            ev = ev[np.argsort(t, kind="stable")]  # equal t: arrival order
+            # equal t: arrival order; the records moved as opaque 13-byte items (2x faster)
+            order = np.argsort(t, kind="stable")
+            ev = ev.view(f"V{EVENT_DTYPE.itemsize}")[order].view(EVENT_DTYPE)
             t = ev["t"]
         if not t.size:
             return ev
@@ -290,6 +319,7 @@ class Recorder:
         self._cond = threading.Condition()
         self._queue: deque[np.ndarray] = deque()
         self._q_bytes = 0  # queued and not yet written (the batch being written included)
+        self._queued_bytes = 0  # in the queue only
         self._q_events = 0
         self.events_in = 0
         self.events_dropped = 0
@@ -302,6 +332,8 @@ class Recorder:
         self._last_warn = -1e9
         self._last_drop_msg = -1e9
         self._late_reported = 0
+        self.t_offset_us = 0
+        self._t_first: int | None = None
         self._thread = threading.Thread(target=self._run, name="neuromoco-recorder", daemon=False)
         self._thread.start()
 
@@ -329,8 +361,11 @@ class Recorder:
                         f"{self._q_bytes / 2**20:.0f} MiB reached its limit)",
                     )
             else:
-                self._queue.append(np.array(events, dtype=EVENT_DTYPE, copy=True))
+                self._queue.append(_copy(events))
                 self._q_bytes += nbytes
+                self._queued_bytes += nbytes
+                if self._queued_bytes >= _MIN_BATCH_BYTES > self._queued_bytes - nbytes:
+                    self._cond.notify()  # a batch is ready: no need to wait for the tick
                 self._q_events += n
                 if self._q_bytes > self.warn_bytes:
                     now = time.monotonic()
@@ -355,7 +390,7 @@ class Recorder:
         try:
             while True:
                 with self._cond:
-                    if not self._queue and not self.closed:
+                    if self._queued_bytes < _MIN_BATCH_BYTES and not self.closed:
                         self._cond.wait(self.tick_s)
                     # at most _BATCH_BYTES a pass: a large backlog is not copied all at once
                     batch, size = [], 0
@@ -363,6 +398,7 @@ class Recorder:
                         c = self._queue.popleft()
                         batch.append(c)
                         size += c.nbytes
+                    self._queued_bytes -= size
                     done = self.closed and not self._queue
                 if batch:
                     fresh = True
@@ -393,9 +429,21 @@ class Recorder:
             self.finished.set()
 
     def _write(self, ev: np.ndarray) -> None:
-        if ev.size:
-            self._writer.write(ev)
-            self._written += int(ev.size)
+        if not ev.size:
+            return
+        if self._t_first is None:
+            self._t_first = t0 = int(ev["t"][0])
+            if self.format in REBASE_FORMATS and t0 >= REBASE_ABOVE_US:
+                self.t_offset_us = t0
+                self._say(
+                    "warning",
+                    f"recording {self.path}: {self.format} counts µs from the camera's start; "
+                    f"timestamps are written relative to the first event (t = {t0} µs)",
+                )
+        if self.t_offset_us:
+            ev["t"] -= self.t_offset_us  # ev is the recorder's own copy
+        self._writer.write(ev)
+        self._written += int(ev.size)
 
     def _consumed(self, n: int) -> None:
         msg = None
@@ -434,6 +482,7 @@ class Recorder:
             # whatever was added and not written (queued, in the batch, held back) is lost:
             # count it, so that events_in == events_written + events_dropped stays exact
             self._queue.clear()
+            self._queued_bytes = 0
             self.events_dropped = self.events_in - self._written
             self._reorder.held = np.empty(0, EVENT_DTYPE)
             self._q_bytes = self._q_events = 0
@@ -476,6 +525,7 @@ class Recorder:
                 events_written=self._written,
                 events_dropped=self.events_dropped,
                 events_late=self._reorder.late,
+                t_offset_us=self.t_offset_us,
                 backlog_bytes=self._q_bytes,
                 backlog_events=self._q_events,
                 behind=self._behind,

@@ -387,3 +387,27 @@ def test_memory_is_bounded_whatever_the_length(tmp_path):
     assert peak < 24 << 20, (
         f"peak {peak / 2**20:.1f} MiB for {3e6 * EVENT_DTYPE.itemsize / 2**20:.0f} MiB of events"
     )
+
+
+@pytest.mark.parametrize("fmt", ["evt2", "evt3", "dat"])
+def test_prophesee_formats_rebase_epoch_timestamps(fmt, tmp_path):
+    """An iniVation camera's µs since 1970 do not fit DAT/EVT 2.0 (and EVT 3.0 would spell out
+    every 2**24 µs wrap since 0): written relative to the first event, said and counted."""
+    ev = _events(20_000, t0=1_718_925_184_590_631, span=3_000_000)
+    st = Statuses()
+    out = tmp_path / f"epoch{SUFFIX[fmt]}"
+    rec = Recorder(out, (128, 128), fmt if fmt != "dat" else None, on_status=st)
+    rec.add(ev)
+    assert rec.close() == out
+    t0 = int(ev["t"][0])
+    assert rec.stats().t_offset_us == t0 and out.stat().st_size < 20 * 20_000
+    assert any(f"relative to the first event (t = {t0} µs)" in m for m in st.of("warning"))
+    want = ev.copy()
+    want["t"] -= t0
+    np.testing.assert_array_equal(read_recording(out, format=fmt).events, want)
+    np.testing.assert_array_equal(PEER[fmt](out)[0], _cols(want))
+    # small timestamps (a Prophesee camera's) and AEDAT stay as they are
+    rec = Recorder(tmp_path / f"small{SUFFIX[fmt]}", (128, 128), fmt if fmt != "dat" else None)
+    rec.add(want)
+    rec.close()
+    assert rec.stats().t_offset_us == 0

@@ -1,7 +1,11 @@
 """Procedural DVS128-Gesture-like event streams: the embedded default data of NeuroMoCo.
 
 A person (torso, neck, head, upper arms, forearms and fists as soft-edged capsules) stands in
-front of a textured, unevenly lit wall; the arms perform one of the 11 DVS128 Gesture classes.
+front of a textured, unevenly lit wall; the arms perform one of the 11 DVS128 Gesture classes
+(arm circles: the nearly straight arm turns around the shoulder; waves: the forearm pivots at the
+elbow). Clothes and skin carry a fine texture that moves with each limb; the sensor has hot
+pixels. Sizes, positions, speeds and rates are set from measurements of real DVS128 recordings
+(``python -m bench.real_stats``, docs/results.md "Procedural gestures vs real recordings").
 Frames are rendered directly in log intensity at 250–1000 Hz (the rate adapts so that no body
 part moves more than ~1 px between frames) and turned into events by
 :mod:`neuromoco.emulator` (contrast threshold with per-pixel mismatch, refractory period, shot
@@ -11,7 +15,13 @@ Conventions:
 
 * 128×128 sensor, ``x`` to the right, ``y`` down, as the camera sees the subject: the subject's
   **right** arm appears on the **left** half of the image (the camera faces the person).
-* "clockwise" means clockwise *as seen in the image* (top → right → bottom → left).
+* The rotation classes are named, like DVS128 Gesture's, from the **subject's** point of view
+  (the subject faces the camera): ``right_arm_clockwise`` turns **counter-clockwise as the image
+  shows it** (x right, y down), ``right_arm_counter_clockwise`` clockwise on screen. Measured on
+  the real clips of ``../shared/testdata/dvsgesture_csv`` (``python -m bench.real_stats``): the
+  event centroid of ``right_arm_counter_clockwise`` and ``left_arm_counter_clockwise`` turns at
+  +1.3 turns/s clockwise on screen, that of ``left_arm_clockwise`` at 1.4 turns/s the other way.
+  (Generator v2 had this backwards.)
 * Labels are 0-based in the DVS128 Gesture order of :data:`CLASS_NAMES` (the real dataset's
   ``*_labels.csv`` files are 1-based; :func:`write_dataset` writes them 1-based, like the original).
 
@@ -46,7 +56,7 @@ from neuromoco.data.dvs128_gesture import CLASS_NAMES as DVS128_CLASS_NAMES
 from neuromoco.emulator import EmulatorConfig, EventEmulator
 from neuromoco.events import EVENT_DTYPE, empty_events
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the generated events for a given (label, seed) change."""
 
 CLASS_NAMES = DVS128_CLASS_NAMES  # one definition: the real dataset's gesture_mapping.csv
@@ -100,6 +110,12 @@ class GestureParams:
         leak_hz: leak-event rate per pixel (Hz).
         mixture: for ``other_gestures``, the motion primitives mixed (indices into an internal
             list: reach, scratch head, big sway, wander, shrug, stretch); empty otherwise.
+        texture_amp: contrast (log units) of the fine texture of clothes and skin (folds,
+            stripes, fingers), which moves with each limb; it makes a pixel swept by a limb fire
+            ON/OFF alternately a few ms apart, as real recordings do.
+        texture_period: spatial period of that texture (px).
+        hot_pixels: number of hot pixels (pixels that fire at ``hot_hz`` whatever they see).
+        hot_hz: event rate of each hot pixel (Hz).
     """
 
     label: int
@@ -129,6 +145,10 @@ class GestureParams:
     noise_hz: float
     leak_hz: float
     mixture: tuple[int, ...] = ()
+    texture_amp: float = 0.0
+    texture_period: float = 4.0
+    hot_pixels: int = 0
+    hot_hz: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -155,12 +175,12 @@ def _check_seed(seed, name: str = "seed") -> int:
 # Main-motion frequency range (Hz) per class: waves and strums are fast, whole-arm circles slow.
 _FREQ = {
     0: (1.4, 2.6),
-    1: (1.8, 3.4),
-    2: (1.8, 3.4),
-    3: (0.7, 1.4),
-    4: (0.7, 1.4),
-    5: (0.7, 1.4),
-    6: (0.7, 1.4),
+    1: (1.5, 3.0),
+    2: (1.5, 3.0),
+    3: (0.9, 1.7),
+    4: (0.9, 1.7),
+    5: (0.9, 1.7),
+    6: (0.9, 1.7),
     7: (1.4, 2.8),
     8: (1.8, 3.4),
     9: (2.8, 4.8),
@@ -177,14 +197,17 @@ def sample_params(label: int, rng: np.random.Generator) -> GestureParams:
     f_lo, f_hi = _FREQ[label]
     # Contrast is drawn relative to the threshold (events per edge crossing ≈ contrast/threshold),
     # which keeps event counts in a realistic band while both still vary a lot.
-    threshold = float(u(0.1, 0.22))
+    # Real DVS128 pixels rarely fire twice in the same direction 1–10 ms apart (measured: 95–100 %
+    # of such pairs have opposite polarity), so an edge should give only 1–3 events: contrast
+    # 1.3–3 thresholds, not the 3.5–8 of generator v2; the moving texture supplies the rest.
+    threshold = float(u(0.12, 0.25))
     if label == 10:
         k = int(rng.integers(1, 3))
         mixture = tuple(sorted(int(i) for i in rng.choice(_N_PRIMITIVES, size=k, replace=False)))
     else:
         mixture = ()
     # A big person has less room to stand off-centre before a whole-arm gesture leaves the frame.
-    body_scale = float(u(0.95, 1.3))
+    body_scale = float(u(1.0, 1.3))
     max_off = 20.0 - 30.0 * (body_scale - 0.95)
     return GestureParams(
         label=label,
@@ -195,25 +218,30 @@ def sample_params(label: int, rng: np.random.Generator) -> GestureParams:
         hand=sign(),
         body_scale=body_scale,
         body_x=float(u(-max_off, max_off)),
-        body_y=float(u(-8, 8)),
+        body_y=float(u(-6, 6)),
         limb_width=float(u(0.95, 1.3)),
-        sway_px=float(u(0.0, 2.5)),
+        sway_px=float(u(0.0, 1.0)),  # real subjects stand still: the torso gives few events
         sway_hz=float(u(0.2, 0.9)),
         idle_pose=int(rng.integers(0, 4)),
-        fidget_px=float(u(0.0, 3.0)),
+        fidget_px=float(u(0.0, 2.0)),
         bg_level=float(u(0.15, 0.6)),
         bg_texture=float(u(0.05, 0.3)),
         light_angle=float(u(0, 2 * np.pi)),
         light_gradient=float(u(0.0, 0.8)),
-        shirt_contrast=float(sign() * threshold * u(3.5, 8.0)),
-        skin_contrast=float(sign() * threshold * u(3.0, 7.0)),
+        shirt_contrast=float(sign() * threshold * u(1.3, 3.0)),
+        skin_contrast=float(sign() * threshold * u(1.2, 2.8)),
         long_sleeves=bool(rng.random() < 0.5),
         threshold=threshold,
         threshold_sigma=float(u(0.01, 0.04)),
-        refractory_us=int(rng.integers(0, 300)),
-        noise_hz=float(u(0.05, 0.4)),
-        leak_hz=float(u(0.0, 0.2)),
+        refractory_us=int(rng.integers(300, 2500)),
+        # measured background activity: 0.03–0.07 Hz per pixel of isolated events
+        noise_hz=float(u(0.005, 0.04)),
+        leak_hz=float(u(0.0, 0.05)),
         mixture=mixture,
+        texture_amp=float(threshold * u(0.6, 1.6)),
+        texture_period=float(u(2.5, 6.0)),
+        hot_pixels=int(rng.integers(0, 25)),
+        hot_hz=float(u(3.0, 30.0)),
     )
 
 
@@ -299,8 +327,8 @@ def _arm_targets(p: GestureParams, b: _Body, t: np.ndarray, rng: np.random.Gener
             out[side] = (None, np.stack([b.cx + side * half, cy + bob], axis=1))
     elif L in (1, 2):  # hand wave: forearm up, swinging about the elbow
         side = _RIGHT if L == 1 else _LEFT
-        # upper arm from horizontal (hand well out) to 65° below it (hand by the face)
-        elev = math.radians(rng.uniform(0, 65))
+        # upper arm from horizontal (hand well out) to 40° below it (hand by the face)
+        elev = math.radians(rng.uniform(0, 40))
         elbow = sh[side] + b.L1 * np.array([side * math.cos(elev), math.sin(elev)])
         elbow = elbow + np.stack([side * 1.5 * s * np.sin(w), 0 * t], axis=1)
         g0 = math.radians(rng.uniform(-12, 12)) * side
@@ -308,15 +336,17 @@ def _arm_targets(p: GestureParams, b: _Body, t: np.ndarray, rng: np.random.Gener
         wrist = elbow + b.L2 * np.stack([np.sin(gam), -np.cos(gam)], axis=1)
         out[side] = (elbow, wrist)
         out[-side] = (None, rest[-side])
-    elif L in (3, 4, 5, 6):  # whole-arm circles
+    elif L in (3, 4, 5, 6):  # whole-arm circles around the shoulder, the arm nearly straight
         side = _RIGHT if L in (3, 4) else _LEFT
-        cw = 1 if L in (3, 5) else -1  # +angle is clockwise on screen (y down)
-        cen = sh[side] + np.array(
-            [side * 7 * s * rng.uniform(0.3, 1.0), -2 * s * rng.uniform(0, 1)]
-        )
-        R = reach * rng.uniform(0.5, 0.72) * min(A, 1.1)
-        ell = rng.uniform(0.8, 1.2)
-        th = cw * (w + 0.25 * np.sin(w + rng.uniform(0, 6.3)))
+        # +angle is clockwise on screen (y down). The class names are the subject's view: the
+        # subject's clockwise is counter-clockwise for the camera that faces them.
+        cw = -1 if L in (3, 5) else 1
+        R = reach * rng.uniform(0.82, 0.97)
+        # centre of the hand's circle: at the shoulder, a little out and down (measured: the
+        # real circles' events lie low and to the side, median y ≈ 82 px)
+        cen = sh[side] + R * np.array([side * rng.uniform(0.0, 0.15), rng.uniform(0.0, 0.2)])
+        ell = rng.uniform(0.85, 1.1)
+        th = cw * (w + 0.2 * np.sin(w + rng.uniform(0, 6.3)))
         wrist = cen + R * np.stack([np.cos(th), ell * np.sin(th)], axis=1)
         out[side] = (None, wrist)
         out[-side] = (None, rest[-side])
@@ -399,7 +429,8 @@ def _skeleton(p: GestureParams, t: np.ndarray, rng: np.random.Generator):
     sway_hz = p.sway_hz if not big_sway else p.frequency_hz / 2
     sw = sway_amp * np.sin(2 * np.pi * sway_hz * t + rng.uniform(0, 6.3))
     cx = 64 + p.body_x + sw
-    sy = 54 + p.body_y + 0.15 * np.abs(sw) + 0 * t
+    # shoulder line low in the frame: real arm circles reach the bottom rows (median event y 82)
+    sy = 66 + p.body_y + 0.15 * np.abs(sw) + 0 * t
     body = _Body(cx=cx, sy=sy, s=s, L1=21 * s, L2=19 * s)
     lw = p.limb_width
     col = lambda x, y: np.stack([x, y], axis=1)  # noqa: E731
@@ -447,8 +478,22 @@ def _background(p: GestureParams, rng: np.random.Generator):
     return wall.astype(np.float32), illum.astype(np.float32)
 
 
+class _Material(NamedTuple):
+    """Log intensity of a surface plus a fine texture that moves with the limb that wears it."""
+
+    level: np.float32  # log intensity relative to nothing (absolute), before lighting
+    amp: np.float32  # texture contrast (log units)
+    k: np.float32  # texture wave number (radians per px)
+    phase: float
+
+
 def _render_chunk(wall, illum, caps, materials, i0, i1) -> np.ndarray:
-    """Log-intensity frames ``[i1 - i0, H, W]`` (float32) of frames ``i0..i1-1``."""
+    """Log-intensity frames ``[i1 - i0, H, W]`` (float32) of frames ``i0..i1-1``.
+
+    ``materials`` maps a capsule's material name to a :class:`_Material`. The texture is a
+    plaid in the capsule's own frame (across the limb and along it, the first stronger), so it
+    moves rigidly with the limb: a pixel swept by a limb sees alternating brighter/darker stripes.
+    """
     k = i1 - i0
     h, w = wall.shape
     out = np.empty((k, h, w), np.float32)
@@ -456,7 +501,7 @@ def _render_chunk(wall, illum, caps, materials, i0, i1) -> np.ndarray:
     for a, b, r, mat in caps:
         a = a[i0:i1]
         if b is None:
-            _render_vbar(out, a, r, materials[mat], illum)
+            _render_vbar(out, a, r, materials[mat].level, illum)
             continue
         b = b[i0:i1]
         pad = r + 2 * _SOFT
@@ -475,6 +520,21 @@ def _render_chunk(wall, illum, caps, materials, i0, i1) -> np.ndarray:
         l2 = np.maximum(dx * dx + dy * dy, np.float32(1e-6))
         px = np.broadcast_to(xs - ax, (k, y1 - y0, x1 - x0)).copy()
         py = ys - ay
+        m = materials[mat]
+        tex = None
+        if m.amp:
+            # limb-frame coordinates (px): along = (p·d)/|d|, across = (p×d)/|d|; a point capsule
+            # (fist, head) has no axis, so it uses the image axes
+            ln = np.sqrt(l2)
+            short = ln < np.float32(1e-2)
+            ux = np.where(short, np.float32(1.0), dx / ln)
+            uy = np.where(short, np.float32(0.0), dy / ln)
+            along = px * ux + py * uy
+            across = px * uy - py * ux
+            tex = m.amp * (
+                np.float32(0.7) * np.sin(m.k * across + np.float32(m.phase))
+                + np.float32(0.3) * np.sin(np.float32(0.6) * m.k * along)
+            )
         hh = np.clip((px * dx + py * dy) / l2, 0.0, 1.0)
         px -= hh * dx
         py = py - hh * dy
@@ -482,7 +542,9 @@ def _render_chunk(wall, illum, caps, materials, i0, i1) -> np.ndarray:
         # alpha = clip(0.5 + (r − d)/soft): a 1-px-wide soft edge
         alpha = np.clip((np.float32(r + 0.5 * _SOFT) - d) * np.float32(1.0 / _SOFT), 0.0, 1.0)
         reg = out[:, y0:y1, x0:x1]
-        target = materials[mat] + illum[y0:y1, x0:x1]
+        target = m.level + illum[y0:y1, x0:x1]
+        if tex is not None:
+            target = target + tex
         reg += alpha * (target - reg)
     return out
 
@@ -569,9 +631,21 @@ def generate_gesture(
     frame_t = t_ms[idx]
     wall, illum = _background(params, rng)
     ref_level = math.log(params.bg_level)
+    k = np.float32(2 * math.pi / params.texture_period)
     materials = {
-        "shirt": np.float32(ref_level + params.shirt_contrast),
-        "skin": np.float32(ref_level + params.skin_contrast),
+        "shirt": _Material(
+            np.float32(ref_level + params.shirt_contrast),
+            np.float32(params.texture_amp),
+            k,
+            float(rng.uniform(0, 2 * np.pi)),
+        ),
+        # skin: finer, weaker texture (fingers, knuckles)
+        "skin": _Material(
+            np.float32(ref_level + params.skin_contrast),
+            np.float32(0.6 * params.texture_amp),
+            np.float32(1.5) * k,
+            float(rng.uniform(0, 2 * np.pi)),
+        ),
     }
     cfg = EmulatorConfig(
         threshold_on=params.threshold,
@@ -590,7 +664,42 @@ def generate_gesture(
         ev = emu.process_many(frames, frame_t[i0:i1], log=True)
         if ev.size:
             parts.append(ev)
-    return np.concatenate(parts) if parts else empty_events()
+    hot = _hot_pixel_events(params, duration_us, rng)
+    if hot.size:
+        parts.append(hot)
+    if not parts:
+        return empty_events()
+    ev = np.concatenate(parts)
+    if hot.size:
+        ev = ev[np.argsort(ev["t"], kind="stable")]
+    return ev
+
+
+def _hot_pixel_events(p: GestureParams, duration_us: int, rng: np.random.Generator) -> np.ndarray:
+    """Events of ``p.hot_pixels`` hot pixels over ``[0, duration_us)`` µs (Poisson, ``p.hot_hz``).
+
+    Real DVS128 recordings hold 4–143 pixels that fire far more than their neighbours whatever
+    they see (measured on the unlabelled recordings); their polarity alternates like any pixel's.
+    """
+    if p.hot_pixels <= 0 or p.hot_hz <= 0:
+        return empty_events()
+    w, h = SENSOR_SIZE
+    pix = rng.choice(w * h, size=p.hot_pixels, replace=False)
+    n = rng.poisson(p.hot_hz * duration_us * 1e-6, size=p.hot_pixels)
+    m = int(n.sum())
+    ev = np.empty(m, dtype=EVENT_DTYPE)
+    which = np.repeat(pix, n)
+    ev["t"] = rng.integers(0, duration_us, size=m)
+    ev["x"] = which % w
+    ev["y"] = which // w
+    # alternate ON/OFF per pixel in time order, starting at random
+    group = np.repeat(np.arange(p.hot_pixels), n)  # keeps the groups in the order of ``n``
+    order = np.lexsort((ev["t"], group))
+    ev = ev[order]
+    first = np.repeat(np.cumsum(n) - n, n)
+    start = np.repeat(rng.integers(0, 2, size=p.hot_pixels), n)
+    ev["p"] = (np.arange(m) - first + start) % 2
+    return ev
 
 
 def idle_noise(duration_us: int, rng: np.random.Generator, rate_hz: float = 0.2) -> np.ndarray:

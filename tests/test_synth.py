@@ -53,7 +53,9 @@ def test_per_class_event_statistics(label):
         q = np.bincount((ev["t"] * 4 // 1_500_000).astype(int), minlength=4)
         assert q.min() > 0.1 * ev.size
         counts.append(ev.size)
-    assert all(10_000 < c < 400_000 for c in counts), counts
+    # real DVS128 Gesture clips: 9–46 k events/s (13–70 k per 1.5 s); generated v3 waves run at
+    # about half the real wave rate (docs/results.md), hence the lower bound
+    assert all(5_000 < c < 400_000 for c in counts), counts
 
 
 def _with(label, seed, **kw):
@@ -84,14 +86,57 @@ def _rotation_sense(ev, T=12):
 
 @pytest.mark.parametrize("cw,ccw", [(3, 4), (5, 6)])
 def test_clockwise_and_counter_clockwise_differ_only_in_time(cw, ccw):
+    # DVS128 Gesture names the rotation from the subject's view: the subject faces the camera, so
+    # their clockwise is counter-clockwise on screen (y down: sense < 0)
     for seed in range(2):
-        kw = dict(sway_px=0.0, fidget_px=0.0, idle_pose=1, noise_hz=0.01)
+        kw = dict(sway_px=0.0, fidget_px=0.0, idle_pose=1, noise_hz=0.01, hot_pixels=0)
         p = _with(cw, seed, **kw)
         a = generate_gesture(cw, seed, 1_000_000, params=p)
         b = generate_gesture(ccw, seed, 1_000_000, params=dataclasses.replace(p, label=ccw))
-        assert _rotation_sense(a) > 0 > _rotation_sense(b)
+        assert _rotation_sense(a) < 0 < _rotation_sense(b)
         # same motion otherwise: similar event counts, so counts cannot tell the sense
         assert 0.7 < a.size / b.size < 1.4
+
+
+@pytest.mark.parametrize(
+    "name, label",
+    [("class5_user02_led.csv", 4), ("class6_user02_led.csv", 5), ("class7_user02_led.csv", 6)],
+)
+def test_rotation_sense_matches_the_real_clips(name, label):
+    # the labelled real arm circles and generated clips of the same class turn the same way on screen
+    from conftest import shared_file
+
+    real = read_events(shared_file(f"dvsgesture_csv/{name}"))
+    real = real[real["t"] < real["t"][0] + 3_000_000]
+    real["t"] -= real["t"][0]
+    r = _rotation_sense(real, T=60)
+    assert abs(r) > 0  # measured: ±1.3 turns/s, a clear sense
+    for seed in range(2):
+        g = _rotation_sense(generate_gesture(label, 100 + seed, 3_000_000), T=60)
+        assert np.sign(g) == np.sign(r), (name, r, g)
+
+
+def test_whole_arm_circle_is_big_and_low_like_the_real_ones():
+    # measured on the real clips: 5–95 % event box ≈ 66×70 px, median event y ≈ 82 px
+    for seed in range(2):
+        ev = generate_gesture(
+            4, seed, 1_500_000, params=_with(4, seed, hot_pixels=0, noise_hz=0.01)
+        )
+        w = np.subtract(*np.percentile(ev["x"], [95, 5]))
+        h = np.subtract(*np.percentile(ev["y"], [95, 5]))
+        assert 50 < w < 100 and 50 < h < 100, (w, h)
+        assert np.median(ev["y"]) > 50
+
+
+def test_hot_pixels_fire_alternating():
+    p = _with(0, 0, hot_pixels=5, hot_hz=200.0)
+    ev = synth._hot_pixel_events(p, 1_000_000, np.random.default_rng(0))
+    pix = ev["y"].astype(int) * 128 + ev["x"]
+    assert np.unique(pix).size == 5 and 600 < ev.size < 1400
+    for q in np.unique(pix):
+        e = ev[pix == q]
+        assert np.all(np.diff(e["t"].astype(np.int64)) >= 0)
+        assert np.all(e["p"][1:] != e["p"][:-1])
 
 
 @pytest.mark.parametrize(

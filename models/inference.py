@@ -35,11 +35,13 @@ from neuromoco.models.onnx_metadata import parse_metadata
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
-MODES = ("window", "step")
+GRAPHS = ("window", "step")
+"""The graph kinds: ``window`` (T frames at once, fresh state) or ``step`` (one frame, explicit
+state). Not to be confused with the streaming ``mode`` (window | stream) that uses them."""
 
 
 class PredictorError(ValueError):
-    """Bad model file, backend/mode combination or input array (names what and why)."""
+    """Bad model file, backend/graph combination or input array (names what and why)."""
 
 
 class Predictor:
@@ -50,7 +52,7 @@ class Predictor:
     backend: str
     device: str
     providers: list[str]
-    mode: str
+    graph: str
     arch: str
     path: str
     output: str = "logits"
@@ -68,7 +70,7 @@ class Predictor:
     def describe(self) -> str:
         prov = f" providers={','.join(self.providers)}" if self.providers else ""
         return (
-            f"{self.arch} [{self.mode}] on {self.backend}/{self.device}{prov}; "
+            f"{self.arch} [{self.graph}] on {self.backend}/{self.device}{prov}; "
             f"T={self.framing.T}, input {self.input_shape}, {self.num_classes} classes"
             f"{' (spike outputs)' if self.output == 'spikes' else ''}; {self.path}"
         )
@@ -94,7 +96,7 @@ class Predictor:
 
 
 class TorchPredictor(Predictor):
-    def __init__(self, path: Path, device: str, mode: str, threads: int | None):
+    def __init__(self, path: Path, device: str, graph: str, threads: int | None):
         import torch
 
         from neuromoco.models.checkpoint import load_model
@@ -113,7 +115,7 @@ class TorchPredictor(Predictor):
         self.class_names = list(ckpt.class_names)
         self.arch = ckpt.arch
         self.output = getattr(self.model, "output_kind", "logits")
-        self.backend, self.device, self.mode, self.path = "torch", device, mode, str(path)
+        self.backend, self.device, self.graph, self.path = "torch", device, graph, str(path)
         self.providers = []
         self._frame_shape = self.input_shape
 
@@ -143,7 +145,7 @@ class TorchPredictor(Predictor):
 
 
 class OnnxPredictor(Predictor):
-    def __init__(self, path: Path, device: str, mode: str, threads: int | None):
+    def __init__(self, path: Path, device: str, graph: str, threads: int | None):
         import onnxruntime as ort
 
         available = ort.get_available_providers()
@@ -189,15 +191,15 @@ class OnnxPredictor(Predictor):
             raise PredictorError(
                 f"{path}: CUDA provider did not load (session providers: {self.providers})"
             )
-        self.backend, self.device, self.mode, self.path = "onnx", real, mode, str(path)
+        self.backend, self.device, self.graph, self.path = "onnx", real, graph, str(path)
         # the metadata is read through onnxruntime: this path imports neither torch nor onnx
         props = self.session.get_modelmeta().custom_metadata_map
         meta = parse_metadata(props, path)
-        self.file_mode = meta["mode"]
-        if mode == "step" and self.file_mode != "step":
+        self.file_graph = meta["mode"]  # the metadata key of the file format
+        if graph == "step" and self.file_graph != "step":
             raise PredictorError(
                 f"{path}: a 'window' ONNX graph cannot be stepped; export it with "
-                "`neuromoco export-onnx CKPT OUT.onnx --mode step`"
+                "`neuromoco export-onnx CKPT OUT.onnx --graph step`"
             )
         self.framing = FramingSpec.from_dict(meta["framing"])
         self.class_names = [str(c) for c in meta["class_names"]]
@@ -213,7 +215,7 @@ class OnnxPredictor(Predictor):
 
     def window(self, frames: np.ndarray) -> np.ndarray:
         x = self._check_frames(frames, 5, "window(frames)")
-        if self.file_mode == "window":
+        if self.file_graph == "window":
             if x.shape[0] != self.framing.T:
                 raise PredictorError(
                     f"window(frames): this ONNX window graph takes T={self.framing.T} frames, got {x.shape[0]}"
@@ -227,14 +229,14 @@ class OnnxPredictor(Predictor):
         return np.stack(out)
 
     def init_state(self, batch: int = 1):
-        if self.file_mode != "step":
+        if self.file_graph != "step":
             raise PredictorError(f"{self.path}: a 'window' ONNX graph has no step state")
         return [np.zeros((int(batch), *s), dtype=np.float32) for s in self._state_shapes]
 
     def step(self, frame: np.ndarray, state):
-        if self.file_mode != "step":
+        if self.file_graph != "step":
             raise PredictorError(
-                f"{self.path}: a 'window' ONNX graph cannot be stepped; export with --mode step"
+                f"{self.path}: a 'window' ONNX graph cannot be stepped; export with --graph step"
             )
         x = self._check_frames(frame, 4, "step(frame)")
         if len(state) != len(self._state_shapes) or state[0].shape[0] != x.shape[0]:
@@ -252,7 +254,7 @@ def load_predictor(
     path: str | Path,
     backend: str = "auto",
     device: str = "auto",
-    mode: str = "window",
+    graph: str = "window",
     threads: int | None = None,
     cache_dir: str | Path | None = None,
 ) -> Predictor:
@@ -263,8 +265,8 @@ def load_predictor(
         backend: ``"torch"`` (checkpoints only), ``"onnx"`` (a checkpoint is exported first, into
             ``cache_dir`` or a temporary folder), or ``"auto"`` (by file type).
         device: ``"cpu"``, ``"cuda"`` (error if unavailable) or ``"auto"`` (CUDA when it really loads).
-        mode: ``"window"`` or ``"step"``: what the caller will mostly use. A ``.pt`` exported for
-            ONNX uses a graph of this mode; a window ``.onnx`` cannot step.
+        graph: ``"window"`` or ``"step"``: what the caller will mostly use. A ``.pt`` exported for
+            ONNX uses a graph of this kind; a window ``.onnx`` cannot step.
         threads: intra-op CPU threads (torch: ``torch.set_num_threads``, process-wide); None keeps
             the library default.
     """
@@ -273,8 +275,8 @@ def load_predictor(
         raise PredictorError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if device not in DEVICES:
         raise PredictorError(f"device must be one of {DEVICES}, got {device!r}")
-    if mode not in MODES:
-        raise PredictorError(f"mode must be one of {MODES}, got {mode!r}")
+    if graph not in GRAPHS:
+        raise PredictorError(f"graph must be one of {GRAPHS}, got {graph!r}")
     if not path.is_file():
         raise PredictorError(f"{path}: no such model file")
     is_onnx = path.suffix.lower() == ".onnx"
@@ -285,18 +287,18 @@ def load_predictor(
             raise PredictorError(
                 f"{path}: the torch backend needs a .pt checkpoint, not an .onnx file"
             )
-        return TorchPredictor(path, device, mode, threads)
+        return TorchPredictor(path, device, graph, threads)
     if not is_onnx:
         from neuromoco.models.onnx_export import export_onnx
 
         folder = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="neuromoco-onnx-"))
         folder.mkdir(parents=True, exist_ok=True)
         st = path.stat()
-        out = folder / f"{path.stem}-{mode}-{st.st_size}-{int(st.st_mtime)}.onnx"
+        out = folder / f"{path.stem}-{graph}-{st.st_size}-{int(st.st_mtime)}.onnx"
         if not out.exists():
-            export_onnx(path, out, mode=mode)
+            export_onnx(path, out, graph=graph)
         path = out
-    return OnnxPredictor(path, device, mode, threads)
+    return OnnxPredictor(path, device, graph, threads)
 
 
 def default_threads() -> int:

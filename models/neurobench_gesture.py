@@ -310,7 +310,7 @@ def build(source: str | Path = DEFAULT_SOURCE, out: str | Path | None = None) ->
             tmp / f"{STEM}.pt", model, arch=ARCH, model_kwargs=kwargs,
             class_names=CLASS_NAMES, framing=framing, meta=meta,
         )  # fmt: skip
-        onnx_path = export_onnx(ckpt, tmp / f"{STEM}.onnx", mode="step")
+        onnx_path = export_onnx(ckpt, tmp / f"{STEM}.onnx", graph="step")
         parity = _check_parity(ckpt, onnx_path, load_predictor)
         figures = {
             "arch": ARCH,
@@ -336,8 +336,8 @@ def _check_parity(ckpt: Path, onnx_path: Path, load_predictor, steps: int = 60) 
     g = np.random.default_rng(0)
     x = (g.random((steps, 2, 2, 32, 32)) < 0.08) * g.integers(1, 6, (steps, 2, 2, 32, 32))
     x = x.astype(np.float32)
-    torch_p = load_predictor(ckpt, backend="torch", mode="step", device="cpu")
-    onnx_p = load_predictor(onnx_path, backend="onnx", mode="step", device="cpu")
+    torch_p = load_predictor(ckpt, backend="torch", graph="step", device="cpu")
+    onnx_p = load_predictor(onnx_path, backend="onnx", graph="step", device="cpu")
     want = torch_p.window(x)
     state_t, state_o = torch_p.init_state(2), onnx_p.init_state(2)
     for t in range(steps):

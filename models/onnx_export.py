@@ -10,7 +10,7 @@ Graph conventions (tools rely on them):
   window graph.
 
 Weights are embedded (``external_data=False``: one self-contained file). Metadata properties
-(``neuromoco.*``, JSON values) carry the framing spec, class names, architecture and kwargs, mode,
+(``neuromoco.*``, JSON values) carry the framing spec, class names, architecture and kwargs, graph kind (key ``mode``),
 state names/shapes (without the batch axis) and ``output`` (``"logits"``, or ``"spikes"`` for a
 model whose output layer spikes, e.g. ``neurobench_dvs_gesture``: the ``logits`` output then holds
 its output spikes), so an app needs only the ``.onnx`` file.
@@ -38,7 +38,7 @@ from neuromoco.models.checkpoint import Checkpoint, build_model, load_checkpoint
 from neuromoco.models.onnx_metadata import META_PREFIX, parse_metadata
 from neuromoco.models.stateful import StatefulStep
 
-MODES = ("window", "step")
+GRAPHS = ("window", "step")
 ONNX_FORMAT_VERSION = 1
 OUTPUT_KINDS = ("logits", "spikes")
 
@@ -77,7 +77,7 @@ def _resolve(checkpoint_or_model, framing, class_names):
 def export_onnx(
     checkpoint_or_model,
     out_path: str | Path,
-    mode: str = "window",
+    graph: str = "window",
     *,
     framing: FramingSpec | None = None,
     class_names: list[str] | None = None,
@@ -91,7 +91,7 @@ def export_onnx(
             (then ``framing`` gives T and the input size, default T=16 at the model's img_size,
             and ``class_names`` default to ``class_0..``).
         out_path: the ``.onnx`` file to write (atomically).
-        mode: ``"window"`` or ``"step"`` (see the module docstring).
+        graph: ``"window"`` or ``"step"`` (see the module docstring).
         opset: ONNX opset (default: the exporter's).
         verbose: show the exporter's progress messages.
 
@@ -101,8 +101,8 @@ def export_onnx(
     import onnx
 
     out_path = Path(out_path)
-    if mode not in MODES:
-        raise ValueError(f"mode must be 'window' or 'step', got {mode!r}")
+    if graph not in GRAPHS:
+        raise ValueError(f"graph must be 'window' or 'step', got {graph!r}")
     model, arch, kwargs, framing, class_names = _resolve(checkpoint_or_model, framing, class_names)
     was_training = model.training
     model.eval()
@@ -113,15 +113,15 @@ def export_onnx(
     batch = torch.export.Dim("batch", min=1, max=4096)
     meta = {
         "format_version": ONNX_FORMAT_VERSION,
-        "mode": mode,
+        "mode": graph,  # the file format's key for the graph kind
         "arch": arch,
         "output": output_kind(model),
         "model_kwargs": kwargs,
         "class_names": class_names,
         "framing": framing.to_dict(),
-        "input_shape": [framing.T, "N", c_in, h, w] if mode == "window" else ["N", c_in, h, w],
+        "input_shape": [framing.T, "N", c_in, h, w] if graph == "window" else ["N", c_in, h, w],
     }
-    if mode == "window":
+    if graph == "window":
         module = model
         args = (torch.zeros(framing.T, 2, c_in, h, w, device=device),)
         input_names, output_names = ["frames"], ["logits"]
@@ -162,7 +162,7 @@ def export_onnx(
                 )
             except Exception as e:
                 raise OnnxExportError(
-                    f"{out_path}: ONNX export of {arch} ({mode}) failed: {e}"
+                    f"{out_path}: ONNX export of {arch} ({graph}) failed: {e}"
                 ) from e
         proto = onnx.load(str(raw))
         got_in = [i.name for i in proto.graph.input]

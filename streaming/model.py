@@ -85,7 +85,7 @@ def open_model(
             path,
             backend=backend,
             device=device,
-            mode="step" if mode == "stream" else "window",
+            graph="step" if mode == "stream" else "window",
             threads=inference_threads() if threads is None else threads,
         )
     except (ValueError, OSError, KeyError, RuntimeError) as e:

@@ -60,8 +60,8 @@ def test_bundled_torch_and_onnx_agree_and_beat_chance():
     from neuromoco.models.inference import load_predictor
 
     onnx_path, ckpt_path = _shipped()
-    ort = load_predictor(onnx_path, backend="onnx", mode="step")
-    pt = load_predictor(ckpt_path, backend="torch", mode="step")
+    ort = load_predictor(onnx_path, backend="onnx", graph="step")
+    pt = load_predictor(ckpt_path, backend="torch", graph="step")
     assert list(ort.class_names) == list(CLASS_NAMES) == list(pt.class_names)
     assert ort.framing == pt.framing and ort.framing.split_by == "time"
     assert ort.framing.window_us % ort.framing.T == 0  # stream mode needs whole bins

@@ -259,8 +259,8 @@ def test_shipped_onnx_step_graph_emits_the_same_spikes_as_torch():
     from neuromoco.models.inference import load_predictor
     from neuromoco.models.neurobench_gesture import gesture_framing
 
-    tp = load_predictor(WEIGHTS / "dvs128_gesture.pt", backend="torch", mode="step", device="cpu")
-    op = load_predictor(WEIGHTS / "dvs128_gesture.onnx", backend="onnx", mode="step", device="cpu")
+    tp = load_predictor(WEIGHTS / "dvs128_gesture.pt", backend="torch", graph="step", device="cpu")
+    op = load_predictor(WEIGHTS / "dvs128_gesture.onnx", backend="onnx", graph="step", device="cpu")
     assert tp.output == op.output == "spikes" and tp.framing == op.framing == gesture_framing()
     x = _random_frames(5, T=40, N=2).numpy()
     want = tp.window(x)

@@ -68,8 +68,8 @@ def exported(tmp_path_factory):
         class_names=CLASSES,
         framing=FRAMING,
     )
-    win = export_onnx(ckpt, d / "m_window.onnx", mode="window")
-    step = export_onnx(ckpt, d / "m_step.onnx", mode="step")
+    win = export_onnx(ckpt, d / "m_window.onnx", graph="window")
+    step = export_onnx(ckpt, d / "m_step.onnx", graph="step")
     return {"dir": d, "model": model, "ckpt": ckpt, "window": win, "step": step}
 
 
@@ -112,8 +112,8 @@ def test_window_parity_random(exported, N):
 
 def test_step_graph_stepped_equals_window_graph(exported):
     x = _frames(2, seed=7)
-    win = load_predictor(exported["window"], mode="window")
-    step = load_predictor(exported["step"], mode="step")
+    win = load_predictor(exported["window"], graph="window")
+    step = load_predictor(exported["step"], graph="step")
     ref = win.window(x)
     state = step.init_state(2)
     outs = []
@@ -145,14 +145,14 @@ def test_real_recording_parity(exported):
     torch_pred = load_predictor(exported["ckpt"], backend="torch", device="cpu")
     ref = torch_pred.window(x)
     assert np.unique(ref.argmax(-1)).size >= 1 and np.abs(ref).max() > 0
-    for path, mode in ((exported["window"], "window"), (exported["step"], "step")):
-        pred = load_predictor(path, mode=mode)
+    for path, graph in ((exported["window"], "window"), (exported["step"], "step")):
+        pred = load_predictor(path, graph=graph)
         diff, agree = _compare(pred.window(x), ref)
-        assert diff < ATOL and agree == 1.0, (mode, diff, agree)
+        assert diff < ATOL and agree == 1.0, (graph, diff, agree)
 
 
 def test_torch_predictor_step_matches_window(exported):
-    pred = load_predictor(exported["ckpt"], backend="torch", device="cpu", mode="step")
+    pred = load_predictor(exported["ckpt"], backend="torch", device="cpu", graph="step")
     assert pred.framing == FRAMING and pred.class_names == CLASSES and pred.backend == "torch"
     x = _frames(1, seed=9)
     ref = pred.window(x)
@@ -183,7 +183,7 @@ def test_predictor_errors(exported, tmp_path):
     with pytest.raises(PredictorError, match="cannot be stepped"):
         win.step(_frames(1, 0)[0], None)
     with pytest.raises(PredictorError, match="cannot be stepped"):
-        load_predictor(exported["window"], mode="step")
+        load_predictor(exported["window"], graph="step")
     with pytest.raises(PredictorError, match="T=8"):
         win.window(_frames(1, 0, T=4))
     with pytest.raises(PredictorError, match=r"\(2, 32, 32\)"):
@@ -194,7 +194,7 @@ def test_predictor_errors(exported, tmp_path):
         load_predictor(tmp_path / "none.onnx")
     with pytest.raises(PredictorError, match="backend must be"):
         load_predictor(exported["window"], backend="tensorflow")
-    step = load_predictor(exported["step"], mode="step")
+    step = load_predictor(exported["step"], graph="step")
     with pytest.raises(PredictorError, match="init_state"):
         step.step(_frames(2, 0)[0], step.init_state(1))
     junk = tmp_path / "junk.onnx"
@@ -204,8 +204,8 @@ def test_predictor_errors(exported, tmp_path):
 
 
 def test_checkpoint_with_onnx_backend_exports_on_the_fly(exported, tmp_path):
-    pred = load_predictor(exported["ckpt"], backend="onnx", mode="step", cache_dir=tmp_path)
-    assert pred.backend == "onnx" and pred.file_mode == "step"
+    pred = load_predictor(exported["ckpt"], backend="onnx", graph="step", cache_dir=tmp_path)
+    assert pred.backend == "onnx" and pred.file_graph == "step"
     x = _frames(1, seed=11)
     ref = exported["model"](torch.from_numpy(x)).detach().numpy()
     assert _compare(pred.window(x), ref)[0] < ATOL
@@ -217,7 +217,7 @@ def test_cli_export_onnx(exported, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)
     out = tmp_path / "cli.onnx"
-    assert cmd.run(parser.parse_args([str(exported["ckpt"]), str(out), "--mode", "step"])) == 0
+    assert cmd.run(parser.parse_args([str(exported["ckpt"]), str(out), "--graph", "step"])) == 0
     text = capsys.readouterr().out
     assert "argmax agreement 100.0%" in text and out.is_file()
     with pytest.raises(ValueError, match="must end in .onnx"):
@@ -236,10 +236,10 @@ def test_every_model_exports_both_modes(name, tmp_path):
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     win = load_predictor(export_onnx(model, tmp_path / "w.onnx", "window", framing=fr))
-    step = load_predictor(export_onnx(model, tmp_path / "s.onnx", "step", framing=fr), mode="step")
+    step = load_predictor(export_onnx(model, tmp_path / "s.onnx", "step", framing=fr), graph="step")
     for pred in (win, step):
         diff, agree = _compare(pred.window(x), ref)
-        assert diff < ATOL and agree == 1.0, (name, pred.mode, diff, agree)
+        assert diff < ATOL and agree == 1.0, (name, pred.graph, diff, agree)
 
 
 def test_cuda_requests_fail_clearly_without_gpu(exported):

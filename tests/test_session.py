@@ -154,7 +154,7 @@ def test_stream_first_T_steps_equal_window_fake():
 def test_stream_first_T_steps_equal_window_real_model(tiny_model):
     from neuromoco.models.inference import load_predictor
 
-    pred = load_predictor(tiny_model, backend="torch", device="cpu", mode="step")
+    pred = load_predictor(tiny_model, backend="torch", device="cpu", graph="step")
     ev = _events(seed=3)
     _stream_vs_window(pred, ev, atol=1e-5)
     # the network responds to its input (otherwise the equality above would be trivial)
@@ -383,7 +383,7 @@ def test_ground_truth_reaches_predictions():
 def test_window_mode_matches_offline_with_a_real_model(tiny_model):
     from neuromoco.models.inference import load_predictor
 
-    pred = load_predictor(tiny_model, backend="torch", device="cpu", mode="window")
+    pred = load_predictor(tiny_model, backend="torch", device="cpu", graph="window")
     ev = _events(seed=5)
     w = _windows(ev, SPEC)[3]
     p = InferenceSession(pred, "window").process(w)

@@ -17,7 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("output", help="ONNX file to write (.onnx)")
     parser.add_argument(
-        "--mode", choices=("window", "step"), default="window", help="graph kind (default window)"
+        "--graph",
+        "--mode",  # its earlier name; "mode" now means window|stream everywhere
+        dest="graph",
+        choices=("window", "step"),
+        default="window",
+        help="graph kind: window ([T,N,2,H,W] -> [T,N,C]) or step (one frame, explicit state; "
+        "what stream mode runs) (default window)",
     )
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: exporter's)")
     parser.add_argument(
@@ -42,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
     args.checkpoint = str(resolve_model(args.checkpoint, prefer="pt")[0])  # a bundled name too
     t0 = time.perf_counter()
-    export_onnx(args.checkpoint, out, mode=args.mode, opset=args.opset, verbose=args.verbose)
+    export_onnx(args.checkpoint, out, graph=args.graph, opset=args.opset, verbose=args.verbose)
     size = out.stat().st_size / 2**20
-    print(f"wrote {out} ({args.mode} graph, {size:.1f} MiB) in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {out} ({args.graph} graph, {size:.1f} MiB) in {time.perf_counter() - t0:.1f} s")
     if args.no_check:
         return 0
     ref = load_predictor(args.checkpoint, backend="torch", device="cpu")
-    onx = load_predictor(out, backend="onnx", device="cpu", mode=args.mode)
+    onx = load_predictor(out, backend="onnx", device="cpu", graph=args.graph)
     rng = np.random.default_rng(0)
     T = ref.framing.T
     x = rng.poisson(0.3, size=(T, 2, *ref.input_shape)).astype(np.float32)

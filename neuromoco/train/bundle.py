@@ -96,7 +96,7 @@ def build(work: Path = Path("runs/demo"), overrides: tuple[str, ...] = (), out: 
             framing=ck.framing,
             meta=meta,
         )
-        export_onnx(load_checkpoint(pt), onx, mode="step")
+        export_onnx(load_checkpoint(pt), onx, graph="step")
         metrics["framing"] = ck.framing.to_dict()
         metrics["arch"] = ck.arch
         metrics["params"] = sum(p.numel() for p in model.parameters())

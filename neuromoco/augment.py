@@ -46,6 +46,7 @@ __all__ = [
     "ShearX",
     "ShearY",
     "Translate",
+    "RandomPolarity",
     "TwoViews",
     "cutout",
     "hflip",
@@ -664,6 +665,39 @@ class DVSAugment:
 
 
 @dataclass(frozen=True)
+class RandomPolarity:
+    """With probability ``p`` per sample, forget the polarity: re-deal each pixel's events.
+
+    The ``n = ON + OFF`` events of each pixel and time step of frames ``[.., T, 2, H, W]`` are
+    re-split as ``ON ~ Binomial(n, 0.5)``, ``OFF = n − ON``: what a text file without polarity
+    gives through the reader's ``hash`` policy (a pseudo-random polarity per event, ~50 % ON).
+    A model trained with it sees both real polarity and "no polarity" inputs. Counts must be
+    non-negative integers (the per-polarity count frames); other samples pass unchanged.
+    """
+
+    p: float = 0.5
+
+    def __post_init__(self):
+        _check_p(self.p)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
+        xb, squeeze = _as_batch(x)
+        if xb.shape[-3] != 2:
+            raise ValueError(
+                f"RandomPolarity needs 2 polarity channels [.., 2, H, W], got {tuple(x.shape)}"
+            )
+        sel = torch.rand(xb.shape[0], generator=generator) < self.p
+        if not bool(sel.any()):
+            return x
+        out = xb.clone()
+        n = xb[sel].sum(-3).to(torch.float32)  # [k, T, H, W]
+        on = torch.binomial(n, torch.full_like(n, 0.5), generator=generator)
+        out[sel] = torch.stack([n - on, on], dim=-3).to(xb.dtype)  # channel 0 = OFF, 1 = ON
+        return _unbatch(out, squeeze)
+
+
+@dataclass(frozen=True)
 class TwoViews:
     """Two independent draws of ``transform`` on one sample (or batch): ``(x_q, x_k)`` for MoCo/STCL."""
 
@@ -696,6 +730,9 @@ POLICIES: dict[str, Callable[[], Callable]] = {
     # circle turns counter-clockwise), so the flip is label noise for finetuning and teaches
     # pretraining to ignore exactly the cues that separate those classes.
     "neuromoco_gesture": lambda: DVSAugment(flip_p=0.0),
+    # the same plus polarity forgotten on half of the samples (RandomPolarity): for models that
+    # must also read event files without polarity (the labelled DVS128 Gesture CSV clips)
+    "neuromoco_gesture_polarity": lambda: Compose((DVSAugment(flip_p=0.0), RandomPolarity(0.5))),
     "spikformer": lambda: DVSAugment(
         ops=("identity", "shear_x", "translate_x", "translate_y", "rotate", "cutout")
     ),

@@ -248,3 +248,31 @@ def test_gesture_policy_never_mirrors():
     y = pol(x, generator=seeded(0))
     left, right = y[..., :, :8].sum(), y[..., :, 8:].sum()
     assert left > 0 and right == 0
+
+
+def test_random_polarity_keeps_counts_and_halves_polarity():
+    from neuromoco.augment import RandomPolarity, seeded
+
+    g = seeded(0)
+    x = torch.zeros(64, 4, 2, 8, 8)
+    x[:, :, 1] = 20.0  # all ON
+    out = RandomPolarity(p=1.0)(x, generator=g)
+    assert torch.equal(out.sum(2), x.sum(2))  # every pixel keeps its event count
+    on_frac = float(out[:, :, 1].sum() / out.sum())
+    assert 0.47 < on_frac < 0.53  # Binomial(n, 0.5): about half ON
+    # the per-pixel split is random, not a fixed half
+    assert out[:, :, 1].std() > 1.0
+    # p = 0: unchanged; p = 0.5: about half the samples touched
+    assert torch.equal(RandomPolarity(p=0.0)(x, generator=g), x)
+    half = RandomPolarity(p=0.5)(x, generator=seeded(1))
+    touched = (half[:, :, 0].flatten(1).sum(1) > 0).float().mean()
+    assert 0.25 < float(touched) < 0.75
+
+
+def test_random_polarity_bad_input():
+    from neuromoco.augment import RandomPolarity
+
+    with pytest.raises(ValueError, match="p"):
+        RandomPolarity(p=1.5)
+    with pytest.raises(ValueError, match="2 polarity channels"):
+        RandomPolarity(p=1.0)(torch.ones(2, 3, 3, 4, 4))

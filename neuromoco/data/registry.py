@@ -76,9 +76,20 @@ def _procedural(
 ):
     from neuromoco.data.procedural import ProceduralGestures, procedural_from_directory
 
-    if root is None:
+    if not root:  # None, or "" from a recipe (TOML has no None): the in-memory set
         return ProceduralGestures(split, per_class, seed, duration_us, test_fraction)
     return procedural_from_directory(root, split)
+
+
+@register_dataset("unlabeled_folder")
+def _unlabeled_folder(
+    root, split, segment_us: int = 1_500_000, test_fraction: float = 0.0, sensor_size=None
+):
+    from neuromoco.data.unlabeled_folder import UnlabeledFolder
+
+    return UnlabeledFolder(
+        _need_root("unlabeled_folder", root), split, segment_us, test_fraction, sensor_size
+    )
 
 
 def _need_root(name: str, root):

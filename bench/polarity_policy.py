@@ -35,24 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.data.dvs128_gesture import CLASS_NAMES
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CLIPS_DIR = SHARED / "testdata" / "dvsgesture_csv"
 UNLABELLED = SHARED / "testdata" / "unlabeled_dvs128"
 NB_WEIGHTS = SHARED / "models" / "neurobench_dvs_gesture" / "dvs_gesture_snn.pt"
-CLASSES = [
-    "hand_clap",
-    "right_hand_wave",
-    "left_hand_wave",
-    "right_arm_clockwise",
-    "right_arm_counter_clockwise",
-    "left_arm_clockwise",
-    "left_arm_counter_clockwise",
-    "arm_roll",
-    "air_drums",
-    "air_guitar",
-    "other_gestures",
-]
+CLASSES = list(CLASS_NAMES)
 
 
 def labelled_clips() -> list[tuple[Path, int]]:

@@ -108,41 +108,7 @@ def test_aedat4_matches_dv_processing(testdata):
     np.testing.assert_array_equal(ev["p"], np.concatenate(ps).astype(np.uint8))
 
 
-def _naive_aedat2(path: Path):
-    """Independent jAER AEDAT 2.0 decoder: header lines, then a struct loop over '>II' records."""
-    data = path.read_bytes()
-    pos = 0
-    chip = ""
-    while data[pos : pos + 1] == b"#":
-        end = data.index(b"\n", pos) + 1
-        line = data[pos:end].decode("latin-1")
-        if "AEChip:" in line:
-            chip = line.split(":", 1)[1].strip().lower()
-        pos = end
-    out = []
-    for addr, ts in struct.iter_unpack(">II", data[pos:]):
-        if "davis" in chip:
-            if addr >> 31 or (addr >> 10) & 1:  # APS/IMU or external-input record
-                continue
-            out.append((ts, (addr >> 12) & 0x3FF, 179 - ((addr >> 22) & 0x1FF), (addr >> 11) & 1))
-        else:
-            if addr >= 0x8000:
-                continue
-            on = 1 if (addr & 1) == 0 else 0  # jAER: type = 1 - (addr & 1); ON when type == 1
-            out.append((ts, 127 - ((addr >> 1) & 0x7F), 127 - ((addr >> 8) & 0x7F), on))
-    return np.array(out, dtype=np.int64).reshape(-1, 4)
-
-
-@pytest.mark.parametrize("rel", ["aedat2/alex_walking_again.aedat", "aedat2/IMU_translBoxes.aedat"])
-def test_aedat2_matches_naive_decoder(rel, testdata):
-    path = testdata / rel
-    ref = _naive_aedat2(path)
-    order = np.argsort(ref[:, 0], kind="stable")
-    ref = ref[order]
-    ev = read_events(path)
-    assert ev.shape[0] == ref.shape[0]
-    for i, k in enumerate("txyp"):
-        np.testing.assert_array_equal(ev[k].astype(np.int64), ref[:, i])
+# Every AEDAT 2.0 file is checked against a naive decoder in tests/test_formats_peers.py.
 
 
 def test_aedat2_cifar10dvs_convention(testdata):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_formats_peers import naive_dat, naive_evt2, naive_evt3
+from test_formats_peers import dv_aedat4, naive_dat, naive_evt2, naive_evt3
 
 from neuromoco.events import EVENT_DTYPE, EventFormatError, make_events, read_recording
 from neuromoco.formats.writer import STREAMING_FORMATS, open_writer
@@ -50,17 +50,9 @@ def _cols(a, names="txyp"):
 
 def peer_aedat4(path):
     """dv-processing and the aedat package must both read the file."""
-    dv = pytest.importorskip("dv_processing")
     import aedat
 
-    rec = dv.io.MonoCameraRecording(str(path))
-    parts = []
-    while rec.isRunning():
-        b = rec.getNextEventBatch()
-        if b is not None and b.size():
-            c = b.coordinates()
-            parts.append(np.stack([b.timestamps(), c[:, 0], c[:, 1], b.polarities()], 1))
-    dv_ev = np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 4), np.int64)
+    dv_ev, size = dv_aedat4(path)
     pk = [p["events"] for p in aedat.Decoder(str(path)) if "events" in p]
     a = (
         np.concatenate(pk)
@@ -69,7 +61,7 @@ def peer_aedat4(path):
     )
     a_ev = np.stack([a["t"], a["x"], a["y"], a["on"]], 1).astype(np.int64)
     np.testing.assert_array_equal(dv_ev, a_ev)
-    return dv_ev, tuple(int(v) for v in rec.getEventResolution())
+    return dv_ev, size
 
 
 def peer_evt2(path):

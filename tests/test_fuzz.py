@@ -63,6 +63,20 @@ def _check_valid(rec) -> None:
         assert int(ev["p"].max()) <= 1
 
 
+def _read_mutant(path, what: str, outcomes: dict):
+    """``read_recording`` of a mutant: a valid recording, or None after an ``EventFormatError``
+    that names the file (counted in ``outcomes``)."""
+    try:
+        rec = read_recording(path)
+    except EventFormatError as e:
+        assert str(path) in str(e), f"{what}: error does not name the file: {e}"
+        outcomes["error"] += 1
+        return None
+    _check_valid(rec)
+    outcomes["ok"] += 1
+    return rec
+
+
 @pytest.mark.parametrize("rel", FILES)
 def test_fuzz_reader(rel, testdata, tmp_path):
     src = testdata / rel
@@ -72,14 +86,7 @@ def test_fuzz_reader(rel, testdata, tmp_path):
     for i, (kind, blob) in enumerate(_mutants(data, rng)):
         path = tmp_path / f"m{i}{src.suffix}"
         path.write_bytes(blob)
-        try:
-            rec = read_recording(path)
-        except EventFormatError as e:
-            assert str(path) in str(e), f"{kind}: error does not name the file: {e}"
-            outcomes["error"] += 1
-        else:
-            _check_valid(rec)
-            outcomes["ok"] += 1
+        _read_mutant(path, kind, outcomes)
         # the chunked path must be just as safe
         try:
             with iter_events(path, chunk_events=50_000) as chunks:
@@ -134,14 +141,9 @@ def test_fuzz_text_reader(kind, testdata, tmp_path):
     for i, (what, blob) in enumerate(_text_mutants(data, rng)):
         path = tmp_path / f"m{i}.{kind}"
         path.write_bytes(blob)
-        try:
-            rec = read_recording(path)
-        except EventFormatError as e:
-            assert str(path) in str(e), f"{what}: error does not name the file: {e}"
-            outcomes["error"] += 1
+        rec = _read_mutant(path, what, outcomes)
+        if rec is None:
             continue
-        _check_valid(rec)
-        outcomes["ok"] += 1
         # a readable mutant reads the same in chunks (the file's events happen to be in order
         # or not: compare as multisets of events)
         with iter_events(path, chunk_events=997) as chunks:

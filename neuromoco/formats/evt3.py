@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.formats.base import iter_records, rechunk
 from neuromoco.formats.event_writer import EventWriter
 from neuromoco.types import EVENT_DTYPE, EventFormatError
 
@@ -175,38 +176,18 @@ def decode_words(w: np.ndarray, st: State) -> np.ndarray:
 
 
 def iter_word_blocks(path: Path, offset: int, n_bytes: int, block_words: int = BLOCK_WORDS):
-    """The words after ``offset`` in blocks (one reused read buffer per block size)."""
+    """The words after ``offset`` in blocks of ``block_words`` (bounded memory)."""
     if n_bytes % 2:
         raise EventFormatError(path, f"truncated EVT 3.0 file: {n_bytes} data bytes is odd")
-    left = n_bytes // 2
-    with open(path, "rb") as f:
-        f.seek(offset)
-        while left > 0:
-            n = min(left, block_words)
-            w = np.fromfile(f, dtype=WORD, count=n)
-            if w.shape[0] != n:
-                raise EventFormatError(path, "file shrank while being read")
-            left -= n
-            yield w
+    return iter_records(path, offset, WORD, n_bytes // 2, block_words)
 
 
 def iter_events(path: Path, offset: int, n_bytes: int, chunk_events: int) -> Iterator[np.ndarray]:
-    """Events of an EVT 3.0 file, in arrays of at most ``chunk_events`` (file order)."""
+    """Events of an EVT 3.0 file, in arrays of exactly ``chunk_events`` (the last one shorter;
+    file order)."""
     st = State()
-    pending: list[np.ndarray] = []
-    n = 0
-    for w in iter_word_blocks(path, offset, n_bytes):
-        ev = decode_words(w, st)
-        while ev.shape[0]:
-            take = min(chunk_events - n, ev.shape[0])
-            pending.append(ev[:take])
-            n += take
-            ev = ev[take:]
-            if n == chunk_events:
-                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
-                pending, n = [], 0
-    if n:
-        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+    blocks = (decode_words(w, st) for w in iter_word_blocks(path, offset, n_bytes))
+    yield from rechunk(blocks, chunk_events)
 
 
 # ---------------------------------------------------------------------------------------------

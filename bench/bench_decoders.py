@@ -24,25 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.timing import WALL
+from bench.timing import best_cpu as _best
 from neuromoco.events import iter_events, make_events, read_events, write_events
 from neuromoco.formats import aedat2, aedat3, aedat4, atis_bin
-
-
-def _best(fn, repeats: int) -> float:
-    """Best process CPU time of ``repeats`` calls (s). CPU time, not wall time: the benchmark
-    machine is shared, and waiting for a core is not decoder time; wall times are in ``WALL``."""
-    best = float("inf")
-    best_wall = float("inf")
-    for _ in range(repeats):
-        w0, t0 = time.perf_counter(), time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-        best_wall = min(best_wall, time.perf_counter() - w0)
-    WALL[fn] = best_wall
-    return best
-
-
-WALL: dict = {}
 
 
 def synthetic_events(n: int, seed: int = 0) -> np.ndarray:

@@ -9,21 +9,11 @@ Ours runs both splits. All single-threaded numpy; figures are best of ``repeats`
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from bench.timing import best_wall as _best
 from neuromoco.events import make_events
 from neuromoco.framing import to_frames
-
-
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(quick: bool = False) -> str:

@@ -25,11 +25,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.timing import best_wall as _best
 from neuromoco.events import EVENT_DTYPE, iter_events, read_events, read_recording
 from neuromoco.formats.writer import open_writer
 
@@ -41,15 +41,6 @@ REAL = {
     "dat": "prophesee/NCARS_obj_004397_td.dat",
 }
 SUFFIX = {"aedat4": ".aedat4", "evt2": ".raw", "evt3": ".raw", "dat": ".dat"}
-
-
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _faery_events(ev: np.ndarray) -> np.ndarray:

@@ -26,23 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.timing import WALL
+from bench.timing import best_cpu as _best
 from neuromoco.events import iter_events, read_events
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / "shared" / "testdata" / "dvsgesture_csv" / "class5_user02_led.csv"
-WALL: dict = {}
-
-
-def _best(fn, repeats: int) -> float:
-    """Best process CPU time of ``repeats`` calls (s); best wall time in ``WALL[fn]``."""
-    best = best_wall = float("inf")
-    for _ in range(repeats):
-        w0, t0 = time.perf_counter(), time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-        best_wall = min(best_wall, time.perf_counter() - w0)
-    WALL[fn] = best_wall
-    return best
 
 
 def write_synthetic(d: Path, n: int, seed: int = 0) -> tuple[Path, Path]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 
+from neuromoco.commands._input_args import add_sensor_size_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="event file to read")
@@ -33,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-format", default=None, help="force the input format (default: detect)"
     )
-    parser.add_argument(
-        "--sensor-size", nargs=2, type=int, metavar=("W", "H"), help="override the input's size"
+    add_sensor_size_argument(
+        parser,
+        "override the input's size",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     parser.add_argument(
@@ -43,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1_000_000,
         help="events read per chunk; also the reorder window (default 1000000)",
     )
-    from neuromoco.commands._text_args import add_text_arguments
+    from neuromoco.commands._input_args import add_text_arguments
 
     add_text_arguments(parser)
 
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out}: exists (pass --force to overwrite)")
     if Path(args.input).resolve() == out.resolve():
         raise ValueError(f"{out}: input and output are the same file")
-    from neuromoco.commands._text_args import text_options
+    from neuromoco.commands._input_args import text_options
 
     fmt = args.fmt or _suffix_format(out)
     if fmt == "npz":  # cannot stream: whole file in memory

@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neuromoco.commands._input_args import add_sensor_size_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -52,12 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     rec.add_argument("--json", metavar="OUT.json", help="write the result as JSON (atomically)")
     rec.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    rec.add_argument(
-        "--sensor-size",
-        nargs=2,
-        type=int,
-        metavar=("W", "H"),
-        help="sensor size for recordings whose format does not store it",
+    add_sensor_size_argument(
+        rec,
+        "sensor size for recordings whose format does not store it",
     )
     parser.add_argument(
         "--root",

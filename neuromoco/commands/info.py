@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import argparse
 
+from neuromoco.commands._input_args import add_sensor_size_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", help="event file (AEDAT 2.0/3.1/4.0, ATIS .bin, DAT/EVT2/EVT3, npz, CSV/TXT)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--sensor-size",
-        nargs=2,
-        type=int,
-        metavar=("W", "H"),
-        help="override the sensor size (width height, pixels) the file states or implies",
+    add_sensor_size_argument(
+        parser,
+        "override the sensor size (width height, pixels) the file states or implies",
     )
     parser.add_argument(
         "--format", dest="fmt", default=None, help="force the input format (default: detect)"
     )
-    from neuromoco.commands._text_args import add_text_arguments
+    from neuromoco.commands._input_args import add_text_arguments
 
     add_text_arguments(parser)
 
@@ -72,7 +71,7 @@ def summarize(
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuromoco.commands._text_args import text_options
+    from neuromoco.commands._input_args import text_options
 
     info = summarize(args.file, sensor_size=args.sensor_size, format=args.fmt, **text_options(args))
     if args.json:

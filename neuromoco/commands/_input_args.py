@@ -1,12 +1,18 @@
-"""Command-line options for reading text event files (CSV / TXT), shared by info and convert.
+"""Command-line options for reading event files, shared by info, convert and evaluate: the
+sensor size, and the options of text event files (CSV / TXT).
 
-Light at import time (argparse only); the meaning of each option is in
+Light at import time (argparse only); the meaning of each text option is in
 :mod:`neuromoco.formats.text`.
 """
 
 from __future__ import annotations
 
 import argparse
+
+
+def add_sensor_size_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--sensor-size W H`` (pixels) with ``help``."""
+    parser.add_argument("--sensor-size", nargs=2, type=int, metavar=("W", "H"), help=help)
 
 
 def add_text_arguments(parser: argparse.ArgumentParser) -> None:

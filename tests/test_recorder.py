@@ -411,3 +411,33 @@ def test_prophesee_formats_rebase_epoch_timestamps(fmt, tmp_path):
     rec.add(want)
     rec.close()
     assert rec.stats().t_offset_us == 0
+
+
+def test_engine_reports_a_slow_disk_and_accounts_exactly(tmp_path):
+    """Through the engine: the backlog warning and the drops reach the status channel (what the
+    status bar and the headless log show), with exact accounting."""
+    from test_session import LeakyPredictor
+
+    from neuromoco.streaming.engine import Engine
+    from neuromoco.streaming.file_source import ArraySource
+
+    ev = _events(400_000, size=(32, 32), span=20_000_000)
+    slow = SlowWriter(0.4)
+    eng = Engine(LeakyPredictor(), mode="window")
+    eng.recorder_options = dict(
+        writer_factory=slow, warn_bytes=400_000, max_bytes=1_500_000, tick_s=0.01
+    )
+    out = tmp_path / "eng.aedat4"
+    eng.start(ArraySource(ev, (32, 32), speed=0, chunk_events=20_000), record=out)
+    assert eng.wait(20)
+    st = eng.recording_stats()
+    assert st.events_in == 400_000 and st.events_dropped > 0 and st.behind
+    slow.release.set()
+    assert eng.stop(1.0)
+    st = eng.recording_stats()
+    assert st.closed and st.events_in == st.events_written + st.events_dropped
+    kinds = [(s.kind, s.message) for s in eng.poll_status()]
+    assert any(k == "warning" and "is behind: backlog" in m for k, m in kinds)
+    assert any(k == "error" and "disk is too slow, dropped" in m for k, m in kinds)
+    assert any(k == "recording" and f"({st.events_dropped} dropped" in m for k, m in kinds)
+    assert read_recording(out).events.shape[0] == st.events_written

@@ -59,3 +59,22 @@ def summary(result: dict) -> str:
     if lv:
         parts.append(f"val top-1 {100 * lv['top1']:.2f} %")
     return ", ".join(parts) + f" → {result['out_dir']}"
+
+
+def run_recipe(args, task: str, overrides: list[str]) -> int:
+    """Load ``args.recipe`` with ``overrides``, check that it is a ``task`` recipe (``pretrain``
+    or ``finetune``), run it in its run folder and print the summary."""
+    from neuromoco.train.recipe import RecipeError, load_recipe
+
+    cfg = load_recipe(args.recipe, overrides)
+    if cfg["run"]["task"] != task:
+        other = "finetune" if task == "pretrain" else "pretrain"
+        raise RecipeError(
+            f"{args.recipe}: run.task is {cfg['run']['task']!r}; use `neuromoco {other}`"
+        )
+    if task == "pretrain":
+        from neuromoco.train.pretrain import run_pretrain as run_task
+    else:
+        from neuromoco.train.finetune import run_finetune as run_task
+    print_summary(run_task(cfg, resolve_out(args, task), resume=args.resume))
+    return 0

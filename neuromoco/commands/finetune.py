@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuromoco.commands._train_common import add_train_arguments, print_summary, resolve_out
+from neuromoco.commands._train_common import add_train_arguments, run_recipe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,18 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuromoco.train.finetune import run_finetune
-    from neuromoco.train.recipe import RecipeError, load_recipe
-
     overrides = list(args.overrides)
     if args.pretrained:
         overrides.append(f'finetune.pretrained="{args.pretrained}"')
-    cfg = load_recipe(args.recipe, overrides)
-    if cfg["run"]["task"] != "finetune":
-        raise RecipeError(
-            f"{args.recipe}: run.task is {cfg['run']['task']!r}; use `neuromoco pretrain`"
-        )
-    out = resolve_out(args, "finetune")
-    result = run_finetune(cfg, out, resume=args.resume)
-    print_summary(result)
-    return 0
+    return run_recipe(args, "finetune", overrides)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuromoco.commands._train_common import add_train_arguments, print_summary, resolve_out
+from neuromoco.commands._train_common import add_train_arguments, run_recipe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,15 +19,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuromoco.train.pretrain import run_pretrain
-    from neuromoco.train.recipe import RecipeError, load_recipe
-
-    cfg = load_recipe(args.recipe, args.overrides)
-    if cfg["run"]["task"] != "pretrain":
-        raise RecipeError(
-            f"{args.recipe}: run.task is {cfg['run']['task']!r}; use `neuromoco finetune`"
-        )
-    out = resolve_out(args, "pretrain")
-    result = run_pretrain(cfg, out, resume=args.resume)
-    print_summary(result)
-    return 0
+    return run_recipe(args, "pretrain", list(args.overrides))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_formats_peers import naive_atis
 
 from neuromoco.events import (
     EVENT_DTYPE,
@@ -174,25 +175,13 @@ def test_atis_bin_matches_spikingjelly(rel, testdata):
         np.testing.assert_array_equal(ev[k].astype(np.int64), ref[k][order].astype(np.int64))
 
 
-def _naive_atis(blob: bytes):
-    """Read_Ndataset.m's rule as a loop: y == 240 records add 2**13 µs to every later event."""
-    out, bonus = [], 0
-    for i in range(0, len(blob), 5):
-        x, y, b2, b3, b4 = blob[i : i + 5]
-        if y == 240:
-            bonus += 1 << 13
-            continue
-        out.append((((b2 & 0x7F) << 16 | b3 << 8 | b4) + bonus, x, y, b2 >> 7))
-    return np.array(out, dtype=np.int64).reshape(-1, 4)
-
-
 def test_atis_bin_overflow_records(tmp_path):
     ev = _random_events(3000, size=(34, 34), seed=3, t_max=200_000)
     blob = atis_bin.encode(ev).tobytes()
     assert blob.count(b"\xf0") > 0  # overflow records present (y == 240)
-    ref = _naive_atis(blob)
     p = tmp_path / "digit.bin"
     p.write_bytes(blob)
+    ref = naive_atis(p)
     rec = read_recording(p)
     assert rec.sensor_size == (34, 34)
     got = np.stack([rec.events[k].astype(np.int64) for k in "txyp"], axis=1)

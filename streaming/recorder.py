@@ -43,10 +43,12 @@ How it works, and what it promises:
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -334,8 +336,12 @@ class Recorder:
         self._late_reported = 0
         self.t_offset_us = 0
         self._t_first: int | None = None
-        self._thread = threading.Thread(target=self._run, name="neuromoco-recorder", daemon=False)
+        # a daemon thread plus an exit hook: a program that ends without close() still gets a
+        # complete file (the hook runs before daemon threads are stopped), and never hangs at
+        # exit waiting for a recorder nobody closes
+        self._thread = threading.Thread(target=self._run, name="neuromoco-recorder", daemon=True)
         self._thread.start()
+        _LIVE.add(self)
 
     # ---------------------------------------------------------------- producer side
     def add(self, events: np.ndarray) -> None:
@@ -539,7 +545,8 @@ class Recorder:
         Waits up to ``timeout`` seconds (``None``: until done). Returns the final path once
         the file is complete, ``None`` if it failed (reported as an ``"error"`` status) or is
         still being written after ``timeout`` (the writer thread finishes it and reports
-        ``"wrote … events"``; the interpreter waits for that thread at exit). Idempotent.
+        ``"wrote … events"``; at interpreter exit an unclosed recorder is closed and waited
+        for). Idempotent.
         """
         with self._cond:
             self.closed = True
@@ -547,6 +554,19 @@ class Recorder:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         return self.final_path if self.finished.is_set() else None
+
+
+_LIVE: weakref.WeakSet[Recorder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    """Interpreter exit: finish every recorder still open (drain, finalise, rename)."""
+    for rec in list(_LIVE):
+        try:
+            rec.close()
+        except Exception:
+            pass
 
 
 def _fsync_dir(folder: Path) -> None:

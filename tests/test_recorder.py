@@ -441,3 +441,22 @@ def test_engine_reports_a_slow_disk_and_accounts_exactly(tmp_path):
     assert any(k == "error" and "disk is too slow, dropped" in m for k, m in kinds)
     assert any(k == "recording" and f"({st.events_dropped} dropped" in m for k, m in kinds)
     assert read_recording(out).events.shape[0] == st.events_written
+
+
+def test_a_program_that_exits_without_close_gets_a_complete_file(tmp_path):
+    out = tmp_path / "atexit.aedat4"
+    code = textwrap.dedent(
+        f"""
+        import numpy as np
+        from neuromoco.events import make_events
+        from neuromoco.streaming.recorder import Recorder
+        rec = Recorder({str(out)!r}, (128, 128))
+        rec.add(make_events(np.arange(5000), np.arange(5000) % 128, np.zeros(5000), np.ones(5000)))
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-c", code], env=env, timeout=60, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    got, _ = peer_aedat4(out)
+    np.testing.assert_array_equal(got[:, 0], np.arange(5000))
+    assert not list(tmp_path.glob("*.partial*"))

@@ -13,6 +13,7 @@ from neuromoco.app.main import display_available, main
 from neuromoco.events import read_events
 from neuromoco.framing import FramingSpec
 from tests.conftest import shared_file
+from tests.helpers_models import save_model
 
 DVS = "aedat4/dvSave-2024_06_13_16_16_25.aedat4"
 T = 8
@@ -24,21 +25,11 @@ KEYS = {"t_us", "label", "label_index", "confidence", "probs", "probs_per_step",
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     """A real lif_convnet4 checkpoint with 11 gesture classes (random weights)."""
-    from neuromoco.models.checkpoint import save_checkpoint
     from neuromoco.models.registry import create_model
     from neuromoco.synth import CLASS_NAMES
 
     model = create_model("lif_convnet4", num_classes=11, img_size=16, widths=(4, 8, 8, 8)).eval()
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(
-        path,
-        model,
-        arch="lif_convnet4",
-        model_kwargs=dict(num_classes=11, img_size=16, widths=[4, 8, 8, 8]),
-        class_names=list(CLASS_NAMES),
-        framing=SPEC,
-    )
-    return path
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.pt", model, SPEC, CLASS_NAMES)
 
 
 def _lines(out: str) -> list[dict]:

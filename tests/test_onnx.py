@@ -18,6 +18,7 @@ from neuromoco.models.checkpoint import save_checkpoint  # noqa: E402
 from neuromoco.models.inference import PredictorError, load_predictor  # noqa: E402
 from neuromoco.models.onnx_export import export_onnx, read_onnx_metadata  # noqa: E402
 from neuromoco.models.registry import create_model, list_models  # noqa: E402
+from tests.helpers_models import lively  # noqa: E402
 
 T, SIZE = 8, 32
 CLASSES = [f"gesture_{i}" for i in range(5)]
@@ -27,22 +28,7 @@ FRAMING = FramingSpec(T=T, split_by="number", size=(SIZE, SIZE), sensor_size=(12
 ATOL = 1e-4
 
 
-def _lively(model, seed=0):
-    """Calibrated BN + positive BN shifts so every layer spikes (a silent net would make parity trivial)."""
-    g = torch.Generator().manual_seed(seed)
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-        m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 1.5)
-        m.bias.data.copy_(torch.rand(m.bias.shape, generator=g) * 0.5 + 0.5)
-    h = model.model_kwargs["img_size"]
-    model.train()
-    with torch.no_grad():
-        model(torch.poisson(torch.full((2, 4, 2, h, h), 0.5), generator=g) * 2)
-    for m in bns:
-        m.momentum = 0.1
-    return model.eval()
+_lively = lively
 
 
 def _frames(N, seed, T=T, size=SIZE):

@@ -16,6 +16,7 @@ from neuromoco.streaming.prediction import early_decision, softmax
 from neuromoco.streaming.session import InferenceSession
 from neuromoco.streaming.synthetic_source import SyntheticSource
 from neuromoco.streaming.windower import Windower
+from tests.helpers_models import lively, save_model
 
 SPEC = FramingSpec(T=8, split_by="time", size=(16, 16), sensor_size=(32, 32), window_us=80_000)
 
@@ -82,35 +83,11 @@ def _windows(ev, spec, emit="window", hop=None):
 def tiny_model(tmp_path_factory):
     """A real lif_convnet4 checkpoint (random weights) with a time-split framing."""
     pytest.importorskip("torch")
-    import torch
-
-    from neuromoco.models.checkpoint import save_checkpoint
     from neuromoco.models.registry import create_model
 
     model = create_model("lif_convnet4", num_classes=4, img_size=16, widths=(4, 8, 8, 8))
-    # a fresh deep SNN is silent (constant output), which would make equality checks trivial:
-    # BN gains that make it spike, statistics calibrated on event-count-like input
-    g = torch.Generator().manual_seed(0)
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-        m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 1.5)
-        m.bias.data.copy_(torch.rand(m.bias.shape, generator=g) * 0.5 + 0.5)
-    with torch.no_grad():
-        model.train()
-        model(torch.poisson(torch.full((8, 4, 2, 16, 16), 2.0), generator=g))
-    model.eval()
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(
-        path,
-        model,
-        arch="lif_convnet4",
-        model_kwargs=dict(num_classes=4, img_size=16, widths=[4, 8, 8, 8]),
-        class_names=["a", "b", "c", "d"],
-        framing=SPEC,
-    )
-    return path
+    lively(model, seed=0, T=8, rate=2.0, scale=1.0)
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.pt", model, SPEC, "abcd")
 
 
 # ---------------------------------------------------------------- semantics

@@ -1,10 +1,13 @@
 """Rebuild the bundled ``gesture-demo`` model from its recipes: one command.
 
-``python -m neuromoco.train.bundle --build`` pretrains a ``lif_convnet4`` with NeuroMoCo and
-finetunes it on the procedural gestures (``recipes/pretrain_demo_procedural.toml`` then
-``recipes/finetune_demo_procedural.toml``), measures it on the procedural test split, exports
-the step ONNX graph, and replaces ``models/weights/gesture_demo.{pt,onnx,json}`` only once all
-three are complete (about 5 min on 2 CPU cores).
+``python -m neuromoco.train.bundle --build`` pretrains a ``lif_convnet4`` with NeuroMoCo on the
+procedural gestures together with the real unlabelled DVS128 recordings of
+``../shared/testdata/unlabeled_dvs128`` (no label used: the paper's mixed-set recipe,
+``recipes/pretrain_demo_mixed.toml``), finetunes it on procedural labels only
+(``recipes/finetune_demo_mixed.toml``), measures it on the procedural test split, exports the
+step ONNX graph, and replaces ``models/weights/gesture_demo.{pt,onnx,json}`` only once all three
+are complete (about 10–20 min on 2 CPU cores). ``--recipes procedural`` uses the
+procedural-only pair (``*_demo_procedural.toml``), which needs no real recordings.
 
 This is training code, so it lives on the training side; ``neuromoco.models.bundled`` only says
 where the shipped files are.
@@ -22,12 +25,16 @@ from neuromoco.atomic import atomic_paths
 from neuromoco.models.bundled import WEIGHTS, bundled_model
 
 DEMO = bundled_model("gesture-demo")
-RECIPES = ("pretrain_demo_procedural.toml", "finetune_demo_procedural.toml")
+RECIPE_SETS = {
+    "mixed": ("pretrain_demo_mixed.toml", "finetune_demo_mixed.toml"),
+    "procedural": ("pretrain_demo_procedural.toml", "finetune_demo_procedural.toml"),
+}
+RECIPES = RECIPE_SETS["mixed"]
 
 
-def _recipes_dir() -> Path:
+def _recipes_dir(recipes: tuple[str, str] = RECIPES) -> Path:
     d = Path(__file__).resolve().parents[2] / "recipes"
-    missing = [r for r in RECIPES if not (d / r).is_file()]
+    missing = [r for r in recipes if not (d / r).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{d}: recipe(s) {', '.join(missing)} not found — rebuild the bundled model from a "
@@ -50,7 +57,12 @@ def _test_metrics(ckpt: Path, test_ds) -> dict:
     return {"n": res["n"], "top1": res["top1"], "latency_acc": res["latency_acc"]}
 
 
-def build(work: Path = Path("runs/demo"), overrides: tuple[str, ...] = (), out: Path = WEIGHTS):
+def build(
+    work: Path = Path("runs/demo"),
+    overrides: tuple[str, ...] = (),
+    out: Path = WEIGHTS,
+    recipe_set: str = "mixed",
+):
     """Pretrain, finetune, evaluate and export the demo model; write it to ``out`` atomically.
 
     ``overrides`` (``section.key=value``) apply to both recipes (e.g. ``run.epochs=1`` for a
@@ -65,19 +77,22 @@ def build(work: Path = Path("runs/demo"), overrides: tuple[str, ...] = (), out: 
     from neuromoco.train.pretrain import run_pretrain
     from neuromoco.train.recipe import load_recipe
 
-    recipes = _recipes_dir()
+    if recipe_set not in RECIPE_SETS:
+        raise ValueError(f"recipe set must be one of {sorted(RECIPE_SETS)}, got {recipe_set!r}")
+    pair = RECIPE_SETS[recipe_set]
+    recipes = _recipes_dir(pair)
     t0 = time.perf_counter()
-    pre_cfg = load_recipe(recipes / RECIPES[0], list(overrides))
+    pre_cfg = load_recipe(recipes / pair[0], list(overrides))
     run_pretrain(pre_cfg, work / "pretrain")
     ft_cfg = load_recipe(
-        recipes / RECIPES[1],
+        recipes / pair[1],
         [*overrides, f"finetune.pretrained={(work / 'pretrain' / 'last.pt').as_posix()}"],
     )
     run_finetune(ft_cfg, work / "finetune")
     last = work / "finetune" / "last.pt"
     metrics = _test_metrics(last, build_split(ft_cfg, "test"))
     metrics["train_minutes"] = round((time.perf_counter() - t0) / 60, 1)
-    metrics["recipes"] = [f"recipes/{r}" for r in RECIPES]
+    metrics["recipes"] = [f"recipes/{r}" for r in pair]
     metrics["overrides"] = list(overrides)
 
     # Re-save without optimizer/queue state (a few hundred kB instead of MBs), then export the
@@ -110,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="runs/demo", help="folder for the training runs")
     ap.add_argument("--out", default=str(WEIGHTS), help="where to write the model files")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument(
+        "--recipes",
+        choices=sorted(RECIPE_SETS),
+        default="mixed",
+        help="mixed: pretraining on procedural + real unlabelled recordings (default); "
+        "procedural: procedural data only",
+    )
     args = ap.parse_args(argv)
     if not args.build:
         p = DEMO.path()
@@ -118,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             print(DEMO.metrics_path.read_text())
         return 0 if p else 1
     try:
-        m = build(Path(args.work), tuple(args.overrides), Path(args.out))
+        m = build(Path(args.work), tuple(args.overrides), Path(args.out), args.recipes)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -196,6 +196,59 @@ def _df(path: str) -> str:
     return f"{u.free / 2**30:.0f} GiB free of {u.total / 2**30:.0f} GiB"
 
 
+def _throughput(d: Path, n: int, quick: bool, lines: list[str]) -> None:
+    for fmt in ("aedat4", "aedat3", "evt2", "evt3", "dat"):
+        w = _run(_WRITER, d / f"w{SUFFIX[fmt]}", fmt, n)
+        (d / f"w{SUFFIX[fmt]}").unlink()
+        r = _run(_RECORDER, d / f"r{SUFFIX[fmt]}", fmt, n, 0)
+        (d / f"r{SUFFIX[fmt]}").unlink()
+        lines.append(
+            f"| {fmt} | {n / w['s'] / 1e6:.1f} | {n / r['s'] / 1e6:.1f} "
+            f"| {r['stop_s'] * 1e3:.0f} | {r['add_s'] / n * 1e9:.0f} "
+            f"| {r['backlog_mb']:.0f} | {w['bytes'] / n:.2f} |"
+        )
+        print(lines[-1], file=sys.stderr, flush=True)
+    w = _run(_WRITER, d / "w.aedat4", "aedat4-none", n)
+    (d / "w.aedat4").unlink()
+    lines.append(
+        f"| aedat4, no LZ4 (`compression='none'`) | {n / w['s'] / 1e6:.1f} | – | – | – | – "
+        f"| {w['bytes'] / n:.2f} |"
+    )
+    nd = 1_000_000 if not quick else 200_000
+    try:
+        dv = _run(_DV, d / "dv.aedat4", nd)
+        lines += [
+            "",
+            f"Peer: dv-processing's MonoCameraWriter (EventStore push_back per event) on "
+            f"{nd / 1e6:g} M events: {nd / dv['s'] / 1e6:.2f} M ev/s.",
+        ]
+    except Exception as e:  # dv-processing absent or broken: say so
+        lines += ["", f"Peer: dv-processing writer not measured ({e})."]
+
+
+def _memory(d: Path, quick: bool, rate: float, lines: list[str]) -> None:
+    # two lengths: the same peak means bounded
+    lines += [
+        "",
+        "### Recording: memory and time to stop (AEDAT 4.0, recorder end to end, one CPU)",
+        "",
+        f"Events arrive at {rate / 1e6:g} M ev/s (a busy camera) in 4096-event chunks.",
+        "",
+        "| events | peak RSS (MB) | RSS before the recorder (MB) | growth (MB) "
+        "| max backlog (MiB) | stop (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    sizes = (2_000_000, 8_000_000) if quick else (10_000_000, 40_000_000)
+    for m in sizes:
+        r = _run(_RECORDER, d / "mem.aedat4", "aedat4", m, rate)
+        (d / "mem.aedat4").unlink()
+        lines.append(
+            f"| {m / 1e6:g} M | {r['peak']:.0f} | {r['rss0']:.0f} "
+            f"| {r['peak'] - r['rss0']:.0f} | {r['backlog_mb']:.0f} | {r['stop_s'] * 1e3:.0f} |"
+        )
+        print(lines[-1], file=sys.stderr, flush=True)
+
+
 def main(quick: bool = False, argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(prog="python -m bench recording", description=__doc__)
     ap.add_argument("--events", type=int, help="events per write run (default 20 M; quick 3 M)")
@@ -205,74 +258,42 @@ def main(quick: bool = False, argv: list[str] | None = None) -> str:
         help="events of the big convert file (default 100 M; quick 10 M)",
     )
     ap.add_argument("--no-convert", action="store_true", help="skip the convert runs")
+    ap.add_argument(
+        "--only",
+        choices=("throughput", "memory", "convert"),
+        help="run one part only",
+    )
+    ap.add_argument(
+        "--rate", type=float, default=2e6, help="input rate of the memory runs (ev/s, default 2 M)"
+    )
     ap.add_argument("--tmp", default=tempfile.gettempdir(), help="folder for the big files")
     args = ap.parse_args(argv or [])
     if not DENSE.exists():
         return f"(bench recording skipped: {DENSE} is absent)"
     n = args.events or (3_000_000 if quick else 20_000_000)
-    lines = [
-        "### Recording: write throughput on one core (real DVS128 events repeated)",
-        "",
-        f"{n / 1e6:g} M events; subprocess pinned to one CPU; M ev/s, higher is better "
-        "(target ≥ 20).",
-        "",
-        "| format | writer alone (M ev/s) | recorder end to end (M ev/s) | stop (ms) "
-        "| add() cost (ns/ev) | max backlog (MiB) | bytes/event |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    part = args.only
+    lines = (
+        []
+        if part not in (None, "throughput")
+        else [
+            "### Recording: write throughput on one core (real DVS128 events repeated)",
+            "",
+            f"{n / 1e6:g} M events; subprocess pinned to one CPU; M ev/s, higher is better "
+            "(target ≥ 20).",
+            "",
+            "| format | writer alone (M ev/s) | recorder end to end (M ev/s) | stop (ms) "
+            "| add() cost (ns/ev) | max backlog (MiB) | bytes/event |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    )
     with tempfile.TemporaryDirectory(dir=args.tmp) as d:
         d = Path(d)
-        for fmt in ("aedat4", "aedat3", "evt2", "evt3", "dat"):
-            w = _run(_WRITER, d / f"w{SUFFIX[fmt]}", fmt, n)
-            (d / f"w{SUFFIX[fmt]}").unlink()
-            r = _run(_RECORDER, d / f"r{SUFFIX[fmt]}", fmt, n, 0)
-            (d / f"r{SUFFIX[fmt]}").unlink()
-            lines.append(
-                f"| {fmt} | {n / w['s'] / 1e6:.1f} | {n / r['s'] / 1e6:.1f} "
-                f"| {r['stop_s'] * 1e3:.0f} | {r['add_s'] / n * 1e9:.0f} "
-                f"| {r['backlog_mb']:.0f} | {w['bytes'] / n:.2f} |"
-            )
-            print(lines[-1], file=sys.stderr, flush=True)
-        w = _run(_WRITER, d / "w.aedat4", "aedat4-none", n)
-        (d / "w.aedat4").unlink()
-        lines.append(
-            f"| aedat4, no LZ4 (`compression='none'`) | {n / w['s'] / 1e6:.1f} | – | – | – | – "
-            f"| {w['bytes'] / n:.2f} |"
-        )
-        nd = 1_000_000 if not quick else 200_000
-        try:
-            dv = _run(_DV, d / "dv.aedat4", nd)
-            lines += [
-                "",
-                f"Peer: dv-processing's MonoCameraWriter (EventStore push_back per event) on "
-                f"{nd / 1e6:g} M events: {nd / dv['s'] / 1e6:.2f} M ev/s.",
-            ]
-        except Exception as e:  # dv-processing absent or broken: say so
-            lines += ["", f"Peer: dv-processing writer not measured ({e})."]
+        if part in (None, "throughput"):
+            _throughput(d, n, quick, lines)
+        if part in (None, "memory"):
+            _memory(d, quick, args.rate, lines)
 
-        # memory: two lengths, same peak means bounded
-        rate = 4e6
-        lines += [
-            "",
-            "### Recording: memory and time to stop (AEDAT 4.0, recorder end to end, one CPU)",
-            "",
-            f"Events arrive at {rate / 1e6:g} M ev/s (a busy camera) in 4096-event chunks.",
-            "",
-            "| events | peak RSS (MB) | RSS before the recorder (MB) | growth (MB) "
-            "| max backlog (MiB) | stop (ms) |",
-            "|---|---|---|---|---|---|",
-        ]
-        sizes = (2_000_000, 8_000_000) if quick else (10_000_000, 40_000_000)
-        for m in sizes:
-            r = _run(_RECORDER, d / "mem.aedat4", "aedat4", m, rate)
-            (d / "mem.aedat4").unlink()
-            lines.append(
-                f"| {m / 1e6:g} M | {r['peak']:.0f} | {r['rss0']:.0f} "
-                f"| {r['peak'] - r['rss0']:.0f} | {r['backlog_mb']:.0f} | {r['stop_s'] * 1e3:.0f} |"
-            )
-            print(lines[-1], file=sys.stderr, flush=True)
-
-    if not args.no_convert:
+    if part in (None, "convert") and not args.no_convert:
         big_n = args.convert_events or (10_000_000 if quick else 100_000_000)
         lines += [
             "",

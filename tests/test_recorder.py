@@ -460,3 +460,22 @@ def test_a_program_that_exits_without_close_gets_a_complete_file(tmp_path):
     got, _ = peer_aedat4(out)
     np.testing.assert_array_equal(got[:, 0], np.arange(5000))
     assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_status_bar_recording_field():
+    """The status bar's REC field: hidden when not recording, amber when behind or dropping."""
+    pytest.importorskip("PySide6")
+    from PySide6 import QtWidgets
+
+    from neuromoco.app.status_bar import WARNING_TEXT, StatusInfo, StatusPanel
+
+    QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    sb = StatusPanel()
+    sb.set_info(StatusInfo(state="running"))
+    assert sb.labels["rec"].isHidden()
+    sb.set_info(StatusInfo(recording="REC 1.20 M ev · behind 80 MiB", recording_alert=True))
+    assert not sb.labels["rec"].isHidden()
+    assert sb.labels["rec"].text() == "● REC 1.20 M ev · behind 80 MiB"
+    assert WARNING_TEXT in sb.labels["rec"].styleSheet()
+    sb.show_warning("recording x.aedat4 is behind: backlog 80 MiB")
+    assert sb.last_warning.endswith("80 MiB") and "is behind" in sb.text()

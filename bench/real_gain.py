@@ -3,6 +3,7 @@
     python -m bench.real_gain                     # 3 arms × seeds 0 1 2 (≈ 45–60 min on 2 cores)
     python -m bench.real_gain --quick             # tiny run that only proves the harness works
     python -m bench.real_gain --diagnose          # pretraining checks on the seed-0 pretrain runs
+    python -m bench.real_gain --label-efficiency  # 10 % / 1 % labels: NeuroMoCo vs scratch, probes
 
 Three arms, each finetuned with the SAME recipe (``recipes/finetune_demo_mixed.toml``: MAC loss,
 AdamW, procedural labels only, policy ``neuromoco_gesture_polarity``), shortened by ``--ft-epochs``:
@@ -30,6 +31,13 @@ run folder), so an interrupted run continues where it stopped; ``--fresh`` start
 queue fill, key/query agreement, augmentation strength, time-step alignment between the views and
 feature collapse (spread and effective rank), against a randomly initialised network; it writes
 ``<work>/diagnose.json``.
+
+``--label-efficiency`` reuses the mixed pretraining runs (unlabelled pool: procedural train split +
+real segments, ≥ 10× the 10 % label set) and finetunes with ``--fractions`` of the procedural
+labels (class-stratified, per seed): from scratch, from NeuroMoCo, and two linear probes (frozen
+backbone): NeuroMoCo features vs random features whose BatchNorm statistics were calibrated on the
+unlabelled pool (a fresh network in eval mode is silent, so an uncalibrated random probe is not a
+baseline). ``--le-steps`` optimiser steps per run; ``<work>/label_efficiency.{md,json}``.
 """
 
 from __future__ import annotations
@@ -316,6 +324,149 @@ def run(a) -> int:
     return 0
 
 
+# --- label efficiency (issue G §3 bullet 2) ---------------------------------------------------
+
+LE_KINDS = ("scratch", "neuromoco", "probe_random_bn", "probe_neuromoco")
+
+
+def random_bn_backbone(seed: int, path: Path, quick: bool) -> Path:
+    """A randomly initialised backbone whose BatchNorm statistics are calibrated on the unlabelled
+    mixed pool (train-mode passes, cumulative average), saved as a "pretrained" checkpoint.
+
+    Without calibration a fresh ``lif_convnet4`` in eval mode is silent on the procedural clips
+    (docs/results.md, ablation), which makes a random-feature probe meaningless.
+    """
+    import torch
+
+    from neuromoco.models.checkpoint import save_checkpoint
+    from neuromoco.models.registry import create_model
+    from neuromoco.train.datasets import build_split, framing_from
+    from neuromoco.train.recipe import load_recipe
+
+    if path.is_file():
+        return path
+    cfg = load_recipe(RECIPES / "pretrain_demo_mixed.toml", _common(seed, 1, quick))
+    ds = build_split(cfg, "train")
+    m, d = cfg["model"], cfg["data"]
+    kw = {"num_classes": 0, "img_size": list(d["size"]), **m["kwargs"]}
+    torch.manual_seed(seed)
+    model = create_model(m["arch"], **kw)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            mod.reset_running_stats()
+            mod.momentum = None  # cumulative average over all calibration batches
+    model.train()
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(ds), generator=g).tolist()
+    with torch.no_grad():
+        for i in range(0, len(order), 32):
+            x = torch.stack([ds[j][0] for j in order[i : i + 32]]).float()
+            model.forward_features(x.transpose(0, 1))
+    save_checkpoint(
+        path,
+        model,
+        arch=m["arch"],
+        model_kwargs=kw,
+        class_names=[],
+        framing=framing_from(cfg),
+        meta={"task": "random_bn_calibrated", "calibration_samples": len(order)},
+    )
+    return path
+
+
+def label_efficiency(a) -> int:
+    """NeuroMoCo (mixed pretraining) vs scratch, and the two linear probes, with few labels."""
+    import math
+
+    from neuromoco.train.datasets import build_split, label_subset
+    from neuromoco.train.finetune import run_finetune
+    from neuromoco.train.recipe import load_recipe
+
+    work = Path(a.work)
+    test_cfg = load_recipe(RECIPES / FINETUNE, _common(0, 1, a.quick))
+    test_ds = build_split(test_cfg, "test")
+    train_ds = build_split(test_cfg, "train")
+    pool_cfg = load_recipe(RECIPES / "pretrain_demo_mixed.toml", _common(0, 1, a.quick))
+    pool = len(build_split(pool_cfg, "train"))
+    res: dict = {"pool": pool, "train_labelled_full": len(train_ds), "runs": {}}
+    t0 = time.perf_counter()
+    for seed in a.seeds:
+        pre = pretrain("mixed", seed, a, work)
+        rnd = random_bn_backbone(seed, work / f"random_bn_s{seed}.pt", a.quick)
+        for frac in a.fractions:
+            n_lab = len(label_subset(train_ds, frac, seed))
+            batch = min(16, n_lab)
+            steps_per_epoch = n_lab // batch
+            epochs = max(1, math.ceil(a.le_steps / steps_per_epoch))
+            for kind in LE_KINDS:
+                key = f"f{frac}_{kind}_s{seed}"
+                out = work / "le" / key
+                rp = out / "result.json"
+                if rp.is_file():
+                    res["runs"][key] = json.loads(rp.read_text())
+                    continue
+                _fresh_dir(out)
+                ck = {"scratch": "", "neuromoco": pre["checkpoint"]}.get(kind)
+                if kind == "probe_random_bn":
+                    ck = str(rnd)
+                elif kind == "probe_neuromoco":
+                    ck = pre["checkpoint"]
+                over = [
+                    *_common(seed, epochs, a.quick),
+                    f"data.label_fraction={frac}",
+                    f"optim.batch_size={batch}",
+                    f"run.eval_every={epochs}",
+                    f"schedule.warmup_epochs={max(1, round(epochs * 5 / 40))}",
+                    f'finetune.pretrained="{ck}"',
+                ]
+                if kind.startswith("probe"):
+                    over += ["finetune.freeze_backbone=true", "optim.lr=0.01"]
+                r = run_finetune(load_recipe(RECIPES / FINETUNE, over), out)
+                t = _test_metrics(out / "last.pt", test_ds)
+                rr = {
+                    "fraction": frac,
+                    "kind": kind,
+                    "seed": seed,
+                    "labelled": r["train_samples"],
+                    "epochs": epochs,
+                    "steps": epochs * steps_per_epoch,
+                    "procedural_test_top1": t["top1"],
+                    "overrides": over,
+                    "seconds": round(r["seconds"], 1),
+                }
+                atomic_write_text(rp, json.dumps(rr, indent=2) + "\n")
+                res["runs"][key] = rr
+                print(
+                    f"[{(time.perf_counter() - t0) / 60:5.1f} min] {key}: "
+                    f"{rr['labelled']} labels, test {100 * t['top1']:.1f} %",
+                    flush=True,
+                )
+                atomic_write_text(work / "label_efficiency.json", json.dumps(res, indent=2) + "\n")
+    lines = [
+        f"Unlabelled pool {pool} clips (procedural train + real segments); labelled set: "
+        f"procedural train split ({len(train_ds)} clips) at the given fraction.",
+        "",
+        "| labels | " + " | ".join(LE_KINDS) + " |",
+        "|---|" + "---|" * len(LE_KINDS),
+    ]
+    for frac in a.fractions:
+        cells = []
+        for kind in LE_KINDS:
+            v = [
+                res["runs"][f"f{frac}_{kind}_s{s}"]["procedural_test_top1"]
+                for s in a.seeds
+                if f"f{frac}_{kind}_s{s}" in res["runs"]
+            ]
+            cells.append(f"{_ms(v, 100)} ({' / '.join(f'{100 * x:.1f}' for x in v)})" if v else "")
+        n = res["runs"].get(f"f{frac}_scratch_s{a.seeds[0]}", {}).get("labelled", "?")
+        lines.append(f"| {100 * frac:g} % ({n} clips) | " + " | ".join(cells) + " |")
+    md = "\n".join(lines) + "\n"
+    atomic_write_text(work / "label_efficiency.md", md)
+    atomic_write_text(work / "label_efficiency.json", json.dumps(res, indent=2) + "\n")
+    print(md)
+    return 0
+
+
 # --- diagnostics ------------------------------------------------------------------------------
 
 
@@ -514,6 +665,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="delete earlier runs in --work first")
     ap.add_argument("--quick", action="store_true", help="tiny settings: prove the harness only")
     ap.add_argument("--diagnose", action="store_true", help="pretraining checks (see docstring)")
+    ap.add_argument(
+        "--label-efficiency",
+        action="store_true",
+        help="few-label runs: scratch, NeuroMoCo (mixed), probes on random-BN / NeuroMoCo features",
+    )
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.01])
+    ap.add_argument("--le-steps", type=int, default=120, help="optimiser steps per few-label run")
     a = ap.parse_args(argv)
     if a.quick:
         a.pre_epochs, a.ft_epochs, a.seeds = 1, 1, a.seeds[:1]
@@ -521,6 +679,8 @@ def main(argv: list[str] | None = None) -> int:
             a.work = str(REPO / "runs" / "real_gain_quick")
     if a.diagnose:
         return diagnose(a)
+    if a.label_efficiency:
+        return label_efficiency(a)
     return run(a)
 
 

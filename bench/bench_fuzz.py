@@ -49,7 +49,7 @@ TESTDATA = REPO.parent / "shared" / "testdata"
 
 KINDS = ("truncate", "truncate-head", "flip", "garble-head", "splice", "splice-cross")
 CHUNKS = (1000, 7919, 65536)
-FAILURES = ("mismatch", "invalid", "other exception", "unnamed error", "stderr", "crash", "hang")
+FAILURES = ("mismatch", "invalid", "other exception", "unnamed error", "crash", "hang")
 
 
 def corpus(work: Path) -> dict[str, list[Path]]:
@@ -223,9 +223,6 @@ def classify(path: Path, res: dict) -> tuple[str, str]:
     import numpy as np
 
     p = res["paths"]
-    if res["stderr"]:
-        name, text = next(iter(res["stderr"].items()))
-        return "stderr", f"{name}: {text}"
     others = [(k, v) for k, v in p.items() if v[0] == "err" and v[1] != "EventFormatError"]
     if others:
         k, v = others[0]
@@ -278,11 +275,12 @@ def worker() -> int:
             t0 = time.perf_counter()
             res = _run_paths(path, task["chunk"], d)
             outcome, detail = classify(path, res)
+            err_text = "; ".join(f"{k}: {v}" for k, v in res["stderr"].items())
             for f in d.iterdir():
                 f.unlink()
             d.rmdir()
             out.write(json.dumps({"id": task["id"], "outcome": outcome, "detail": detail,
-                                  "s": time.perf_counter() - t0}) + "\n")  # fmt: skip
+                                  "stderr": err_text, "s": time.perf_counter() - t0}) + "\n")  # fmt: skip
             out.flush()
     finally:
         import shutil
@@ -385,45 +383,58 @@ def run(n: int, workers: int, timeout: float, seed: int, log=sys.stderr) -> list
 def report(results: list[dict], wall_s: float, workers: int, argv_line: str) -> str:
     outcomes = ["decoded", "EventFormatError", *FAILURES]
     per = defaultdict(Counter)
+    noisy = Counter()
     for r in results:
         per[r["format"]][r["outcome"]] += 1
+        noisy[r["format"]] += bool(r.get("stderr"))
     fails = [r for r in results if r["outcome"] in FAILURES]
+    loud = [r for r in results if r.get("stderr")]
+    n_bad = len({r["id"] for r in fails + loud})
     lines = [
         "### Fuzz: mutated real recordings through read_recording, iter_events and FileSource",
         "",
         f"`{argv_line}`: {len(results)} inputs in {wall_s:.0f} s with {workers} workers "
-        f"({len(results) / wall_s:.1f} inputs/s); failures: {len(fails)}.",
+        f"({len(results) / wall_s:.1f} inputs/s); inputs failing a goal: {n_bad} "
+        f"({len(fails)} by outcome, {len(loud)} with text on stderr).",
         "",
-        "| format | inputs | " + " | ".join(outcomes) + " |",
-        "|---|---|" + "---|" * len(outcomes),
+        "| format | inputs | " + " | ".join(outcomes) + " | text on stderr |",
+        "|---|---|" + "---|" * (len(outcomes) + 1),
     ]
     total = Counter()
     for fmt in sorted(per):
         c = per[fmt]
         total.update(c)
         lines.append(
-            f"| {fmt} | {sum(c.values())} | " + " | ".join(str(c[o]) for o in outcomes) + " |"
+            f"| {fmt} | {sum(c.values())} | "
+            + " | ".join(str(c[o]) for o in outcomes)
+            + f" | {noisy[fmt]} |"
         )
     lines.append(
-        f"| **all** | {sum(total.values())} | " + " | ".join(str(total[o]) for o in outcomes) + " |"
+        f"| **all** | {sum(total.values())} | "
+        + " | ".join(str(total[o]) for o in outcomes)
+        + f" | {sum(noisy.values())} |"
     )
-    if fails:
+    if fails or loud:
         lines += [
             "",
-            "Failures (format, file, mutation, seed, chunk → outcome: detail), grouped:",
+            "Failures (format, outcome or stderr text × count (mutations); e.g. file, mutation, "
+            "seed, chunk: detail), grouped:",
             "",
         ]
         groups = defaultdict(list)
         for r in fails:
-            key = (r["format"], r["outcome"], _detail_key(r["detail"]))
-            groups[key].append(r)
+            groups[(r["format"], r["outcome"], _detail_key(r["detail"]))].append((r, r["detail"]))
+        for r in loud:
+            groups[(r["format"], "stderr", _detail_key(r["stderr"]))].append((r, r["stderr"]))
         for (fmt, outcome, _), rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-            r = rs[0]
-            kinds = Counter(x["kind"] for x in rs)
+            r, detail = rs[0]
+            kinds = Counter(x["kind"] for x, _ in rs)
+            also = Counter(x["outcome"] for x, _ in rs) if outcome == "stderr" else None
             lines.append(
                 f"* {fmt} · {outcome} × {len(rs)} ({', '.join(f'{k} {v}' for k, v in kinds.items())})"
-                f"; e.g. {Path(r['file']).name} {r['kind']} seed {r['seed']} chunk {r['chunk']}: "
-                f"{r['detail'][:220]}"
+                + (f", outcomes {dict(also)}" if also else "")
+                + f"; e.g. {Path(r['file']).name} {r['kind']} seed {r['seed']} chunk {r['chunk']}: "
+                f"{detail[:220]}"
             )
     return "\n".join(lines)
 

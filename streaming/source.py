@@ -51,6 +51,16 @@ class EventSource(Protocol):
 
     def truth_label(self, t_start_us: int, t_end_us: int) -> int | None: ...
 
+    @property
+    def speed(self) -> float: ...
+
+    @speed.setter
+    def speed(self, v: float) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
 
 class SourceBase:
     """Shared plumbing: status, stop flag, pacing, watermark and the replay slicer."""

@@ -389,3 +389,21 @@ def test_noise_filter_bad_argument():
     with pytest.raises(ValueError, match="dt_us"):
         BackgroundActivityFilter((10, 10), dt_us=0)
     assert BackgroundActivityFilter((10, 10))(np.empty(0, EVENT_DTYPE)).shape == (0,)
+
+
+def test_every_source_implements_the_protocol():
+    """The engine relies on the EventSource protocol (no getattr probes): every source class
+    has all of it, pause/resume/speed included."""
+    from neuromoco.streaming.camera_source import CameraSource
+    from neuromoco.streaming.file_source import ArraySource, FileSource
+    from neuromoco.streaming.source import EventSource
+    from neuromoco.streaming.synthetic_source import SyntheticSource
+    from neuromoco.streaming.webcam_source import WebcamSource
+
+    members = [m for m in dir(EventSource) if not m.startswith("_") or m == "__iter__"]
+    assert {"pause", "resume", "speed", "watermark_us", "truth_label", "close"} <= set(members)
+    for cls in (FileSource, ArraySource, SyntheticSource, CameraSource, WebcamSource):
+        missing = [m for m in members if not hasattr(cls, m)]
+        assert not missing, (cls.__name__, missing)
+    src = ArraySource(_stream(), (32, 32), speed=0)
+    assert isinstance(src, EventSource)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import select
 import subprocess
 import sys
@@ -326,6 +327,7 @@ def run(n: int, workers: int, timeout: float, seed: int, log=sys.stderr) -> list
     files = corpus(work)
     fmts = sorted(files)
     tasks = []
+    pick = random.Random(seed)  # chunk sizes independent of format, file and mutation
     for i in range(n):
         fmt = fmts[i % len(fmts)]
         k = i // len(fmts)
@@ -336,7 +338,7 @@ def run(n: int, workers: int, timeout: float, seed: int, log=sys.stderr) -> list
             group[(k + 1) % len(group)] if len(group) > 1 else files[fmts[(i + 1) % len(fmts)]][0]
         )
         tasks.append({"id": i, "format": fmt, "file": str(f), "kind": kind,
-                      "seed": seed * 1_000_003 + i, "chunk": CHUNKS[i % len(CHUNKS)],
+                      "seed": seed * 1_000_003 + i, "chunk": pick.choice(CHUNKS),
                       "other": str(other) if kind == "splice-cross" else None})  # fmt: skip
     pending = list(reversed(tasks))
     results: list[dict] = []

@@ -38,50 +38,57 @@ class _StateBox:
         self.outputs: list[torch.Tensor | None] = [None] * n
 
 
-class ExplicitLIF(nn.Module):
-    """LIF update with explicit state; inputs ``[1, N, ...]`` (one step, multi-step layout)."""
+class _ExplicitState(nn.Module):
+    """A neuron layer with its state in the call's mailbox: inputs ``[1, N, ...]`` (one step,
+    multi-step layout); subclasses give :meth:`_step` ``(x, state) -> (spike, new state)``."""
+
+    def __init__(self, slot: int, box: _StateBox):
+        super().__init__()
+        self.slot = slot
+        self._box = box
+
+    def _step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError  # abstract: each neuron type has its own update
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[0]
+        state = self._box.inputs[self.slot]
+        if state is None:  # shape discovery pass
+            state = torch.zeros_like(x)
+        spike, self._box.outputs[self.slot] = self._step(x, state)
+        return spike.unsqueeze(0)
+
+
+class ExplicitLIF(_ExplicitState):
+    """spikingjelly's LIF update with explicit state."""
 
     def __init__(self, node: neuron.LIFNode, slot: int, box: _StateBox):
-        super().__init__()
+        super().__init__(slot, box)
         if node.v_reset is None or not node.decay_input:
             raise ValueError("ExplicitLIF supports hard reset with decay_input=True only")
         self.tau = float(node.tau)
         self.v_threshold = float(node.v_threshold)
         self.v_reset = float(node.v_reset)
-        self.slot = slot
-        self._box = box
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[0]
-        v = self._box.inputs[self.slot]
-        if v is None:  # shape discovery pass
-            v = torch.zeros_like(x)
+    def _step(self, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Same operations, in the same order, as spikingjelly's LIF (CPU kernel).
         h = v + (x - (v - self.v_reset)) / self.tau
         spike = (h >= self.v_threshold).to(x.dtype)
-        self._box.outputs[self.slot] = spike * self.v_reset + (1.0 - spike) * h
-        return spike.unsqueeze(0)
+        return spike, spike * self.v_reset + (1.0 - spike) * h
 
     def extra_repr(self) -> str:
         return f"slot={self.slot}, tau={self.tau}, v_threshold={self.v_threshold}"
 
 
-class ExplicitLeaky(nn.Module):
-    """``Leaky.step`` with explicit state; inputs ``[1, N, ...]`` (one step, multi-step layout)."""
+class ExplicitLeaky(_ExplicitState):
+    """``Leaky.step`` (snnTorch's neuron) with explicit state."""
 
     def __init__(self, node: Leaky, slot: int, box: _StateBox):
-        super().__init__()
+        super().__init__(slot, box)
         self.node = node  # shares beta/threshold/graded_spikes_factor with the model
-        self.slot = slot
-        self._box = box
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[0]
-        mem = self._box.inputs[self.slot]
-        if mem is None:  # shape discovery pass
-            mem = torch.zeros_like(x)
-        spike, self._box.outputs[self.slot] = self.node.step(x, mem)
-        return spike.unsqueeze(0)
+    def _step(self, x: torch.Tensor, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.node.step(x, mem)
 
     def extra_repr(self) -> str:
         return f"slot={self.slot}"

@@ -417,27 +417,21 @@ class Windower:
         full = self._is_full(tick, self._count_before(tick))
         if not (full or self.partial):
             return None
-        if self.window_us is not None:
-            frames = to_frames(
-                ev,
-                self.T,
-                self.sensor_size,
-                split_by=self.split_by,
-                size=self.size,
-                t_start=tick - self.window_us,
-                t_end=tick,
-                normalize=self.normalize,
-            )
+        # a time window spans [tick - window_us, tick); a count window spans its events
+        timed = self.window_us is not None
+        frames = to_frames(
+            ev,
+            self.T,
+            self.sensor_size,
+            split_by=self.split_by,
+            size=self.size,
+            t_start=tick - self.window_us if timed else None,
+            t_end=tick if timed else None,
+            normalize=self.normalize,
+        )
+        if timed:
             t0 = tick - self.window_us
         else:
-            frames = to_frames(
-                ev,
-                self.T,
-                self.sensor_size,
-                split_by=self.split_by,
-                size=self.size,
-                normalize=self.normalize,
-            )
             t0 = int(ev["t"][0]) if ev.shape[0] else tick
         return Window(tick, t0, frames, int(ev.shape[0]), self.tick_index, full, arrival)
 

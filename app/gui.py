@@ -55,6 +55,7 @@ def run_gui(args) -> int:
         speed=None if speed == 0 else speed,
         backend=getattr(args, "backend", None),
         record=getattr(args, "record", None),
+        record_format=getattr(args, "record_format", None),
     )
     window.show()
     kind = getattr(args, "source_kind", "demo")

@@ -189,9 +189,6 @@ def _run(args) -> int:
     if not headless and not display_available():
         print(f"{PROG}: no display available (DISPLAY/WAYLAND_DISPLAY unset): running headless", file=sys.stderr)  # fmt: skip
         headless = True
-    if args.record_format is not None and not headless:
-        # the window records by suffix (its Record button too): .aedat4, .aedat, .dat
-        raise ValueError("--record-format (EVT 2.0/3.0 .raw recordings) needs --headless")
     if not headless:
         from neuromoco.app.gui import run_gui
 

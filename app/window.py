@@ -80,7 +80,9 @@ class MainWindow(QtWidgets.QMainWindow):
         speed: replay speed of recordings and the demo (``None``/0: as fast as possible).
         backend: ``"auto"``, ``"torch"`` or ``"onnx"`` (``None``: auto).
         record: record the raw input events of every source opened to this file (``.aedat4``,
-            ``.aedat``, ``.npz``), from its first chunk; written when the source stops.
+            ``.aedat``, ``.dat``; ``.raw`` with ``record_format``), from its first chunk,
+            streamed to disk as they arrive (see ``neuromoco.streaming.recorder``).
+        record_format: the recording's format when its suffix does not say (``evt2``/``evt3``).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class MainWindow(QtWidgets.QMainWindow):
         speed: float | None = 1.0,
         backend: str | None = None,
         record: str | None = None,
+        record_format: str | None = None,
     ):
         super().__init__()
         self.setWindowTitle("NeuroMoCo")
@@ -109,6 +112,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tap: EventTap | None = None
         self.paused = False
         self.recording: str | None = record
+        self.record_format = record_format  # --record-format (e.g. evt3 for a .raw file)
         self.predictions = 0
         self.class_names: list[str] = []
         self._frames = 0
@@ -234,7 +238,7 @@ class MainWindow(QtWidgets.QMainWindow):
         engine.on_events = tap.on_events  # the view sees every chunk the engine reads
         try:
             # a recording (--record) starts with the very first chunk of the source
-            engine.start(source, record=self.recording)
+            engine.start(source, record=self.recording, record_format=self.record_format)
         except Exception as e:
             engine.stop(timeout=1.0)
             _close_quietly(source)
@@ -372,7 +376,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("open a source before recording")
             return False
         try:
-            self.engine.start_recording(path)
+            self.engine.start_recording(path, self.record_format)
         except Exception as e:
             self.controls.set_recording(False)
             self.show_error(f"cannot record to {path}: {user_message(e)}")

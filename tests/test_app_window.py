@@ -308,3 +308,22 @@ def test_default_model_follows_the_source(qapp, testdata):
     finally:
         _assert_clean_close(qapp, win)
         win.deleteLater()
+
+
+def test_record_format_reaches_the_window_recording(qapp, tiny_model, tmp_path):
+    """--record-format works in the window too: an EVT 3.0 .raw recording of the demo."""
+    from neuromoco.events import read_recording
+
+    out = tmp_path / "demo.raw"
+    win = MainWindow(EngineAdapter(threads=1), model=tiny_model, record=str(out),
+                     record_format="evt3", speed=0)  # fmt: skip
+    try:
+        win.show()
+        assert win.open_source(SourceSpec("demo"))
+        assert _wait(qapp, lambda: win.predictions >= 2)
+        assert win.set_recording("")  # stop: the .partial file is renamed
+    finally:
+        _assert_clean_close(qapp, win)
+        win.deleteLater()
+    rec = read_recording(out)
+    assert rec.format == "evt3" and rec.events.shape[0] > 0

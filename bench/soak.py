@@ -71,6 +71,16 @@ def _growth(samples: list[tuple[float, float]], total_s: float) -> dict:
     }
 
 
+def _finish(res: dict, samples, wall: float, out: Path) -> dict:
+    """Add the RSS growth, the samples and the recording's own count to ``res``."""
+    res.update(_growth(samples, wall))
+    res["samples"] = samples
+    if out.exists():
+        res["file_bytes"] = out.stat().st_size
+        res.update(_count_file(out))
+    return res
+
+
 def _count_file(path: Path) -> dict:
     """Events in the recording, counted by streaming through it twice (ours and ``aedat``)."""
     import numpy as np
@@ -168,12 +178,7 @@ def run_headless(minutes: float, out_dir: Path, sample_s: float, speed: float) -
         and any(s in ln.lower() for s in ("error", "dropped", "failed", "traceback"))
     ]
     res["stderr_tail"] = err_lines[-6:]
-    res.update(_growth(samples, wall))
-    res["samples"] = samples
-    if out.exists():
-        res["file_bytes"] = out.stat().st_size
-        res.update(_count_file(out))
-    return res
+    return _finish(res, samples, wall, out)
 
 
 _GUI_CHILD = r"""
@@ -262,12 +267,7 @@ def run_gui(minutes: float, out_dir: Path, sample_s: float, speed: float) -> dic
     except (IndexError, json.JSONDecodeError):
         res["stderr_tail"] = stderr.splitlines()[-10:]
     res["error_lines"] = res.get("errors", [])
-    res.update(_growth(samples, wall))
-    res["samples"] = samples
-    if out.exists():
-        res["file_bytes"] = out.stat().st_size
-        res.update(_count_file(out))
-    return res
+    return _finish(res, samples, wall, out)
 
 
 def verdict(r: dict) -> list[str]:

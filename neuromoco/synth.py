@@ -166,6 +166,18 @@ def _check_label(label) -> int:
     return int(label)
 
 
+def _check_durations(duration_us, gap_us) -> None:
+    """A gesture of at least 2 ms and a non-negative gap (both integer µs), else ValueError."""
+    if (
+        isinstance(duration_us, bool)
+        or not isinstance(duration_us, int | np.integer)
+        or duration_us < 2000
+    ):
+        raise ValueError(f"duration_us must be an integer ≥ 2000 µs, got {duration_us!r}")
+    if isinstance(gap_us, bool) or not isinstance(gap_us, int | np.integer) or gap_us < 0:
+        raise ValueError(f"gap_us must be a non-negative integer (µs), got {gap_us!r}")
+
+
 def _check_seed(seed, name: str = "seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
@@ -750,14 +762,7 @@ class GestureStream:
         labels: Sequence[int] | None = None,
     ):
         self.seed = _check_seed(seed)
-        if (
-            isinstance(duration_us, bool)
-            or not isinstance(duration_us, int | np.integer)
-            or duration_us < 2000
-        ):
-            raise ValueError(f"duration_us must be an integer ≥ 2000 µs, got {duration_us!r}")
-        if isinstance(gap_us, bool) or not isinstance(gap_us, int | np.integer) or gap_us < 0:
-            raise ValueError(f"gap_us must be a non-negative integer (µs), got {gap_us!r}")
+        _check_durations(duration_us, gap_us)
         self.duration_us = int(duration_us)
         self.gap_us = int(gap_us)
         if labels is not None:
@@ -861,14 +866,7 @@ def write_dataset(
     """
     seed = _check_seed(seed)
     plan = dataset_plan(per_class, users, test_fraction)
-    if (
-        isinstance(duration_us, bool)
-        or not isinstance(duration_us, int | np.integer)
-        or duration_us < 2000
-    ):
-        raise ValueError(f"duration_us must be an integer ≥ 2000 µs, got {duration_us!r}")
-    if isinstance(gap_us, bool) or not isinstance(gap_us, int | np.integer) or gap_us < 0:
-        raise ValueError(f"gap_us must be a non-negative integer (µs), got {gap_us!r}")
+    _check_durations(duration_us, gap_us)
     from neuromoco.events import write_events
 
     out = Path(out_dir)

@@ -96,17 +96,23 @@ def test_window_parity_random(exported, N):
     assert diff < ATOL and agree == 1.0, (diff, agree)
 
 
+def _stepped(pred, x: np.ndarray) -> np.ndarray:
+    """``[T, N, C]`` outputs of stepping ``pred`` through the frames ``x`` [T, N, 2, H, W] from
+    a fresh state."""
+    state = pred.init_state(x.shape[1])
+    outs = []
+    for t in range(x.shape[0]):
+        logits, state = pred.step(x[t], state)
+        outs.append(logits)
+    return np.stack(outs)
+
+
 def test_step_graph_stepped_equals_window_graph(exported):
     x = _frames(2, seed=7)
     win = load_predictor(exported["window"], graph="window")
     step = load_predictor(exported["step"], graph="step")
     ref = win.window(x)
-    state = step.init_state(2)
-    outs = []
-    for t in range(T):
-        logits, state = step.step(x[t], state)
-        outs.append(logits)
-    diff, agree = _compare(np.stack(outs), ref)
+    diff, agree = _compare(_stepped(step, x), ref)
     assert diff < ATOL and agree == 1.0
     # a step graph also serves window() by stepping T times
     diff, _ = _compare(step.window(x), ref)
@@ -142,12 +148,7 @@ def test_torch_predictor_step_matches_window(exported):
     assert pred.framing == FRAMING and pred.class_names == CLASSES and pred.backend == "torch"
     x = _frames(1, seed=9)
     ref = pred.window(x)
-    state = pred.init_state(1)
-    outs = []
-    for t in range(T):
-        logits, state = pred.step(x[t], state)
-        outs.append(logits)
-    np.testing.assert_allclose(np.stack(outs), ref, atol=1e-5)
+    np.testing.assert_allclose(_stepped(pred, x), ref, atol=1e-5)
     assert "lif_convnet4" in pred.describe()
 
 

@@ -137,9 +137,15 @@ def evaluate_classifier(
     return out
 
 
-def _save_figure(fig, path: Path) -> None:
+def _save_figure(fig, path: Path, written: list[Path]) -> None:
+    """Lay out, save (atomically) and close ``fig``; ``path`` is added to ``written``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
     with atomic_path(path, suffix=path.suffix) as tmp:  # matplotlib picks the format by suffix
         fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    written.append(path)
 
 
 def write_report(
@@ -164,10 +170,7 @@ def write_report(
         ax.set_ylabel("top-1 accuracy (%)")
         ax.set_title(title or "latency curve")
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        written.append(out / "latency_curve.png")
-        _save_figure(fig, written[-1])
-        plt.close(fig)
+        _save_figure(fig, out / "latency_curve.png", written)
 
     conf = result.get("confusion")
     if conf:
@@ -185,10 +188,7 @@ def write_report(
                         ax.text(j, i, conf[i][j], ha="center", va="center", fontsize=6)
         fig.colorbar(im, ax=ax)
         ax.set_title(f"confusion (top-1 {100 * result['top1']:.1f} %)")
-        fig.tight_layout()
-        written.append(out / "confusion.png")
-        _save_figure(fig, written[-1])
-        plt.close(fig)
+        _save_figure(fig, out / "confusion.png", written)
 
     rates = result.get("firing_rates")
     if rates:
@@ -197,8 +197,5 @@ def write_report(
         ax.set_xticks(range(len(rates)), list(rates), rotation=90, fontsize=6)
         ax.set_ylabel("firing rate (%)")
         ax.set_title("spike firing rate per spiking layer")
-        fig.tight_layout()
-        written.append(out / "firing_rates.png")
-        _save_figure(fig, written[-1])
-        plt.close(fig)
+        _save_figure(fig, out / "firing_rates.png", written)
     return written

@@ -102,7 +102,7 @@ aedat2    own numpy (jAER DVS128 / DAVIS)    from ``# AEChip``: DVS128 128×128,
 atis_bin  own numpy (5-byte records)         34×34 (N-MNIST) if all events fit, else 240×180
                                              (N-Caltech101); pass sensor_size to be sure
 dat       own numpy (8-byte records)         header Width/Height, else 304×240 (ATIS/N-CARS)
-evt2      expelliarmus (C)                   header geometry / plugin, else 640×480
+evt2      own numpy (32-bit words)           header geometry / plugin, else 640×480
 evt3      ``evt3`` (Rust; numpy fallback)     header geometry / plugin, else 1280×720
 npz       own (zip streamed)                 stored ``sensor_size``, else the first of
                                              128×128, 240×180, 346×260, 640×480, 1280×720

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,17 +41,139 @@ def _corrupt(e: BaseException) -> bool:
     )
 
 
+_COMPRESSION_NAMES = ("none", "lz4", "lz4-high", "zstd", "zstd-high")
+
+
+def check_io_header(path: Path) -> tuple[int, int, str]:
+    """Parse and check the IOHeader flatbuffer ourselves: (compression code, dataTablePosition,
+    the info XML). ``aedat`` panics on some corrupt headers in a way that aborts the process
+    (a description that is not UTF-8: pyo3 "PyObject pointer is null", then a panic during
+    unwinding), so nothing reaches it before this passes: every offset inside the header,
+    the compression a known code, the description valid UTF-8 XML text."""
+    import struct
+
+    def bad(why: str) -> EventFormatError:
+        return EventFormatError(path, f"corrupt AEDAT 4.0 header: {why}")
+
+    start = len(MAGIC) + 2
+    with open(path, "rb") as f:
+        head = f.read(start + 4)
+        if len(head) < start + 4 or head[:start] != MAGIC + b"\r\n":
+            raise bad("no #!AER-DAT4.0 magic line or no header size")
+        (size,) = struct.unpack_from("<I", head, start)
+        if not 8 <= size <= _HEADER_SCAN:
+            raise bad(f"header size {size} bytes (8..{_HEADER_SCAN})")
+        buf = f.read(size)
+    if len(buf) < size:
+        raise bad(f"file ends inside the {size}-byte header")
+
+    def u32(off: int, what: str) -> int:
+        if not 0 <= off <= size - 4:
+            raise bad(f"{what} offset {off} outside the {size}-byte header")
+        return struct.unpack_from("<I", buf, off)[0]
+
+    table = u32(0, "root")
+    vt = table - struct.unpack("<i", struct.pack("<I", u32(table, "table")))[0]
+    if not 0 <= vt <= size - 4:
+        raise bad(f"vtable offset {vt} outside the header")
+    vt_size, t_size = struct.unpack_from("<HH", buf, vt)
+    if vt_size < 4 or vt_size % 2 or vt + vt_size > size or table + t_size > size:
+        raise bad(f"vtable of {vt_size} bytes / table of {t_size} bytes do not fit")
+    fields = struct.unpack_from(f"<{(vt_size - 4) // 2}H", buf, vt + 4)
+    field = [(fields[i] if i < len(fields) else 0) for i in range(3)]
+    for i, off in enumerate(field):
+        width = (4, 8, 4)[i]
+        if off and (off < 4 or off + width > t_size):
+            raise bad(f"field {i} at +{off} outside its {t_size}-byte table")
+    compression = struct.unpack_from("<i", buf, table + field[0])[0] if field[0] else 0
+    if not 0 <= compression < len(_COMPRESSION_NAMES):
+        raise bad(f"unknown compression code {compression}")
+    table_pos = struct.unpack_from("<q", buf, table + field[1])[0] if field[1] else -1
+    xml = ""
+    if field[2]:
+        at = table + field[2]
+        s = at + u32(at, "info string")
+        n = u32(s, "info string")
+        if s + 4 + n > size:
+            raise bad(f"info string of {n} bytes runs past the header")
+        try:
+            xml = buf[s + 4 : s + 4 + n].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise bad(f"info string is not UTF-8 ({e.reason} at byte {e.start})") from None
+        if "\0" in xml:
+            raise bad("NUL byte inside the info string")
+    return compression, table_pos, xml
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved = -1
+_quiet_file = None
+
+
+@contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Send what native code (Rust panic messages) writes to file descriptor 2 into a scratch
+    file while the block runs; replay it afterwards unless it
+    is a Rust panic report (the panic itself reaches us as an exception, and becomes an
+    ``EventFormatError``). Nested and concurrent blocks share one redirection (reference
+    counted under a lock): text another thread writes meanwhile is replayed, not lost. Costs
+    two ``dup2`` calls per outermost block: callers hold it around a whole chunk, not per
+    packet."""
+    global _quiet_depth, _quiet_saved, _quiet_file
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            try:
+                sys.stderr.flush()
+            except (AttributeError, ValueError, OSError):
+                pass
+            if _quiet_file is None:
+                _quiet_file = tempfile.TemporaryFile()  # noqa: SIM115 (kept for the process)
+            _quiet_saved = os.dup(2)
+            os.dup2(_quiet_file.fileno(), 2)
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                try:
+                    sys.stderr.flush()
+                except (AttributeError, ValueError, OSError):
+                    pass
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                f = _quiet_file
+                n = os.lseek(f.fileno(), 0, os.SEEK_CUR)
+                if n:
+                    f.seek(0)
+                    text = f.read(min(n, 1 << 16))
+                    f.seek(0)
+                    f.truncate()
+                    if b"panicked at" not in text:
+                        os.write(2, text)
+
+
 def _decoder(path: Path):
     import aedat
 
+    check_io_header(path)
     try:
-        dec = aedat.Decoder(str(path))
-        streams = dec.id_to_stream()
+        with quiet_native_output():
+            dec = aedat.Decoder(str(path))
+            streams = dec.id_to_stream()
     except BaseException as e:
         if _corrupt(e):
-            raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {e}") from None
+            raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {_short(e)}") from None
         raise
     return dec, streams
+
+
+def _short(e: BaseException) -> str:
+    """The first line of an exception's message (a Rust panic's text can be long)."""
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
 
 
 def _camera(path: Path, stream_id: int) -> str | None:
@@ -107,28 +233,39 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
     if sid is None:
         return
     dec, _streams = _decoder(path)
+    packets = iter(dec)
     parts: list[np.ndarray] = []
     n = 0
-    try:
-        for packet in dec:
-            if packet.get("stream_id") != sid:
-                continue
-            ev = packet.get("events")
-            if ev is None:
-                continue
-            parts.append(ev)
-            n += len(ev)
-            if n >= chunk_events:
-                joined = _join(parts, path)
-                k = n - n % chunk_events
-                for i in range(0, k, chunk_events):
-                    yield joined[i : i + chunk_events]
-                parts = [joined[k:].view(ev.dtype)] if k < n else []
-                n -= k
-    except BaseException as e:
-        if _corrupt(e) and not isinstance(e, EventFormatError):
-            raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {e}") from None
-        raise
+    done = False
+    while not done:
+        # pull packets until a chunk is full, with fd 2 redirected (Rust panic text) for the
+        # whole run of packets, never across a yield
+        try:
+            with quiet_native_output():
+                while n < chunk_events:
+                    packet = next(packets, None)
+                    if packet is None:
+                        done = True
+                        break
+                    if packet.get("stream_id") != sid:
+                        continue
+                    ev = packet.get("events")
+                    if ev is None:
+                        continue
+                    parts.append(ev)
+                    n += len(ev)
+        except BaseException as e:
+            if _corrupt(e) and not isinstance(e, EventFormatError):
+                raise EventFormatError(path, f"corrupt AEDAT 4.0 file: {_short(e)}") from None
+            raise
+        if n >= chunk_events:
+            joined = _join(parts, path)
+            k = n - n % chunk_events
+            dt = parts[0].dtype
+            for i in range(0, k, chunk_events):
+                yield joined[i : i + chunk_events]
+            parts = [joined[k:].view(dt)] if k < n else []
+            n -= k
     if n:
         yield _join(parts, path)
 

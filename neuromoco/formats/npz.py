@@ -13,6 +13,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -31,6 +32,8 @@ def _open_member(zf: zipfile.ZipFile, key: str, path: Path):
         stream = zf.open(f"{key}.npy")
     except KeyError:
         raise EventFormatError(path, f"npz file has no '{key}' array (needs t, x, y, p)") from None
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as e:
+        raise EventFormatError(path, f"npz member '{key}' cannot be opened: {e}") from None
     try:
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
@@ -39,7 +42,9 @@ def _open_member(zf: zipfile.ZipFile, key: str, path: Path):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"npy version {version}")
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, TokenError) as e:
+        # numpy parses the header dict with tokenize/ast: a garbled one raises TokenError or
+        # SyntaxError, not ValueError
         stream.close()
         raise EventFormatError(path, f"npz member '{key}' is not a valid .npy array: {e}") from e
     if len(shape) != 1 or dtype.hasobject or dtype.kind not in "iub":

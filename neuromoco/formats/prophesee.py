@@ -2,11 +2,10 @@
 
 Reading engines (chosen for correctness first, then speed; docs/formats.md has the comparison):
 
-* EVT 2.0: expelliarmus' C decoder, chunked (the literal rule; faery 0.7.1 is faster but keeps
-  timestamps from decreasing and takes a TIME_HIGH step back for a 2**34 µs overflow, moving
-  such events by up to 63 µs or 4.8 h: docs/formats.md). expelliarmus wants a ``.raw`` name:
-  other names are read through a temporary hard link; it prints a warning to stdout for
-  files whose timestamps decrease;
+* EVT 2.0: our numpy decoder (the literal rule t = TIME_HIGH << 6 | low bits; faery 0.7.1
+  keeps timestamps from decreasing and takes a TIME_HIGH step back for a 2**34 µs overflow,
+  moving such events by up to 63 µs or 4.8 h; expelliarmus 1.1.12 stopped silently at an
+  undefined word type: docs/formats.md);
 * EVT 3.0: the ``evt3`` package's stateful Rust decoder fed our header's data; the numpy
   decoder of :mod:`neuromoco.formats.evt3` (same rule) when ``evt3`` is not installed;
 * DAT: our numpy decoder (8-byte records). The type byte after the header must be 0x00
@@ -25,12 +24,8 @@ is ``plugin_name`` (or the DAT ``Data file containing ...`` line's event type).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +33,6 @@ import numpy as np
 from neuromoco.formats.base import (
     FileInfo,
     concat,
-    copy_records,
     decode_records,
     file_size,
     read_text_header,
@@ -152,73 +146,83 @@ def _rust_error(e: BaseException) -> bool:
     )
 
 
-_EXP_LAYOUT = (16, (0, 8, 10, 12))
+EVT2_BLOCK_WORDS = 1 << 16
+"""EVT 2.0 words decoded at a time (256 KiB: the decoder's temporaries stay in the CPU cache)."""
 
 
-def _offsets(dt: np.dtype) -> tuple:
-    return tuple(dt.fields[k][1] for k in "txyp") if dt.names == ("t", "x", "y", "p") else ()
+def _evt2_decode(w: np.ndarray, state: list[int]) -> np.ndarray:
+    """Decode one block of EVT 2.0 words (uint32) into events (``EVENT_DTYPE``, file order).
+
+    ``state[0]`` carries the time high (``TIME_HIGH << 6``, µs; -1 before the first TIME_HIGH)
+    from block to block. CD words (type 0/1) are events with t = time high | their 6 low bits;
+    TIME_HIGH words (type 8) set the time high; every other word (EXT_TRIGGER, OTHERS,
+    CONTINUED, undefined types) is skipped, as OpenEB does. CD words before the first TIME_HIGH
+    have no defined time and are dropped.
+
+    Vectorised without a pass per event over the time: the time high of each event is a
+    ``np.repeat`` of the TIME_HIGH values by the number of CD words between them (TIME_HIGH
+    words are ~1 % of a file)."""
+    is_ev = w < 0x20000000  # type 0 or 1
+    ev = w[is_ev]
+    n_ev = ev.shape[0]
+    is_th = (w >> 28) == 8
+    th_pos = np.flatnonzero(is_th)
+    n_th = th_pos.shape[0]
+    highs = np.empty(n_th + 1, dtype=np.int64)
+    highs[0] = state[0]
+    counts = np.empty(n_th + 1, dtype=np.int64)
+    if n_th:
+        highs[1:] = w[th_pos] & 0x0FFFFFFF
+        highs[1:] <<= 6
+        # CD words before each TIME_HIGH: its position minus the TIME_HIGH and other words there
+        before = th_pos - np.arange(n_th)
+        if w.shape[0] - n_ev - n_th:
+            before -= np.searchsorted(np.flatnonzero(~(is_ev | is_th)), th_pos)
+        counts[0] = before[0]
+        counts[1:-1] = np.diff(before)
+        counts[-1] = n_ev - before[-1]
+        state[0] = int(highs[-1])
+    else:
+        counts[0] = n_ev
+    if highs[0] < 0 and counts[0]:  # before the first TIME_HIGH of the file: dropped
+        ev = ev[int(counts[0]) :]
+        counts[0] = 0
+    t = np.repeat(highs, counts)
+    t |= (ev >> 22) & 0x3F
+    out = np.empty(ev.shape[0], dtype=EVENT_DTYPE)
+    out["t"] = t
+    xy = ev >> 11  # x: bits 11-21
+    xy &= 0x7FF
+    xy |= ev << 16  # y: bits 0-10, to 16-26
+    xy &= 0x07FF07FF
+    xy_view(out)[:] = xy
+    out["p"] = ev >> 28
+    return out
 
 
-EVT2_CHUNK = 1 << 16
-"""Events per expelliarmus chunk (its chunked reader is fastest around this size)."""
+def _evt2_chunks(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
+    """EVT 2.0 with our numpy decoder (:func:`_evt2_decode`), in blocks of
+    :data:`EVT2_BLOCK_WORDS` words read into one reused buffer.
 
-
-@contextmanager
-def _suffixed(path: Path, suffix: str):
-    """``path`` itself when it has ``suffix`` (expelliarmus insists on ``.raw`` for EVT 2.0),
-    else a hard link (or, across file systems, a copy) with that suffix in a temporary folder.
-    (A symlink does not do: expelliarmus resolves links and checks the target's suffix.)"""
-    if path.suffix == suffix:
-        yield path
-        return
-    tmpdir = None
-    try:
-        for parent in (None, path.parent):
-            try:
-                tmpdir = tempfile.mkdtemp(prefix=".neuromoco_prophesee_", dir=parent)
-                link = Path(tmpdir) / f"events{suffix}"
-                os.link(path, link)
-                break
-            except OSError:
-                if tmpdir is not None:
-                    shutil.rmtree(tmpdir, ignore_errors=True)
-                    tmpdir = None
-        if tmpdir is None:
-            tmpdir = tempfile.mkdtemp(prefix="neuromoco_prophesee_")
-            link = Path(tmpdir) / f"events{suffix}"
-            shutil.copyfile(path, link)
-        yield link
-    finally:
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def _evt2_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
-    """EVT 2.0 through expelliarmus' C decoder (the literal rule t = TIME_HIGH << 6 | low bits,
-    checked against the naive decoder in the tests). Its records (16-byte aligned: t i8, x i2,
-    y i2, p u1) hold EVENT_DTYPE's 13 bytes first and are copied as such; coordinates and polarity are range-checked by
-    ``neuromoco.events`` (corrupt input can decode to anything). ``read_chunk`` may overshoot
-    its chunk size by up to 12 events, hence the margin."""
-    from expelliarmus import Wizard
-
-    size = max(16, min(EVT2_CHUNK, chunk_events - 12))
-    with _suffixed(path, ".raw") as p:
-        try:
-            for arr in Wizard(encoding="evt2", fpath=p, chunk_size=size).read_chunk():
-                if arr is None:
-                    raise EventFormatError(path, "corrupt EVT 2.0 file (expelliarmus: no data)")
-                n = arr.shape[0]
-                if n == 0:
-                    continue
-                if _EXP_LAYOUT != (arr.dtype.itemsize, _offsets(arr.dtype)):
-                    raise EventFormatError(path, f"unexpected expelliarmus dtype {arr.dtype}")
-                out = np.empty(n, dtype=EVENT_DTYPE)
-                copy_records(out, arr)  # x, y: int16 bits read as uint16 (range-checked later)
+    One decoder for whole and chunked reads, so both give the same events on any input.
+    (expelliarmus 1.1.12, the engine before, stopped without an error at the first word of an
+    undefined type, at a different place for whole and chunked reads, and printed to the
+    terminal: docs/formats.md.)"""
+    n_words = info.extra["n_data_bytes"] // 4
+    buf = np.empty(EVT2_BLOCK_WORDS, dtype="<u4")
+    state = [-1]
+    with open(path, "rb") as f:
+        f.seek(info.data_offset)
+        left = n_words
+        while left > 0:
+            m = min(left, EVT2_BLOCK_WORDS)
+            w = buf[:m]
+            if f.readinto(memoryview(w).cast("B")) != 4 * m:
+                raise EventFormatError(path, "file shrank while being read")
+            left -= m
+            out = _evt2_decode(w, state)
+            if out.shape[0]:
                 yield out
-        except (RuntimeError, ValueError, OSError) as e:
-            if isinstance(e, EventFormatError):
-                raise
-            raise EventFormatError(path, f"corrupt EVT 2.0 file: {e}") from e
 
 
 EVT3_FEED_BYTES = 1 << 20
@@ -297,10 +301,10 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
                 raise EventFormatError(path, e.reason) from None
             raise
         return
-    # the decoders yield blocks of 64 k (expelliarmus) / ~0.5 M (evt3) events: passed on as
+    # the decoders yield blocks of <= 64 k (EVT 2.0) / ~0.5 M (evt3) events: passed on as
     # they are (cut where longer than chunk_events), not copied into exact-size chunks
     if info.format == "evt2":
-        yield from split(_evt2_chunks(path, info, chunk_events), chunk_events)
+        yield from split(_evt2_chunks(path, info), chunk_events)
     else:
         yield from split(_evt3_blocks(path, info), chunk_events)
 

@@ -493,7 +493,15 @@ def _seconds_to_us(token: bytes, k: int) -> int:
     """Exact decimal -> µs: floor(value × 10^k + 1/2)."""
     if _INT_RE.match(token) and k >= 0:
         return int(token) * 10**k
-    d = Decimal(token.decode()).scaleb(k) + Decimal("0.5")
+    try:
+        d = Decimal(token.decode())
+    except ArithmeticError:  # an exponent beyond decimal's range (10**18 digits): overflows
+        return -(2**64) if token.startswith(b"-") else 2**64
+    if d.is_finite() and d and d.adjusted() + k > 19:
+        # |value| >= 10**20 µs: beyond int64 whatever the digits. Said before any arithmetic:
+        # "1E728005" would otherwise become a 728,005-digit integer (~20 s per field)
+        return -(2**64) if d < 0 else 2**64
+    d = d.scaleb(k) + Decimal("0.5")
     return int(d.to_integral_value(rounding=ROUND_FLOOR))
 
 

@@ -336,14 +336,20 @@ def io_header(sensor_size: SensorSize, camera: str, compression: str) -> bytes:
     return MAGIC + b"\r\n" + struct.pack("<I", len(body)) + bytes(body)
 
 
-def _evts_buffer(events: np.ndarray) -> np.ndarray:
-    """The size-prefixed EVTS EventPacket flatbuffer of ``events`` (uint8 array)."""
+def _evts_buffer(events: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The size-prefixed EVTS EventPacket flatbuffer of ``events`` (uint8 array).
+
+    ``out``: a reused uint8 buffer of at least ``32 + 16 n`` bytes whose padding bytes are zero
+    (they are never written here: only the header and each record's first 13 bytes are), so a
+    writer allocates (and the kernel zero-fills) its packet buffer once, not per packet."""
     n = events.shape[0]
-    buf = np.zeros(_EVTS_HEAD + 16 * n, dtype=np.uint8)
+    size = _EVTS_HEAD + 16 * n
+    buf = np.zeros(size, dtype=np.uint8) if out is None else out[:size]
     head = buf[:_EVTS_HEAD].view("<u4")
-    head[0] = buf.size - 4  # size prefix
+    head[0] = size - 4  # size prefix
     head[1] = 16  # root: table at 4 + 16
     head[2] = 0x53545645  # "EVTS"
+    head[3] = 0
     buf[14:20] = (6, 0, 8, 0, 4, 0)  # vtable: 1 field at +4, table size 8
     head[5] = 6  # table -> vtable
     head[6] = 4  # -> vector at 28
@@ -352,6 +358,58 @@ def _evts_buffer(events: np.ndarray) -> np.ndarray:
     # writer, so the int16 fields read back the same); the 3 padding bytes stay zero
     copy_records(buf[_EVTS_HEAD:].view(EVENT_STRUCT), np.ascontiguousarray(events))
     return buf
+
+
+_LZ4_BLOCK = 4 << 20  # LZ4 frame block maximum size (BD = 7)
+_LZ4_ACCELERATION = 1
+"""LZ4 ``acceleration`` (1 = LZ4's default): measured on real DVS events, higher values buy
+little speed for larger files (docs/benchmarks.md, "Recording and long runs")."""
+_lz4_header: bytes | None = None
+
+
+def _lz4_frame_header() -> bytes:
+    """The 7-byte LZ4 frame header we write: magic, FLG 0x60 (version 1, independent blocks, no
+    checksums, no content size), BD 0x70 (4 MiB blocks), and the header checksum (xxh32 of FLG
+    and BD), taken from a frame python-lz4 makes with the same settings (computed once)."""
+    global _lz4_header
+    if _lz4_header is None:
+        import lz4.frame
+
+        ref = lz4.frame.compress(
+            bytes(_LZ4_BLOCK),  # a source of 4 MiB: LZ4F keeps the 4 MiB block size
+            block_size=lz4.frame.BLOCKSIZE_MAX4MB,
+            block_linked=False,
+            content_checksum=False,
+            store_size=False,
+        )
+        if ref[4:6] != b"\x60\x70":
+            raise RuntimeError(f"unexpected LZ4 frame descriptor {ref[4:6].hex()}")
+        _lz4_header = bytes(ref[:7])
+    return _lz4_header
+
+
+def lz4_frame(raw: np.ndarray, acceleration: int = _LZ4_ACCELERATION) -> list:
+    """``raw`` (uint8, contiguous) as one LZ4 frame, in parts to write one after the other.
+
+    The frame is made here from LZ4 *blocks* (``lz4.block.compress``: one call per 4 MiB
+    block, no per-64 KiB block overhead, and an ``acceleration`` setting python-lz4's frame API
+    does not expose): header, per block a uint32 size (high bit set: stored uncompressed, when
+    LZ4 does not shrink it) and the data, then the zero end mark. Any LZ4 frame decoder reads
+    it (dv-processing and ``aedat`` in the tests)."""
+    import struct
+
+    import lz4.block
+
+    parts: list = [_lz4_frame_header()]
+    for i in range(0, raw.shape[0], _LZ4_BLOCK):
+        blk = raw[i : i + _LZ4_BLOCK]
+        c = lz4.block.compress(blk, mode="fast", acceleration=acceleration, store_size=False)
+        if len(c) < blk.shape[0]:
+            parts += [struct.pack("<I", len(c)), c]
+        else:
+            parts += [struct.pack("<I", blk.shape[0] | 0x80000000), blk]
+    parts.append(b"\0\0\0\0")
+    return parts
 
 
 _FDD_VTABLE = np.array([14, 44, 12, 4, 20, 28, 36], dtype="<u2")  # FileDataDefinition
@@ -426,6 +484,7 @@ class Aedat4Writer(EventWriter):
         self.packet_events = max(1, int(packet_events))
         self.camera = camera
         self._n_packets = 0
+        self._raw: np.ndarray | None = None  # the packet's flatbuffer, reused
         super().__init__(path, sensor_size, overwrite=overwrite, label=label)
 
     def _start(self) -> None:
@@ -436,26 +495,26 @@ class Aedat4Writer(EventWriter):
         # the packet index grows with the file: it is spooled to an anonymous temporary file
         self._rows = tempfile.TemporaryFile()
 
-    def _compress(self, raw: bytes | np.ndarray) -> bytes:
-        if self.compression == "none":
-            return bytes(raw)
-        import lz4.frame
-
-        return lz4.frame.compress(
-            raw, block_size=lz4.frame.BLOCKSIZE_MAX64KB, store_size=False, return_bytearray=True
-        )
-
     def _emit(self, ev: np.ndarray) -> None:
         import struct
 
-        data = self._compress(_evts_buffer(ev))
-        self._f.write(struct.pack("<ii", 0, len(data)))
-        self._f.write(data)
-        row = np.array(
-            [self._pos + 8, len(data), ev.shape[0], ev["t"][0], ev["t"][-1]], dtype=_TABLE_ROW
-        )
-        self._rows.write(row.tobytes())
-        self._pos += 8 + len(data)
+        if self._raw is None:  # zeroed once: the records' padding bytes are never written
+            self._raw = np.zeros(_EVTS_HEAD + 16 * self.packet_events, dtype=np.uint8)
+        raw = _evts_buffer(ev, self._raw)
+        # one write() per packet after its 8-byte head (which the buffered file holds until
+        # then): a process killed between writes leaves whole packets, never a cut one
+        if self.compression == "lz4":
+            parts = lz4_frame(raw)
+            size = sum(len(p) for p in parts)
+            self._f.write(struct.pack("<ii", 0, size))
+            self._f.write(b"".join(parts))
+        else:
+            size = raw.shape[0]
+            self._f.write(struct.pack("<ii", 0, size))
+            self._f.write(raw)
+        t = ev["t"]
+        self._rows.write(struct.pack("<5q", self._pos + 8, size, ev.shape[0], t[0], t[-1]))
+        self._pos += 8 + size
         self._n_packets += 1
 
     def _finish(self) -> None:

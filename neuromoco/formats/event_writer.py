@@ -12,7 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.formats.base import xy_view
 from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, make_events
+
+WRITEBACK_BYTES = 16 << 20
+"""Start the kernel's writeback every this many bytes written (see ``_start_writeback``)."""
+_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
 class EventWriter(ABC):
@@ -53,7 +58,8 @@ class EventWriter(ABC):
         self.events_written = 0
         self.last_t: int | None = None
         self.closed = False
-        self._pending: list[np.ndarray] = []
+        self._wb_pos = 0 if _DONTNEED is not None else -1  # writeback started up to here
+        self._buf: np.ndarray | None = None  # the pending packet (allocated on first use)
         self._n_pending = 0
         parent = self.path.parent
         if not parent.is_dir():
@@ -77,6 +83,25 @@ class EventWriter(ABC):
             self._write(ev)
             self.events_written += int(ev.size)
             self.last_t = int(ev["t"][-1])
+            if self._f.tell() - self._wb_pos >= WRITEBACK_BYTES:
+                self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        """Ask the kernel to start writing the bytes written since the last call to disk, without
+        waiting (Linux: ``posix_fadvise(DONTNEED)`` starts writeback of dirty pages, then drops
+        the clean ones). The disk then works while we encode, and ``flush()``/``close()`` wait
+        only for the tail: the final fsync of a 20 M-event AEDAT 4.0 file took 17 % of the
+        writer's time before. Not durability: that is what flush() is for."""
+        pos = self._f.tell()
+        if self._wb_pos < 0:
+            return
+        self._f.flush()
+        try:
+            os.posix_fadvise(self._f.fileno(), self._wb_pos, pos - self._wb_pos, _DONTNEED)
+        except (OSError, AttributeError):  # not Linux/POSIX, or a file system without it
+            self._wb_pos = -1
+            return
+        self._wb_pos = pos
 
     def flush(self) -> None:
         """Write everything buffered and fsync: the file is readable up to here after a crash."""
@@ -125,8 +150,11 @@ class EventWriter(ABC):
             raise ValueError(f"{self.label}: events must be 1-D, got shape {ev.shape}")
         if ev.size == 0:
             return ev
-        t = ev["t"]
-        if t.size > 1 and bool(np.any(t[1:] < t[:-1])):
+        ev = np.ascontiguousarray(ev)
+        # the checks run on contiguous columns (one strided copy each, then fast reductions):
+        # comparisons straight on the 13-byte records' fields are ~3x slower
+        t = ev["t"].copy()
+        if t.size > 1 and bool((t[1:] < t[:-1]).any()):
             raise ValueError(f"{self.label}: events must be sorted by t (use sort_events)")
         t0, t1 = int(t[0]), int(t[-1])
         if self.last_t is not None and t0 < self.last_t:
@@ -139,7 +167,9 @@ class EventWriter(ABC):
                 f"{self.label}: {self.format} holds timestamps 0..{self.max_t} µs, got {t0}..{t1}"
             )
         w, h = self.sensor_size
-        xmax, ymax = int(ev["x"].max()), int(ev["y"].max())
+        xy = xy_view(ev).copy()  # x | y << 16: y < h exactly when xy < h << 16
+        xmax = int(xy.view(np.uint16)[0::2].max())
+        ymax = int(xy.max()) >> 16
         if xmax >= w or ymax >= h:
             raise EventFormatError(
                 self.label,
@@ -162,28 +192,36 @@ class EventWriter(ABC):
     def _write(self, ev: np.ndarray) -> None:
         k = self.packet_events
         if self._n_pending:
-            # complete the pending packet with the head of this chunk
+            # complete the pending packet with the head of this chunk (copied as bytes into the
+            # packet buffer: the caller may reuse its array once write() returns, and numpy
+            # copies the packed 13-byte records field by field ~4x slower than their bytes)
             take = min(k - self._n_pending, ev.shape[0])
-            # copies: the caller may reuse its buffer once write() returns
-            self._pending.append(ev[:take].copy())
-            self._n_pending += take
+            self._put(ev[:take])
             ev = ev[take:]
             if self._n_pending < k:
                 return
-            self._emit(np.concatenate(self._pending))
-            self._pending, self._n_pending = [], 0
+            self._n_pending = 0
+            self._emit(self._buf)
         n_full = ev.shape[0] - ev.shape[0] % k
         for i in range(0, n_full, k):
             self._emit(ev[i : i + k])
         if n_full < ev.shape[0]:
-            self._pending = [ev[n_full:].copy()]
-            self._n_pending = ev.shape[0] - n_full
+            self._put(ev[n_full:])
+
+    def _put(self, ev: np.ndarray) -> None:
+        """Append ``ev`` (contiguous) to the pending packet buffer."""
+        if self._buf is None:
+            self._buf = np.empty(self.packet_events, dtype=EVENT_DTYPE)
+        n = ev.shape[0]
+        dst = self._buf.view(np.uint8)
+        b = EVENT_DTYPE.itemsize
+        dst[self._n_pending * b : (self._n_pending + n) * b] = ev.view(np.uint8)
+        self._n_pending += n
 
     def _flush(self) -> None:
         if self._n_pending:
-            ev = np.concatenate(self._pending)
-            self._pending, self._n_pending = [], 0
-            self._emit(ev)
+            n, self._n_pending = self._n_pending, 0
+            self._emit(self._buf[:n])
 
     def _finish(self) -> None:  # noqa: B027 (optional hook: most formats have no trailer)
         """Write the trailer/index, if the format has one (called once by ``close``)."""

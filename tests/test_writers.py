@@ -65,8 +65,8 @@ def peer_aedat4(path):
 
 
 def peer_evt2(path):
-    """faery's EVT 2.0 decoder, which is also our EVT 2.0 engine, so the naive loop of
-    test_formats_peers (no shared code) is the independent check."""
+    """faery's EVT 2.0 decoder, itself checked here against the naive loop of
+    test_formats_peers (no code shared with our numpy decoder)."""
     faery = pytest.importorskip("faery")
     dec = faery.file_decoder.Decoder(path, version_fallback="evt2")
     parts = list(dec)

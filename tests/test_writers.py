@@ -379,3 +379,21 @@ def test_evt2_decreasing_timestamps_read_literally(tmp_path):
     assert rec.n_reordered == 2
     order = np.argsort(ref[:, 0], kind="stable")
     np.testing.assert_array_equal(_cols(rec.events), ref[order])
+
+
+def test_aedat4_lz4_frame_is_a_standard_frame():
+    """Our hand-made LZ4 frames (lz4.block inside a frame header) decode with python-lz4's frame
+    decoder (LZ4F, as dv-processing uses it), compressible or not (a block LZ4 cannot shrink
+    is stored raw, high bit of its size set), across several 4 MiB blocks."""
+    import lz4.frame
+
+    from neuromoco.formats.aedat4 import lz4_frame
+
+    rng = np.random.default_rng(1)
+    for raw in (
+        rng.integers(0, 256, 100_000, dtype=np.uint8),  # incompressible
+        np.zeros(9 << 20, dtype=np.uint8),  # three blocks
+        np.zeros(0, dtype=np.uint8),
+    ):
+        frame = b"".join(bytes(p) for p in lz4_frame(raw))
+        assert lz4.frame.decompress(frame) == raw.tobytes()

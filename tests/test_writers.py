@@ -343,7 +343,7 @@ def test_evt2_sizes_and_geometry_checks(tmp_path):
         read_recording(p, sensor_size=(100, 100))
     with pytest.raises(EventFormatError, match="outside the 100x100 sensor"):
         list(iter_events(p, sensor_size=(100, 100)))
-    small = tmp_path / "small.events"  # any name: expelliarmus' .raw is provided by a link
+    small = tmp_path / "small.events"  # any name: the format comes from the content
     small.write_bytes(
         p.read_bytes()
         .replace(b"height=480;width=640", b"height=240;width=320")

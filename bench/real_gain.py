@@ -504,25 +504,16 @@ def diagnose_run(run_dir: Path, n: int = 64) -> dict:
     import torch
 
     from neuromoco.augment import TwoViews, make_policy
-    from neuromoco.moco import NeuroMoCo
     from neuromoco.models.checkpoint import load_checkpoint
     from neuromoco.models.registry import create_model
     from neuromoco.train.datasets import build_split
+    from neuromoco.train.pretrain import backbone_kwargs, moco_from_recipe
     from neuromoco.train.recipe import load_recipe
 
     cfg = load_recipe(run_dir / "recipe.toml")
     m, mc, d = cfg["model"], cfg["moco"], cfg["data"]
-    kw = {"num_classes": 0, "img_size": list(d["size"]), **m["kwargs"]}
     torch.manual_seed(0)
-    moco = NeuroMoCo(
-        create_model(m["arch"], **kw),
-        T=d["T"],
-        dim=mc["dim"],
-        hidden_dim=mc["hidden_dim"] or None,
-        queue_size=mc["queue_size"],
-        momentum=mc["momentum"],
-        tau=mc["tau"],
-    )
+    moco = moco_from_recipe(cfg)
     ck = load_checkpoint(run_dir / "last.pt", map_location="cpu")
     tr = ck.extra["trainer"]
     moco.load_state_dict(tr["module"], strict=True)
@@ -565,7 +556,7 @@ def diagnose_run(run_dir: Path, n: int = 64) -> dict:
         parts["real_unlabelled"] = Subset(ds, list(range(lens[0], lens[0] + lens[1])))
     else:
         parts["procedural"] = build_split(cfg, "train")
-    rand_bb = create_model(m["arch"], **kw)
+    rand_bb = create_model(m["arch"], **backbone_kwargs(cfg))
     for pname, ds in parts.items():
         x = _batch(ds, min(n, len(ds)), 0)  # [N, T, 2, H, W]
         g = torch.Generator().manual_seed(1)

@@ -41,6 +41,31 @@ def moco_loss(out, cfg_moco: dict, tau: float) -> torch.Tensor:
     raise ValueError(f"moco.loss must be mix_infonce, mbc, mac or infonce, got {name!r}")
 
 
+def backbone_kwargs(cfg: dict) -> dict:
+    """``create_model`` keywords of a pretraining recipe's backbone (no head)."""
+    m, d = cfg["model"], cfg["data"]
+    return {"num_classes": 0, "img_size": list(d["size"]), **m["kwargs"]}
+
+
+def moco_from_recipe(cfg: dict) -> NeuroMoCo:
+    """The (untrained) NeuroMoCo module a pretraining recipe describes: its backbone, projection,
+    queue and momentum settings (the state of a run's checkpoint loads into it)."""
+    from neuromoco.models.registry import create_model
+
+    mc, d = cfg["moco"], cfg["data"]
+    return NeuroMoCo(
+        create_model(cfg["model"]["arch"], **backbone_kwargs(cfg)),
+        T=d["T"],
+        dim=mc["dim"],
+        hidden_dim=mc["hidden_dim"] or None,
+        queue_size=mc["queue_size"],
+        momentum=mc["momentum"],
+        tau=mc["tau"],
+        momentum_schedule=mc["momentum_schedule"],
+        shuffle_bn=mc["shuffle_bn"],
+    )
+
+
 class PretrainTask:
     """NeuroMoCo pretraining for :func:`~neuromoco.train.engine.fit` (``best.pt``: lowest loss)."""
 
@@ -48,29 +73,17 @@ class PretrainTask:
 
     def __init__(self, cfg: dict, ctx: DistContext):
         from neuromoco.augment import TwoViews, make_policy
-        from neuromoco.models.registry import create_model
 
         self.cfg = cfg
-        m, mc, d = cfg["model"], cfg["moco"], cfg["data"]
+        mc, d = cfg["moco"], cfg["data"]
         global_batch = cfg["optim"]["batch_size"]
         if global_batch > mc["queue_size"]:
             raise ValueError(
                 f"moco.queue_size {mc['queue_size']} must be >= the global batch {global_batch}"
             )
         self.img_size = (d["size"][0], d["size"][1])  # (width, height), as everywhere
-        self.model_kwargs = {"num_classes": 0, "img_size": list(self.img_size), **m["kwargs"]}
-        backbone = create_model(m["arch"], **self.model_kwargs)
-        self.moco = NeuroMoCo(
-            backbone,
-            T=d["T"],
-            dim=mc["dim"],
-            hidden_dim=mc["hidden_dim"] or None,
-            queue_size=mc["queue_size"],
-            momentum=mc["momentum"],
-            tau=mc["tau"],
-            momentum_schedule=mc["momentum_schedule"],
-            shuffle_bn=mc["shuffle_bn"],
-        ).to(ctx.device)
+        self.model_kwargs = backbone_kwargs(cfg)
+        self.moco = moco_from_recipe(cfg).to(ctx.device)
         self.module: nn.Module = self.moco
         self.views = TwoViews(make_policy(d["augment"]))
 

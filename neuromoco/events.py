@@ -236,7 +236,7 @@ def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
     The range and order checks run on each chunk as it is decoded, while it is still in the CPU
     cache, then the chunks are joined (a whole-file array checked afterwards costs a pass over
     memory per check)."""
-    from neuromoco.formats.base import concat
+    from neuromoco.types import concat_events
 
     raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, READ_CHUNK_EVENTS))
     parts = []
@@ -253,7 +253,7 @@ def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
         n_bad += int(np.count_nonzero(t[1:] < t[:-1])) + int(last is not None and t[0] < last)
         last = int(t[-1])
         parts.append(ev)
-    events = concat(iter(parts))
+    events = concat_events(iter(parts))
     if n_bad:
         events = events[np.argsort(events["t"], kind="stable")]
     return events, n_bad

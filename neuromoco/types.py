@@ -15,6 +15,7 @@ sorted by non-decreasing ``t``. The sensor size travels beside the array as ``(w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +49,16 @@ def make_events(t, x, y, p) -> np.ndarray:
     ev["y"] = y
     ev["p"] = p
     return ev
+
+
+def concat_events(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """One ``EVENT_DTYPE`` array from several (none: an empty one; one: itself, no copy).
+    Concatenated as raw bytes: numpy's concatenate of the packed 13-byte structured dtype copies
+    field by field (about 6x slower)."""
+    parts = list(parts)
+    if not parts:
+        return np.zeros(0, dtype=EVENT_DTYPE)
+    if len(parts) == 1:
+        return parts[0]
+    raw = [np.ascontiguousarray(p).view(np.uint8) for p in parts]
+    return np.concatenate(raw).view(EVENT_DTYPE)

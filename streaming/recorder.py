@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, SensorSize
+from neuromoco.types import concat_events
 
 RECORD_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "evt2", "evt3", "dat")
 """Formats a recording can be written in (all stream)."""
@@ -214,13 +215,6 @@ def _copy(events: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(events, dtype=EVENT_DTYPE)
 
 
-def _join(parts: list[np.ndarray]) -> np.ndarray:
-    """Concatenate contiguous ``EVENT_DTYPE`` arrays (as bytes, for the same reason)."""
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate([p.view(np.uint8) for p in parts]).view(EVENT_DTYPE)
-
-
 class _Reorder:
     """Holds back the newest ``hold_us`` of stream time so that slightly late events can be
     sorted into place; events older than what was released get the last released timestamp."""
@@ -235,7 +229,7 @@ class _Reorder:
         """Take chunks (arrival order; arrays this object may modify) → the events now final,
         sorted by t."""
         parts = [self.held, *chunks] if self.held.size else chunks
-        ev = _join(parts)
+        ev = concat_events(parts)
         t = ev["t"]
         if self.last_out is not None and t.size and int(t.min()) < self.last_out:
             late = t < self.last_out

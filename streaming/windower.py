@@ -47,6 +47,7 @@ from neuromoco.framing import (
     apply_normalize,
     to_frames,
 )
+from neuromoco.types import concat_events
 
 from .engine_config import TARGET_HOP_US
 
@@ -309,7 +310,7 @@ class Windower:
             return
         # structured fields are unaligned (13-byte records): convert each field once, in
         # unsigned 32-bit arithmetic (signed int64 floor division is several times slower)
-        ev = _concat(parts)
+        ev = concat_events(parts)
         idx = self._flat_index(ev)
         t0, t1 = int(ev["t"][0]), int(ev["t"][-1])
         bin_us, o = self.bin_us, self.origin_us
@@ -404,7 +405,7 @@ class Windower:
                 break
         if not parts:
             return np.empty(0, EVENT_DTYPE)
-        return _concat(parts)
+        return concat_events(parts)
 
     def _buffer_window(self, tick: int, arrival: float) -> Window | None:
         ev = self._buffered_before(tick)
@@ -489,11 +490,3 @@ def _as_events(events: np.ndarray) -> np.ndarray:
     for f in ("t", "x", "y", "p"):
         out[f] = events[f]
     return out
-
-
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    """Concatenate event arrays through a byte view: numpy's structured-dtype concatenate takes a
-    slow per-field path (many times slower than copying the bytes)."""
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate([np.ascontiguousarray(p).view(np.uint8) for p in parts]).view(EVENT_DTYPE)

@@ -32,14 +32,13 @@ import numpy as np
 
 from neuromoco.formats.base import (
     FileInfo,
-    concat,
     decode_records,
     fixed_records,
     read_text_header,
     scratch,
     xy_view,
 )
-from neuromoco.types import EventFormatError, SensorSize
+from neuromoco.types import EventFormatError, SensorSize, concat_events
 
 MAGIC = "!AER-DAT2.0"
 RECORD = np.dtype([("a", ">u4"), ("t", ">u4")])
@@ -184,7 +183,7 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
-    return concat(iter_chunks(path, info, 1 << 62))
+    return concat_events(iter_chunks(path, info, 1 << 62))
 
 
 def to_cifar10dvs_convention(events: np.ndarray) -> np.ndarray:

@@ -29,14 +29,13 @@ import numpy as np
 from neuromoco.formats.base import (
     BLOCK_EVENTS,
     FileInfo,
-    concat,
     file_size,
     scratch,
     shrink,
     xy_view,
 )
 from neuromoco.formats.event_writer import EventWriter
-from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 MAGIC = b"#!AER-DAT3.1"
 END_HEADER = b"#!END-HEADER"
@@ -248,7 +247,7 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
-    return concat(iter_chunks(path, info, 1 << 62))
+    return concat_events(iter_chunks(path, info, 1 << 62))
 
 
 def header_bytes(camera: str = "DVS128") -> bytes:

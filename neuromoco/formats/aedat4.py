@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.formats.base import FileInfo, concat, copy_records
+from neuromoco.formats.base import FileInfo, copy_records
 from neuromoco.formats.event_writer import EventWriter
-from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 MAGIC = b"#!AER-DAT4.0"
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat4": (128, 128)}
@@ -271,7 +271,7 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
-    return concat(iter_chunks(path, info, 1 << 20))
+    return concat_events(iter_chunks(path, info, 1 << 20))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,14 +22,13 @@ import numpy as np
 
 from neuromoco.formats.base import (
     FileInfo,
-    concat,
     decode_records,
     fixed_records,
     iter_records,
     scratch,
     xy_view,
 )
-from neuromoco.types import SensorSize
+from neuromoco.types import SensorSize, concat_events
 
 RECORD = np.dtype((np.uint8, 5))
 OVERFLOW_Y = 240
@@ -114,7 +113,7 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
-    return concat(iter_chunks(path, info, 1 << 62))
+    return concat_events(iter_chunks(path, info, 1 << 62))
 
 
 def encode(events: np.ndarray) -> np.ndarray:

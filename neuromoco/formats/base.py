@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 # A header is never bigger than this: a longer run of header lines means it is not a header.
 MAX_HEADER_BYTES = 16 << 20
@@ -164,18 +164,6 @@ def decode_records(
                 yield shrink(out, k)
 
 
-def concat(chunks: Iterator[np.ndarray]) -> np.ndarray:
-    """One ``EVENT_DTYPE`` array from several. Concatenated as raw bytes: numpy's concatenate
-    of the packed 13-byte structured dtype copies field by field (6x slower)."""
-    parts = list(chunks)
-    if not parts:
-        return np.zeros(0, dtype=EVENT_DTYPE)
-    if len(parts) == 1:
-        return parts[0]
-    raw = [np.ascontiguousarray(p).view(np.uint8) for p in parts]
-    return np.concatenate(raw).view(EVENT_DTYPE)
-
-
 def split(arrays: Iterator[np.ndarray], chunk_events: int) -> Iterator[np.ndarray]:
     """The arrays of a decoder that yields large blocks (≥ thousands of events), each cut into
     views of at most ``chunk_events``: no copy (EventChunks promises at most, not exactly,
@@ -200,10 +188,10 @@ def rechunk(arrays: Iterator[np.ndarray], chunk_events: int) -> Iterator[np.ndar
             n += take
             ev = ev[take:]
             if n == chunk_events:
-                yield concat(iter(pending))
+                yield concat_events(iter(pending))
                 pending, n = [], 0
     if n:
-        yield concat(iter(pending))
+        yield concat_events(iter(pending))
 
 
 class _Empty:

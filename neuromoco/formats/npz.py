@@ -18,8 +18,8 @@ from tokenize import TokenError
 import numpy as np
 
 from neuromoco.atomic import atomic_write
-from neuromoco.formats.base import FileInfo, concat
-from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.formats.base import FileInfo
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 KEYS = ("t", "x", "y", "p")
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"npz": (128, 128)}
@@ -145,7 +145,7 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
-    return concat(iter_chunks(path, info, 1 << 62))
+    return concat_events(iter_chunks(path, info, 1 << 62))
 
 
 def write(path, events: np.ndarray, sensor_size: SensorSize) -> None:

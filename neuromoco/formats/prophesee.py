@@ -32,7 +32,6 @@ import numpy as np
 
 from neuromoco.formats.base import (
     FileInfo,
-    concat,
     decode_records,
     file_size,
     read_text_header,
@@ -40,7 +39,7 @@ from neuromoco.formats.base import (
     xy_view,
 )
 from neuromoco.formats.event_writer import EventWriter
-from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {
     "dat": (304, 240),
@@ -310,7 +309,7 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
-    return concat(iter_chunks(path, info, 1 << 62))
+    return concat_events(iter_chunks(path, info, 1 << 62))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,8 +73,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.formats.base import FileInfo, concat
-from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize
+from neuromoco.formats.base import FileInfo
+from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 FORMAT = "text"
 DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {FORMAT: (128, 128)}
@@ -815,12 +815,12 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
             n_pending += take
             ev = ev[take:]
             if n_pending == chunk_events:
-                yield concat(iter(pending))
+                yield concat_events(iter(pending))
                 pending, n_pending = [], 0
     if n_pending:
-        yield concat(iter(pending))
+        yield concat_events(iter(pending))
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
     """Every event, file order."""
-    return concat(_iter_blocks(path, _layout(info), BLOCK_BYTES))
+    return concat_events(_iter_blocks(path, _layout(info), BLOCK_BYTES))

@@ -66,8 +66,8 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     adapter = EngineAdapter.from_args(args, keep_predictions=KEEP_PREDICTIONS)
     spec = SourceSpec(args.source_kind, args.source_value)
     # open the model first: a bad model should fail before a camera is grabbed
-    model = args.model if args.model is not None else adapter.default_model(spec.kind)
-    predictor = adapter.load_predictor(model, args.mode, args.backend, spec.kind)
+    # no --model: the loader takes the bundled default of this source kind
+    predictor = adapter.load_predictor(args.model, args.mode, args.backend, spec.kind)
     source = adapter.open_source(spec, speed=args.speed)
     try:
         # no warm-up here: it runs below, once the configuration has been said

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,6 @@ class LabelledRecording:
 
     path: Path
     label: int
-    line: int
 
 
 @dataclass
@@ -57,7 +56,6 @@ class ClipResult:
     predictions: int
     share: float
     """Fraction of the summed evidence that went to ``pred`` (0 when no prediction)."""
-    scores: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -108,7 +106,7 @@ def read_labels(csv_path: str | Path, class_names: list[str]) -> list[LabelledRe
             path = Path(rel) if Path(rel).is_absolute() else csv_path.parent / rel
             if not path.is_file():
                 raise FileNotFoundError(f"{csv_path}:{line}: recording {path} not found")
-            out.append(LabelledRecording(path, k, line))
+            out.append(LabelledRecording(path, k))
     if not out:
         raise ValueError(f"{csv_path}: no recordings listed")
     return out
@@ -187,7 +185,6 @@ def evaluate_recordings(
             correct=pred == item.label,
             predictions=n,
             share=float(scores[pred] / total) if pred is not None else 0.0,
-            scores=[float(v) for v in scores],
         )
         clips.append(res)
         if progress is not None:

@@ -61,16 +61,22 @@ def check_coordinates(events: np.ndarray, sensor_size: SensorSize, path=None) ->
     """Raise :class:`EventFormatError` if any event lies outside ``sensor_size`` (width, height)."""
     if events.size == 0:
         return
+    check_range(
+        int(events["x"].max()), int(events["y"].max()), int(events["p"].max()), sensor_size, path
+    )
+
+
+def check_range(max_x: int, max_y: int, max_p: int, sensor_size: SensorSize, path=None) -> None:
+    """Raise :class:`EventFormatError` unless the largest x, y (pixels) lie inside
+    ``sensor_size`` (width, height) and the largest polarity is at most 1."""
     w, h = sensor_size
-    xmax = int(events["x"].max())
-    ymax = int(events["y"].max())
-    if xmax >= w or ymax >= h:
+    if max_x >= w or max_y >= h:
         raise EventFormatError(
             path,
-            f"event coordinates outside the {w}x{h} sensor (max x={xmax}, max y={ymax}); "
+            f"event coordinates outside the {w}x{h} sensor (max x={max_x}, max y={max_y}); "
             "the file is corrupt or the sensor size is wrong (pass sensor_size=...)",
         )
-    if events["p"].size and int(events["p"].max()) > 1:
+    if max_p > 1:
         raise EventFormatError(path, "polarity values other than 0/1")
 
 
@@ -230,28 +236,40 @@ READ_CHUNK_EVENTS = 1 << 20
 """Whole-file reads decode and check chunks of this many events (13 MB: in the CPU cache)."""
 
 
+def _checked(p, fmt, mod, info, chunk_events: int):
+    """The format module's checked chunks (``iter_checked``: measured by the decoder on its own
+    columns), else its raw chunks measured here."""
+    from neuromoco.formats.base import measure
+
+    fn = getattr(mod, "iter_checked", None)
+    if fn is not None:
+        return _guarded(p, fmt, lambda: fn(p, info, chunk_events))
+    raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, chunk_events))
+    return (measure(ev) for ev in raw)
+
+
 def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
     """All events of a file, stable-sorted by t, and the number out of order in the file.
 
-    The range and order checks run on each chunk as it is decoded, while it is still in the CPU
-    cache, then the chunks are joined (a whole-file array checked afterwards costs a pass over
-    memory per check)."""
+    The range and order checks are made on each chunk as it is decoded, by the decoder on its
+    own contiguous columns where it can (``iter_checked``), then the chunks are joined (a
+    whole-file array checked afterwards costs a pass over memory per check)."""
     from neuromoco.types import concat_events
 
-    raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, READ_CHUNK_EVENTS))
+    chunks = _checked(p, fmt, mod, info, READ_CHUNK_EVENTS)
     parts = []
     n_bad = 0
     last = None
     while True:
-        ev = _guarded(p, fmt, lambda: next(raw, None))
-        if ev is None:
+        c = _guarded(p, fmt, lambda: next(chunks, None))
+        if c is None:
             break
+        ev = c.events
         if ev.size == 0:
             continue
-        check_coordinates(ev, info.sensor_size, p)
-        t = ev["t"]
-        n_bad += int(np.count_nonzero(t[1:] < t[:-1])) + int(last is not None and t[0] < last)
-        last = int(t[-1])
+        check_range(c.max_x, c.max_y, c.max_p, info.sensor_size, p)
+        n_bad += c.n_bad + int(last is not None and ev["t"][0] < last)
+        last = int(ev["t"][-1])
         parts.append(ev)
     events = concat_events(iter(parts))
     if n_bad:
@@ -335,20 +353,23 @@ class EventChunks:
 
     def _generate(self):
         p, fmt = self.path, self.format
-        raw = _guarded(p, fmt, lambda: self._mod.iter_chunks(p, self._info, self.chunk_events))
+        chunks = _checked(p, fmt, self._mod, self._info, self.chunk_events)
         last_t = None
         while True:
-            ev = _guarded(p, fmt, lambda: next(raw, None))
-            if ev is None:
+            c = _guarded(p, fmt, lambda: next(chunks, None))
+            if c is None:
                 return
+            ev = c.events
             if ev.size == 0:
                 continue
-            ev, n_bad = sort_events(ev)
+            check_range(c.max_x, c.max_y, c.max_p, self.sensor_size, p)
+            n_bad = c.n_bad
+            if n_bad:
+                ev = ev[np.argsort(ev["t"], kind="stable")]
             if last_t is not None:
                 n_bad += int(ev["t"][0] < last_t)
             self.n_reordered += n_bad
             last_t = max(int(ev["t"][-1]), last_t if last_t is not None else int(ev["t"][-1]))
-            check_coordinates(ev, self.sensor_size, p)
             yield ev
 
     def close(self) -> None:

@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.formats.base import (
+    Checked,
     FileInfo,
     decode_records,
+    events_of,
     fixed_records,
     read_text_header,
     scratch,
@@ -164,7 +166,7 @@ def decode_block(
     return m
 
 
-def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Checked]:
     state = [0, -1]
     tmp = scratch(k=2)
     layout, chip_h = info.extra["layout"], info.extra["chip_size"][1]
@@ -180,6 +182,10 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
         if e.path is None:
             raise EventFormatError(path, e.reason) from None
         raise
+
+
+def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    return events_of(iter_checked(path, info, chunk_events))
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

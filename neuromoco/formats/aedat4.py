@@ -1,18 +1,25 @@
-"""AEDAT 4.0 (iniVation DV): reading with the ``aedat`` package, writing with our own streaming
-writer (:class:`Aedat4Writer`, numpy + LZ4).
+"""AEDAT 4.0 (iniVation DV): our own packet reader and streaming writer (numpy + LZ4).
 
-Reading uses ``aedat`` (Rust): on corrupt files it raises clean errors, where dv-processing's
-reader can hang or segfault (FACTS.md, "Reader robustness"), so dv-processing never reads files
-here. Only the first event stream is decoded; frames, IMU and trigger packets are skipped. The
-sensor size comes from the event stream's info (``sizeX``/``sizeY``), the camera from its
-``source`` attribute in the XML header. The writer's files are read back by dv-processing and
-``aedat`` in the tests.
+Reading: the IOHeader flatbuffer and its info XML are parsed and checked here
+(:func:`check_io_header`), then the packets are walked: the 8-byte packet header (stream id,
+size), the LZ4 frame decompressed (one ``lz4.block`` call for DV's one-block frames), the
+``EVTS`` EventPacket flatbuffer's offsets checked, and its 16-byte Event structs joined per
+chunk. Only the first event stream is decoded; frame, IMU and trigger packets are skipped
+without being decompressed. Files compressed with Zstandard (DV's other choice) are read
+through the ``aedat`` package (Rust). dv-processing never reads files here: on corrupt files
+it can hang or segfault (FACTS.md, "Reader robustness"). The sensor size comes from the event
+stream's info (``sizeX``/``sizeY``), the camera from its ``source``. The tests check the reader
+against dv-processing and ``aedat`` on every real file.
+
+Why our own reader: DV writes packets of a few hundred events, and ``aedat`` hands each one
+over as a Python dict holding a numpy array; that per-packet cost held chunked reads at
+~17 M events/s (docs/benchmarks.md, "Event-file I/O vs faery").
 """
 
 from __future__ import annotations
 
 import os
-import re
+import struct
 import sys
 import tempfile
 import threading
@@ -22,7 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.formats.base import FileInfo, copy_records
+from neuromoco.formats.base import (
+    VOID13,
+    Checked,
+    FileInfo,
+    copy_records,
+    count_decreasing,
+    events_of,
+    file_size,
+    measure,
+    xy_view,
+)
 from neuromoco.formats.event_writer import EventWriter
 from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
@@ -176,35 +193,72 @@ def _short(e: BaseException) -> str:
     return text[0][:300] if text else type(e).__name__
 
 
-def _camera(path: Path, stream_id: int) -> str | None:
-    with open(path, "rb") as f:
-        head = f.read(_HEADER_SCAN)
-    m = re.search(
-        rb'<node name="%d" path="[^"]*">(.*?)</node>\s*</node>' % stream_id, head, re.DOTALL
-    )
-    block = m.group(1) if m else head
-    s = re.search(rb'<attr key="source" type="string">([^<]{1,200})</attr>', block)
-    return s.group(1).decode("utf-8", "replace") if s else None
+_STREAM_TYPES = {"EVTS": "events", "FRME": "frame", "IMUS": "imus", "TRIG": "triggers"}
+_ZSTD = (3, 4)  # IOHeader compression codes read through ``aedat``
+
+
+def _xml_streams(path: Path, xml: str) -> dict[int, dict]:
+    """The output streams the info XML declares: id → {type, width, height, source} (``type``
+    as ``aedat`` names it: events, frame, imus, triggers; else the type identifier)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise EventFormatError(path, f"corrupt AEDAT 4.0 header: info XML ({e})") from None
+    streams: dict[int, dict] = {}
+    for top in root.findall("node"):
+        if top.get("name") != "outInfo":
+            continue
+        for node in top.findall("node"):
+            name = node.get("name", "")
+            if not (name.isascii() and name.isdigit()):
+                continue
+            attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
+            info = node.find("node[@name='info']")
+            inner = {} if info is None else {a.get("key"): (a.text or "") for a in info}
+            ident = attrs.get("typeIdentifier", "")
+            s: dict = {"type": _STREAM_TYPES.get(ident, ident.lower())}
+            for key, out in (("sizeX", "width"), ("sizeY", "height")):
+                try:
+                    s[out] = int(inner[key])
+                except (KeyError, ValueError):
+                    pass
+            if inner.get("source"):
+                s["source"] = inner["source"][:200]
+            streams[int(name)] = s
+    return streams
 
 
 def probe(path: Path, fmt: str = "aedat4", sensor_size: SensorSize | None = None) -> FileInfo:
     with open(path, "rb") as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise EventFormatError(path, "not an AEDAT 4.0 file (no #!AER-DAT4.0 magic)")
-    _dec, streams = _decoder(path)
+    compression, table_pos, xml = check_io_header(path)
+    streams = _xml_streams(path, xml)
+    if compression in _ZSTD:  # its packets go through aedat: let it check the file too
+        _decoder(path)
     ev_ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
     if not ev_ids:
         # a valid recording with frames/IMU only: zero events
         size = sensor_size or DEFAULT_SENSOR_SIZE["aedat4"]
         return FileInfo("aedat4", tuple(size), None, 0, {"stream_id": None})
     sid = ev_ids[0]
-    w, h = int(streams[sid].get("width", 0)), int(streams[sid].get("height", 0))
+    w, h = streams[sid].get("width", 0), streams[sid].get("height", 0)
     if sensor_size is None:
         if w <= 0 or h <= 0:
             raise EventFormatError(path, f"AEDAT 4.0 event stream has no valid size ({w}x{h})")
         sensor_size = (w, h)
-    extra = {"stream_id": sid, "streams": {int(i): s.get("type") for i, s in streams.items()}}
-    return FileInfo("aedat4", tuple(sensor_size), _camera(path, sid), 0, extra)
+    with open(path, "rb") as f:
+        f.seek(len(MAGIC) + 2)
+        data_offset = len(MAGIC) + 6 + int.from_bytes(f.read(4), "little")
+    extra = {
+        "stream_id": sid,
+        "streams": {i: s["type"] for i, s in streams.items()},
+        "compression": _COMPRESSION_NAMES[compression],
+        "data_table_position": table_pos,
+    }
+    return FileInfo("aedat4", tuple(sensor_size), streams[sid].get("source"), data_offset, extra)
 
 
 def _join(parts: list[np.ndarray], path: Path) -> np.ndarray:
@@ -223,15 +277,11 @@ def _join(parts: list[np.ndarray], path: Path) -> np.ndarray:
     return out
 
 
-def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
-    """Chunks of ``chunk_events`` events of the first event stream (file order).
-
-    Real DV files hold packets of a few hundred events: the per-packet work is kept to a list
-    append (packets are joined once per chunk); a per-packet conversion cost more than the
-    decoding (5 M events/s before, ~15 M now: docs/benchmarks.md)."""
-    sid = info.extra.get("stream_id")
-    if sid is None:
-        return
+def _aedat_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    """Chunks of at most ``chunk_events`` events of the first event stream (file order),
+    through the ``aedat`` package (Zstandard-compressed files). The per-packet work is kept to
+    a list append: packets are joined once per chunk."""
+    sid = info.extra["stream_id"]
     dec, _streams = _decoder(path)
     packets = iter(dec)
     parts: list[np.ndarray] = []
@@ -268,6 +318,300 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
             n -= k
     if n:
         yield _join(parts, path)
+
+
+_READ_BYTES = 1 << 22  # file bytes read at a time; packets are parsed out of this buffer
+_PACKET_HEAD = struct.Struct("<ii")  # stream id, packet bytes
+_LZ4_MAGIC = 0x184D2204
+_LZ4_HEAD = struct.Struct("<IBB")  # frame magic, FLG, BD
+_U32 = struct.Struct("<I")
+_lz4_block = _lz4_frame = None  # lz4.block, lz4.frame: imported by the first read
+_LZ4_BLOCK_MAX = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}  # frame BD code → bytes
+
+
+def _lz4_decompress(frame: memoryview) -> bytes | memoryview:
+    """One LZ4 frame (an AEDAT 4.0 packet), decompressed.
+
+    DV writes each packet as a frame of ONE block without checksums: that case is parsed here
+    and decompressed with a single ``lz4.block`` call (``lz4.frame.decompress`` sets up a
+    context per call and allocates the frame's maximum block size: 5x slower on frames of
+    4 MiB blocks). Any other frame (several, possibly linked, blocks; checksums to verify) goes
+    to ``lz4.frame``."""
+    n = len(frame)
+    if n >= 15:
+        magic, flg, bd = _LZ4_HEAD.unpack_from(frame)
+        if magic != _LZ4_MAGIC:
+            raise ValueError("the packet is not an LZ4 frame")
+        # version 01, no block/content checksum, no content size, no dictionary
+        if flg & 0xDD == 0x40:
+            (size,) = _U32.unpack_from(frame, 7)
+            end = 11 + (size & 0x7FFFFFFF)
+            if n == end + 4 and _U32.unpack_from(frame, end)[0] == 0:
+                if size & 0x80000000:  # stored uncompressed
+                    return frame[11:end]
+                bound = _LZ4_BLOCK_MAX.get((bd >> 4) & 7)
+                if bound is None:
+                    raise ValueError(f"LZ4 frame block size code {(bd >> 4) & 7}")
+                return _lz4_block.decompress(frame[11:end], uncompressed_size=bound)
+    return _lz4_frame.decompress(frame)
+
+
+_EVTS_LAYOUT = bytes.fromhex("100000004556545300000600080004000600000004000000")
+_EVTS_ROW = np.frombuffer(_EVTS_LAYOUT, dtype=np.uint8)
+_ROW16 = np.dtype((np.void, 16))
+"""Bytes 4-27 of every EVTS packet DV writes (root offset, identifier, vtable, table, vector
+offset): the events then start at byte 32, their count at 28."""
+
+
+def _evts_events(buf, path: Path) -> memoryview:
+    """The Event structs (16 bytes each) of an ``EVTS`` EventPacket flatbuffer (size-prefixed,
+    as DV writes it, or not), every offset checked against the buffer."""
+    mv = memoryview(buf)
+    n_buf = len(mv)
+    if n_buf >= 32 and mv[4:28] == _EVTS_LAYOUT:  # the layout DV (and our writer) makes
+        (k,) = _U32.unpack_from(mv, 28)
+        if 32 + 16 * k <= n_buf:
+            return mv[32 : 32 + 16 * k]
+
+    def u32(off: int, signed: bool = False) -> int:
+        if not 0 <= off <= n_buf - 4:
+            raise EventFormatError(
+                path, f"corrupt AEDAT 4.0 event packet: offset {off} outside its {n_buf} bytes"
+            )
+        return int.from_bytes(mv[off : off + 4], "little", signed=signed)
+
+    base = 4 if n_buf >= 12 and mv[8:12] == b"EVTS" else 0  # 4: size-prefixed
+    if base == 0 and (n_buf < 8 or mv[4:8] != b"EVTS"):
+        raise EventFormatError(path, "corrupt AEDAT 4.0 event packet: no EVTS identifier")
+    table = base + u32(base)
+    vt = table - u32(table, signed=True)
+    if not 0 <= vt <= n_buf - 4:
+        raise EventFormatError(path, "corrupt AEDAT 4.0 event packet: vtable outside the packet")
+    vt_size = int.from_bytes(mv[vt : vt + 2], "little")
+    field = int.from_bytes(mv[vt + 4 : vt + 6], "little") if vt_size >= 6 else 0
+    if field == 0:
+        return mv[0:0]  # no elements vector: an empty packet
+    vec = table + field + u32(table + field)
+    k = u32(vec)
+    if vec + 4 + 16 * k > n_buf:
+        raise EventFormatError(
+            path, f"corrupt AEDAT 4.0 event packet: {k} events do not fit in {n_buf} bytes"
+        )
+    return mv[vec + 4 : vec + 4 + 16 * k]
+
+
+def _u32_at(b: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Little-endian uint32 at each byte offset ``pos`` of ``b`` (uint8), as int64."""
+    v = b[pos + 3].astype(np.int64) << 24
+    v |= b[pos + 2].astype(np.int64) << 16
+    v |= b[pos + 1].astype(np.int64) << 8
+    v |= b[pos]
+    return v
+
+
+def _decompress_batch(
+    buf, starts: list, sizes: list, path: Path, base: int
+) -> tuple[list, Exception | None]:
+    """The packets at ``starts`` (byte offsets of their LZ4 frames in ``buf``; ``base``: the file
+    offset of ``buf``) decompressed. Frames of one block without checksums, sizes or dictionary
+    (DV's: FLG 0x40, 64 KiB blocks; our writer's: FLG 0x60, 4 MiB blocks) are checked for all
+    packets at once and go straight to ``lz4.block``: the per-packet Python work sets this reader's speed on
+    DV's packets of a few hundred events. Any other frame goes to :func:`_lz4_decompress`.
+    Returns the packets decompressed and the error that stopped it early (None: all of them),
+    so the events before the damage are still delivered."""
+    b = np.frombuffer(buf, dtype=np.uint8)
+    s = np.asarray(starts, dtype=np.int64)
+    z = np.asarray(sizes, dtype=np.int64)
+    fast = z >= 15
+    sf, zf = s[fast], z[fast]
+    flg, bd = b[sf + 4], b[sf + 5]
+    ok = (_u32_at(b, sf) == _LZ4_MAGIC) & ((flg == 0x40) | (flg == 0x60))
+    ok &= (bd >= 0x40) & (bd <= 0x70) & (bd & 0x8F == 0)
+    ok &= (_u32_at(b, sf + 7) + 15 == zf) & (_u32_at(b, sf + zf - 4) == 0)
+    fast[fast] = ok
+    bound = np.zeros(s.shape[0], dtype=np.int64)
+    bound[fast] = 1 << (8 + 2 * (bd[ok].astype(np.int64) >> 4))  # BD 4..7: 64 KiB..4 MiB
+    mv = memoryview(buf)
+    block = _lz4_block.decompress
+    out = []
+    try:
+        for a, n, m in zip(starts, sizes, bound.tolist(), strict=True):
+            out.append(block(mv[a + 11 : a + n - 4], m) if m else _lz4_decompress(mv[a : a + n]))
+    except Exception as e:
+        return out, _lz4_failed(e, path, base + starts[len(out)] - 8)
+    return out, None
+
+
+def _packet_events(bodies: list, path: Path) -> tuple[np.ndarray, Exception | None]:
+    """The events (``EVENT_DTYPE``) of decompressed EVTS packets, in order, and the error of the
+    first corrupt packet (None: none; the events stop before it).
+
+    DV's packets (the size-prefixed standard layout, the events filling the rest) are checked
+    and cut all at once, the events copied straight from their 16-byte structs into 13-byte
+    records; any other packet makes the batch go through :func:`_evts_events`."""
+    lens = np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies))
+    if lens.size and lens.min() >= 32 and not (lens % 16).any():
+        joined = np.frombuffer(b"".join(bodies), dtype=np.uint8)
+        off = np.zeros(lens.shape[0], dtype=np.int64)
+        np.cumsum(lens[:-1], out=off[1:])
+        head = joined[off[:, None] + np.arange(4, 32)]
+        k = head[:, 24:28].copy().view("<u4")[:, 0].astype(np.int64)
+        if (head[:, :24] == _EVTS_ROW).all() and (32 + 16 * k == lens).all():
+            keep = np.ones(joined.shape[0] // 16, dtype=bool)
+            keep[off // 16] = False  # the two 16-byte header rows of each packet
+            keep[off // 16 + 1] = False
+            # each struct's first 13 bytes are EVENT_DTYPE's layout: one 1-D boolean take of
+            # 13-byte items, 16 bytes apart
+            structs = np.ndarray((keep.shape[0],), dtype=VOID13, buffer=joined, strides=(16,))
+            return structs[keep].view(EVENT_DTYPE), None
+    structs = []
+    err = None
+    for x in bodies:
+        try:
+            structs.append(_evts_events(x, path))
+        except EventFormatError as e:
+            err = e
+            break
+    raw = np.frombuffer(b"".join(structs), dtype=EVENT_STRUCT)
+    out = np.empty(raw.shape[0], dtype=EVENT_DTYPE)
+    copy_records(out, raw)
+    return out, err
+
+
+def _packet_batches(path: Path, info: FileInfo) -> Iterator[list]:
+    """The decompressed EVTS packets of the first event stream, in file order, one list per
+    block of ``_READ_BYTES`` of file. Packets of other streams are skipped unread. The scan ends
+    at the file data table, or at the end of the file when the header has none (a recording
+    still being written). At damage (a packet running past the end, a cut header, an LZ4 error)
+    the packets before it are yielded first, then the ``EventFormatError`` is raised."""
+    global _lz4_block, _lz4_frame
+    import lz4.block as _lz4_block
+    import lz4.frame as _lz4_frame
+
+    sid = info.extra["stream_id"]
+    lz4 = info.extra["compression"] != "none"
+    file_end = file_size(path)
+    end = info.extra["data_table_position"]
+    end = file_end if end < 0 else min(end, file_end)
+    head = _PACKET_HEAD.unpack_from
+    pos = info.data_offset
+    err: Exception | None = None
+    with open(path, "rb") as f:
+        f.seek(pos)
+        buf = b""
+        while pos < end and err is None:
+            # the packets that lie whole in this block of the file
+            base = pos
+            buf = buf + f.read(max(_READ_BYTES, len(buf)) - len(buf))
+            off = 0
+            starts: list[int] = []
+            sizes: list[int] = []
+            while pos < end:
+                if off + 8 > len(buf):
+                    if off == 0:
+                        err = EventFormatError(
+                            path, f"truncated AEDAT 4.0 file: a packet header cut at byte {pos}"
+                        )
+                    break
+                stream, size = head(buf, off)
+                if size < 0 or pos + 8 + size > end:
+                    err = EventFormatError(
+                        path,
+                        f"corrupt or truncated AEDAT 4.0 file: the {size}-byte packet at byte "
+                        f"{pos} runs past the end of the packets ({end})",
+                    )
+                    break
+                if off + 8 + size > len(buf):
+                    if off == 0:  # one packet longer than the block: read all of it
+                        buf = buf + f.read(8 + size - len(buf))
+                        if len(buf) < 8 + size:
+                            err = EventFormatError(path, "file shrank while being read")
+                            break
+                        continue
+                    break
+                if stream == sid:
+                    starts.append(off + 8)
+                    sizes.append(size)
+                off += 8 + size
+                pos += 8 + size
+            if starts:
+                if lz4:
+                    bodies, bad = _decompress_batch(buf, starts, sizes, path, base)
+                    err = err or bad
+                else:
+                    mv = memoryview(buf)
+                    bodies = [bytes(mv[a : a + n]) for a, n in zip(starts, sizes, strict=True)]
+                yield bodies
+            buf = buf[off:]
+    if err is not None:
+        raise err
+
+
+def _event_blocks(path: Path, info: FileInfo, want: int) -> Iterator[np.ndarray]:
+    """The events (``EVENT_DTYPE``) of the first event stream, in file order, in blocks of
+    about ``want`` events (packets are joined once per block). At damage, the events before it
+    come first, then the ``EventFormatError``."""
+    bodies: list = []
+    n_bytes = 0
+    err: Exception | None = None
+    try:
+        for batch in _packet_batches(path, info):
+            bodies += batch
+            n_bytes += sum(map(len, batch))
+            if n_bytes >= 16 * want:
+                ev, err = _packet_events(bodies, path)
+                bodies, n_bytes = [], 0
+                if ev.shape[0]:
+                    yield ev
+                if err is not None:
+                    break
+    except EventFormatError as e:
+        err = e
+    if bodies:
+        ev, bad = _packet_events(bodies, path)
+        err = bad or err  # a corrupt packet among these comes before a later damage
+        if ev.shape[0]:
+            yield ev
+    if err is not None:
+        raise err
+
+
+def _lz4_failed(e: Exception, path: Path, at: int) -> Exception:
+    """The EventFormatError for what python-lz4 raised on the packet at byte ``at`` (RuntimeError
+    from lz4.frame, its own LZ4BlockError from lz4.block); anything else is re-raised as is."""
+    if isinstance(e, (RuntimeError, ValueError, _lz4_block.LZ4BlockError)):
+        return EventFormatError(path, f"corrupt AEDAT 4.0 packet at byte {at}: LZ4 ({e})")
+    return e
+
+
+def _checked(ev: np.ndarray, path: Path) -> Checked:
+    """:class:`Checked` of events read from EVTS structs (x, y are int16 there: a negative one
+    reads as >= 32768, outside any sensor)."""
+    t = ev["t"]
+    n_bad = count_decreasing(t)
+    if int(t.min() if n_bad else t[0]) < 0:
+        raise EventFormatError(path, "negative timestamp, or beyond 2**63 µs (corrupt data)")
+    xy = xy_view(ev).copy()  # x | y << 16 (a copy: changed below): both maxima from one read
+    my = int(xy.max()) >> 16  # the largest x | y << 16 holds the largest y
+    xy &= 0xFFFF
+    return Checked(ev, n_bad, int(xy.max()), my, int(ev["p"].max()))
+
+
+def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Checked]:
+    """Checked chunks of at most ``chunk_events`` events of the first event stream (blocks of
+    about ``chunk_events`` events are cut where longer, never joined: no copy)."""
+    if info.extra.get("stream_id") is None:
+        return
+    if info.extra["compression"] not in ("none", "lz4", "lz4-high"):
+        yield from (measure(ev) for ev in _aedat_chunks(path, info, chunk_events))
+        return
+    for ev in _event_blocks(path, info, chunk_events):
+        for i in range(0, ev.shape[0], chunk_events):
+            yield _checked(ev[i : i + chunk_events], path)
+
+
+def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    return events_of(iter_checked(path, info, chunk_events))
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

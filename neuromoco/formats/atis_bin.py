@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.formats.base import (
+    Checked,
     FileInfo,
     decode_records,
+    events_of,
     fixed_records,
     iter_records,
     scratch,
@@ -102,7 +104,7 @@ def _decode_with_overflow(block, v, is_ovf, any_ovf, out, state) -> int:
     return k
 
 
-def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Checked]:
     state = [0]
     tmp = scratch(k=2)
 
@@ -110,6 +112,10 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
         return decode_block(raw, out, state, tmp)
 
     yield from decode_records(path, 0, info.extra["n_records"], 5, chunk_events, block)
+
+
+def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    return events_of(iter_checked(path, info, chunk_events))
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

@@ -31,11 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.formats.base import (
+    Checked,
     FileInfo,
+    count_decreasing,
     decode_records,
+    events_of,
     file_size,
+    measure,
     read_text_header,
-    split,
+    split_checked,
     xy_view,
 )
 from neuromoco.formats.event_writer import EventWriter
@@ -149,8 +153,9 @@ EVT2_BLOCK_WORDS = 1 << 16
 """EVT 2.0 words decoded at a time (256 KiB: the decoder's temporaries stay in the CPU cache)."""
 
 
-def _evt2_decode(w: np.ndarray, state: list[int]) -> np.ndarray:
-    """Decode one block of EVT 2.0 words (uint32) into events (``EVENT_DTYPE``, file order).
+def _evt2_decode(w: np.ndarray, state: list[int]) -> Checked:
+    """Decode one block of EVT 2.0 words (uint32) into events (``EVENT_DTYPE``, file order),
+    checked on the contiguous columns made here.
 
     ``state[0]`` carries the time high (``TIME_HIGH << 6``, µs; -1 before the first TIME_HIGH)
     from block to block. CD words (type 0/1) are events with t = time high | their 6 low bits;
@@ -187,19 +192,28 @@ def _evt2_decode(w: np.ndarray, state: list[int]) -> np.ndarray:
         ev = ev[int(counts[0]) :]
         counts[0] = 0
     t = np.repeat(highs, counts)
-    t |= (ev >> 22) & 0x3F
-    out = np.empty(ev.shape[0], dtype=EVENT_DTYPE)
+    low = ev >> 22
+    low &= 0x3F
+    # cast first: an int64 |= uint32 ufunc casts through a buffer, 5x slower than astype + |=
+    t |= low.astype(np.int64)
+    n = ev.shape[0]
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    if n == 0:
+        return Checked(out, 0, 0, 0, 0)
     out["t"] = t
     xy = ev >> 11  # x: bits 11-21
     xy &= 0x7FF
+    max_x = int(xy.max())
     xy |= ev << 16  # y: bits 0-10, to 16-26
     xy &= 0x07FF07FF
+    max_y = int(xy.max()) >> 16  # the largest x | y << 16 holds the largest y
     xy_view(out)[:] = xy
     out["p"] = ev >> 28
-    return out
+    # p is the word type, 0 or 1 (CD words only): 1 is its bound
+    return Checked(out, count_decreasing(t), max_x, max_y, 1)
 
 
-def _evt2_chunks(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
+def _evt2_chunks(path: Path, info: FileInfo) -> Iterator[Checked]:
     """EVT 2.0 with our numpy decoder (:func:`_evt2_decode`), in blocks of
     :data:`EVT2_BLOCK_WORDS` words read into one reused buffer.
 
@@ -219,16 +233,16 @@ def _evt2_chunks(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
             if f.readinto(memoryview(w).cast("B")) != 4 * m:
                 raise EventFormatError(path, "file shrank while being read")
             left -= m
-            out = _evt2_decode(w, state)
-            if out.shape[0]:
-                yield out
+            c = _evt2_decode(w, state)
+            if c.events.shape[0]:
+                yield c
 
 
 EVT3_FEED_BYTES = 1 << 20
 """Bytes fed to the EVT 3.0 decoder at a time (even; its output stays in the CPU cache)."""
 
 
-def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
+def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[Checked]:
     """EVT 3.0 through the ``evt3`` package's stateful Rust decoder (the literal time-base rule,
     as :mod:`neuromoco.formats.evt3` documents; cross-checked in the tests), fed the words
     after our header in 1 MiB blocks. Without ``evt3`` installed, the numpy decoder."""
@@ -237,7 +251,8 @@ def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
     except ImportError:
         from neuromoco.formats import evt3
 
-        yield from evt3.iter_events(path, info.data_offset, info.extra["n_data_bytes"], 1 << 62)
+        ev_iter = evt3.iter_events(path, info.data_offset, info.extra["n_data_bytes"], 1 << 62)
+        yield from (measure(ev) for ev in ev_iter)
         return
     w, h = info.sensor_size
     dec = evt3_pkg._Decoder(sensor_width=w, sensor_height=h)
@@ -257,36 +272,46 @@ def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
                 raise EventFormatError(path, f"corrupt EVT 3.0 file: {err}") from None
             n = len(e.x)
             if n:
+                t = e.t.view(np.int64)
+                if int(t[-1]) < 0:
+                    raise EventFormatError(path, "timestamp beyond 2**63 µs (corrupt data)")
                 out = np.empty(n, dtype=EVENT_DTYPE)
-                out["t"] = e.t.view(np.int64)
+                out["t"] = t
                 out["x"] = e.x
                 out["y"] = e.y
                 out["p"] = e.p
-                if int(out["t"][-1]) < 0:
-                    raise EventFormatError(path, "timestamp beyond 2**63 µs (corrupt data)")
-                yield out
+                # checked on the decoder's own contiguous columns
+                yield Checked(
+                    out, count_decreasing(t), int(e.x.max()), int(e.y.max()), int(e.p.max())
+                )
 
 
 DAT_RECORD = 8
 
 
-def _dat_decode_block(raw: np.ndarray, out: np.ndarray) -> int:
-    """DAT records (uint32 t, uint32 x | y << 14 | p << 28) into ``out``."""
+def _dat_decode_block(raw: np.ndarray, out: np.ndarray) -> tuple[int, int, int, int, int]:
+    """DAT records (uint32 t, uint32 x | y << 14 | p << 28) into ``out``; returns the count
+    and the checks of :func:`~neuromoco.formats.base.decode_records`, made on these columns."""
     words = raw.view("<u4").reshape(-1, 2)
     m = words.shape[0]
     out = out[:m]
-    out["t"] = words[:, 0]
+    t = words[:, 0]
+    out["t"] = t
     d = words[:, 1]
-    xy = d & 0x3FFF
-    xy |= (d << 2) & 0x3FFF0000  # y (bits 14-27) to bits 16-29
-    if int((d >> 28).max(initial=0)) > 1:
+    p = d >> 28
+    max_p = int(p.max())
+    if max_p > 1:
         raise EventFormatError(None, "DAT polarity other than 0/1 (corrupt data)")
+    xy = d & 0x3FFF
+    max_x = int(xy.max())
+    xy |= (d << 2) & 0x3FFF0000  # y (bits 14-27) to bits 16-29
+    max_y = int(xy.max()) >> 16  # the largest x | y << 16 holds the largest y
     xy_view(out)[:] = xy
-    out["p"] = d >> 28
-    return m
+    out["p"] = p
+    return m, count_decreasing(t), max_x, max_y, max_p
 
 
-def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Checked]:
     if info.extra["n_data_bytes"] == 0:
         return
     if info.format == "dat":
@@ -303,9 +328,13 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
     # the decoders yield blocks of <= 64 k (EVT 2.0) / ~0.5 M (evt3) events: passed on as
     # they are (cut where longer than chunk_events), not copied into exact-size chunks
     if info.format == "evt2":
-        yield from split(_evt2_chunks(path, info), chunk_events)
+        yield from split_checked(_evt2_chunks(path, info), chunk_events)
     else:
-        yield from split(_evt3_blocks(path, info), chunk_events)
+        yield from split_checked(_evt3_blocks(path, info), chunk_events)
+
+
+def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
+    return events_of(iter_checked(path, info, chunk_events))
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

@@ -1,0 +1,335 @@
+"""Our own AEDAT 4.0 packet reader (neuromoco/formats/aedat4.py) on packets shaped every way the
+format allows, against a naive reader written here from the format description (walk the packet
+headers, decompress each LZ4 frame, follow the flatbuffer offsets, read every 16-byte Event
+struct on its own) and against ``aedat`` (Rust, an independent decoder). The real DV files are
+compared with dv-processing in test_formats_peers.py.
+
+Packets covered: DV's one-block LZ4 frames (FLG 0x40, 64 KiB blocks), our writer's (FLG 0x60,
+4 MiB blocks), multi-block linked frames and frames with checksums (through lz4.frame), stored
+(uncompressed) LZ4 blocks, uncompressed files, flatbuffers without the size prefix and with an
+unusual vtable, packets of zero events, other streams' packets (skipped unread), Zstandard files
+(through ``aedat``), and the corruptions each of those can carry.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import lz4.block
+import lz4.frame
+import numpy as np
+import pytest
+
+from neuromoco.events import EventFormatError, iter_events, read_recording
+from neuromoco.formats.aedat4 import io_header
+from neuromoco.types import EVENT_DTYPE, make_events
+
+SIZE = (64, 48)
+
+
+def _events(n: int, seed: int = 0, t0: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = t0 + np.cumsum(rng.integers(0, 4, n))
+    return make_events(
+        t, rng.integers(0, SIZE[0], n), rng.integers(0, SIZE[1], n), rng.integers(0, 2, n)
+    )
+
+
+def _structs(ev: np.ndarray) -> bytes:
+    out = np.zeros((ev.shape[0], 16), dtype=np.uint8)
+    out[:, 0:8] = ev["t"].astype("<i8").view(np.uint8).reshape(-1, 8)
+    out[:, 8:10] = ev["x"].astype("<i2").view(np.uint8).reshape(-1, 2)
+    out[:, 10:12] = ev["y"].astype("<i2").view(np.uint8).reshape(-1, 2)
+    out[:, 12] = ev["p"]
+    return out.tobytes()
+
+
+def evts(ev: np.ndarray, prefixed: bool = True, odd_vtable: bool = False) -> bytes:
+    """An EVTS EventPacket flatbuffer built by hand: DV's layout (root table at 16, a 6-byte
+    vtable, the vector right after the table), or (``odd_vtable``) a two-field vtable whose
+    vector field comes second in the table and points past 8 bytes of padding."""
+    n = ev.shape[0]
+    if not odd_vtable:
+        body = struct.pack("<I4s", 16, b"EVTS") + bytes(2) + struct.pack("<HHH", 6, 8, 4)
+        body += struct.pack("<iI", 6, 4) + struct.pack("<I", n) + _structs(ev)
+    else:
+        body = struct.pack("<I4s", 20, b"EVTS") + struct.pack("<HHHH", 8, 12, 8, 4) + bytes(4)
+        body += struct.pack("<iII", 12, 0, 12) + bytes(8) + struct.pack("<I", n) + _structs(ev)
+    assert len(body) % 4 == 0
+    return struct.pack("<I", len(body)) + body if prefixed else body
+
+
+def _frame(raw: bytes, kind: str) -> bytes:
+    if kind == "dv":  # FLG 0x40, BD 0x40 (64 KiB), header checksum as python-lz4 makes it
+        return lz4.frame.compress(
+            raw,
+            block_size=lz4.frame.BLOCKSIZE_MAX64KB,
+            block_linked=True,
+            content_checksum=False,
+            store_size=False,
+        )
+    if kind == "linked":  # several linked 64 KiB blocks (only for > 64 KiB packets)
+        return lz4.frame.compress(
+            raw, block_size=lz4.frame.BLOCKSIZE_MAX64KB, block_linked=True, store_size=False
+        )
+    if kind == "checksums":  # content checksum and content size in the frame
+        return lz4.frame.compress(raw, content_checksum=True, store_size=True)
+    if kind == "stored":  # one block stored uncompressed (high bit of the block size)
+        hdr = lz4.frame.compress(
+            b"",
+            block_size=lz4.frame.BLOCKSIZE_MAX64KB,
+            block_linked=True,
+            content_checksum=False,
+            store_size=False,
+        )[:7]
+        return hdr + struct.pack("<I", len(raw) | 0x80000000) + raw + bytes(4)
+    raise ValueError(kind)
+
+
+def aedat4_file(path: Path, packets: list[tuple[int, bytes]], compression: str = "lz4") -> Path:
+    """A file with our IOHeader (stream 0: events, ``SIZE``) and these (stream id, body) packets;
+    no file data table (readers then scan to the end of the file)."""
+    data = bytearray(io_header(SIZE, "test", compression))
+    for sid, body in packets:
+        data += struct.pack("<ii", sid, len(body)) + body
+    path.write_bytes(bytes(data))
+    return path
+
+
+# ---------------------------------------------------------------- naive reader, from the spec
+
+
+def naive_read(path: Path) -> np.ndarray:
+    """Every event of stream 0, decoded one struct at a time (no code shared with the reader)."""
+    data = path.read_bytes()
+    (hsize,) = struct.unpack_from("<I", data, 14)
+    pos = 18 + hsize
+    rows = []
+    compressed = b"LZ4" in data[:pos]
+    while pos + 8 <= len(data):
+        sid, size = struct.unpack_from("<ii", data, pos)
+        body = data[pos + 8 : pos + 8 + size]
+        pos += 8 + size
+        if sid != 0:
+            continue
+        if compressed:
+            body = lz4.frame.decompress(body)
+        base = 4 if body[8:12] == b"EVTS" else 0
+        table = base + struct.unpack_from("<I", body, base)[0]
+        vtable = table - struct.unpack_from("<i", body, table)[0]
+        field = struct.unpack_from("<H", body, vtable + 4)[0]
+        vec = table + field + struct.unpack_from("<I", body, table + field)[0]
+        (n,) = struct.unpack_from("<I", body, vec)
+        for i in range(n):
+            t, x, y, p = struct.unpack_from("<qhh?", body, vec + 4 + 16 * i)
+            rows.append((t, x, y, int(p)))
+    return np.array(rows, dtype=EVENT_DTYPE)
+
+
+def _chunked(path: Path, chunk: int) -> np.ndarray:
+    with iter_events(path, chunk_events=chunk) as it:
+        parts = list(it)
+    assert all(len(c) <= chunk for c in parts)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
+
+
+def _check_all_ways(path: Path, expected: np.ndarray) -> None:
+    np.testing.assert_array_equal(naive_read(path), expected)  # the test's own file is right
+    rec = read_recording(path)
+    assert rec.sensor_size == SIZE and rec.camera == "test" and rec.n_reordered == 0
+    np.testing.assert_array_equal(rec.events, expected)
+    for chunk in (1, 7, 250, 1 << 20):
+        np.testing.assert_array_equal(_chunked(path, chunk), expected)
+
+
+# -------------------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("kind", ["dv", "checksums", "stored"])
+@pytest.mark.parametrize("prefixed", [True, False])
+def test_frame_kinds_and_layouts(tmp_path: Path, kind: str, prefixed: bool) -> None:
+    parts = [_events(n, seed=i, t0=10_000 * i) for i, n in enumerate([300, 0, 1, 257, 40])]
+    packets = [(0, _frame(evts(ev, prefixed=prefixed), kind)) for ev in parts]
+    f = aedat4_file(tmp_path / f"{kind}.aedat4", packets)
+    _check_all_ways(f, np.concatenate(parts))
+
+
+def test_multi_block_linked_frames(tmp_path: Path) -> None:
+    """A 10,000-event packet (160 kB) in linked 64 KiB blocks: the lz4.frame path."""
+    parts = [_events(10_000, seed=1), _events(300, seed=2, t0=10**6)]
+    packets = [(0, _frame(evts(parts[0]), "linked")), (0, _frame(evts(parts[1]), "dv"))]
+    f = aedat4_file(tmp_path / "linked.aedat4", packets)
+    _check_all_ways(f, np.concatenate(parts))
+
+
+def test_odd_vtable_and_other_streams(tmp_path: Path) -> None:
+    """A flatbuffer laid out differently (the general offset path) between DV-style packets,
+    and packets of other streams holding bytes that are no LZ4 at all (never decompressed)."""
+    a, b, c = _events(100, 1), _events(50, 2, t0=10**6), _events(70, 3, t0=2 * 10**6)
+    packets = [
+        (0, _frame(evts(a), "dv")),
+        (1, b"not an lz4 frame"),
+        (0, _frame(evts(b, odd_vtable=True), "dv")),
+        (3, bytes(5)),
+        (0, _frame(evts(c), "dv")),
+    ]
+    f = aedat4_file(tmp_path / "mixed.aedat4", packets)
+    _check_all_ways(f, np.concatenate([a, b, c]))
+
+
+def test_uncompressed_file(tmp_path: Path) -> None:
+    parts = [_events(120, 1), _events(3, 2, t0=10**6)]
+    f = aedat4_file(tmp_path / "none.aedat4", [(0, evts(ev)) for ev in parts], "none")
+    _check_all_ways(f, np.concatenate(parts))
+
+
+def test_matches_aedat_on_written_and_dv_shaped_files(tmp_path: Path) -> None:
+    """``aedat`` (Rust) reads the same events from DV-shaped packets and from our writer's."""
+    import aedat
+
+    from neuromoco.formats.writer import open_writer
+
+    ev = _events(5000, seed=4)
+    dv = aedat4_file(
+        tmp_path / "dv.aedat4",
+        [(0, _frame(evts(ev[i : i + 300]), "dv")) for i in range(0, 5000, 300)],
+    )
+    ours = tmp_path / "ours.aedat4"
+    with open_writer(ours, SIZE, packet_events=333) as w:
+        w.write(ev)
+    for f in (dv, ours):
+        ref = np.concatenate([p["events"] for p in aedat.Decoder(str(f)) if "events" in p])
+        got = read_recording(f).events
+        for k, r in (("t", "t"), ("x", "x"), ("y", "y"), ("p", "on")):
+            np.testing.assert_array_equal(got[k].astype(np.int64), ref[r].astype(np.int64))
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="no zstd command to make a Zstandard file")
+def test_zstd_file_goes_through_aedat(tmp_path: Path) -> None:
+    """DV's Zstandard option (IOHeader compression 3): read through ``aedat``, same events."""
+    parts = [_events(200, 1), _events(90, 2, t0=10**6)]
+    packets = []
+    for ev in parts:
+        raw = tmp_path / "raw.bin"
+        raw.write_bytes(evts(ev))
+        subprocess.run(["zstd", "-q", "-f", str(raw), "-o", str(tmp_path / "raw.zst")], check=True)
+        packets.append((0, (tmp_path / "raw.zst").read_bytes()))
+    f = aedat4_file(tmp_path / "zstd.aedat4", packets, "lz4")
+    data = bytearray(f.read_bytes())
+    # IOHeader.compression (the first table field, int32) from 1 (LZ4) to 3 (ZSTD)
+    (hsize,) = struct.unpack_from("<I", data, 14)
+    head = bytes(data[18 : 18 + hsize])
+    table = struct.unpack_from("<I", head, 0)[0]
+    assert struct.unpack_from("<i", head, table + 4)[0] == 1
+    struct.pack_into("<i", data, 18 + table + 4, 3)
+    f.write_bytes(bytes(data))
+    rec = read_recording(f)
+    np.testing.assert_array_equal(rec.events, np.concatenate(parts))
+    np.testing.assert_array_equal(_chunked(f, 64), np.concatenate(parts))
+
+
+# ------------------------------------------------------------------------------- bad input
+
+
+def _bad(tmp_path: Path, packets, match: str, compression: str = "lz4") -> None:
+    f = aedat4_file(tmp_path / "bad.aedat4", packets, compression)
+    for read in (lambda p: read_recording(p).events, lambda p: _chunked(p, 64)):
+        with pytest.raises(EventFormatError, match=match) as e:
+            read(f)
+        assert "bad.aedat4" in str(e.value)
+
+
+def test_corrupt_lz4_block(tmp_path: Path) -> None:
+    good = _frame(evts(_events(300)), "dv")
+    broken = good[:11] + bytes([0xF0]) * (len(good) - 15) + bytes(4)
+    _bad(tmp_path, [(0, good), (0, broken)], r"packet at byte \d+: LZ4")
+
+
+def test_not_an_lz4_frame(tmp_path: Path) -> None:
+    _bad(tmp_path, [(0, b"\x00" * 40)], "LZ4")
+
+
+def test_packet_runs_past_the_end(tmp_path: Path) -> None:
+    good = _frame(evts(_events(300)), "dv")
+    f = aedat4_file(tmp_path / "bad.aedat4", [(0, good)])
+    f.write_bytes(f.read_bytes()[:-10])  # a recording cut mid-packet
+    for read in (lambda p: read_recording(p).events, lambda p: _chunked(p, 64)):
+        with pytest.raises(EventFormatError, match="runs past the end"):
+            read(f)
+
+
+def test_cut_packet_header(tmp_path: Path) -> None:
+    f = aedat4_file(tmp_path / "bad.aedat4", [(0, _frame(evts(_events(10)), "dv"))])
+    f.write_bytes(f.read_bytes() + b"\x00\x00\x00")
+    with pytest.raises(EventFormatError, match="packet header cut|truncated"):
+        read_recording(f)
+
+
+@pytest.mark.parametrize(
+    "patch, match",
+    [
+        (lambda b: b[:28] + struct.pack("<I", 10**6) + b[32:], "do not fit"),  # event count
+        (lambda b: b[:8] + b"XXXX" + b[12:], "no EVTS identifier"),
+        (lambda b: b[:4] + struct.pack("<I", 10**6) + b[8:], "outside its"),  # root offset
+    ],
+)
+def test_bad_flatbuffer_offsets(tmp_path: Path, patch, match: str) -> None:
+    body = patch(bytearray(evts(_events(20))))
+    _bad(tmp_path, [(0, bytes(body))], match, compression="none")
+
+
+def test_coordinates_outside_the_sensor_and_negative(tmp_path: Path) -> None:
+    ev = _events(20)
+    ev["x"][5] = SIZE[0]
+    _bad(tmp_path, [(0, _frame(evts(ev), "dv"))], "outside the 64x48 sensor")
+    raw = bytearray(evts(_events(20)))
+    struct.pack_into("<h", raw, 32 + 16 * 3 + 8, -1)  # x of event 3 negative (int16)
+    _bad(tmp_path, [(0, _frame(bytes(raw), "dv"))], "outside the 64x48 sensor")
+
+
+def test_polarity_other_than_0_1_and_negative_time(tmp_path: Path) -> None:
+    raw = bytearray(evts(_events(20)))
+    raw[32 + 16 * 2 + 12] = 7
+    _bad(tmp_path, [(0, _frame(bytes(raw), "dv"))], "polarity")
+    raw = bytearray(evts(_events(20)))
+    struct.pack_into("<q", raw, 32, -5)
+    _bad(tmp_path, [(0, _frame(bytes(raw), "dv"))], "negative timestamp")
+
+
+def test_out_of_order_events_are_sorted_and_counted(tmp_path: Path) -> None:
+    ev = _events(300)
+    ev["t"][100], ev["t"][101] = ev["t"][101] + 5, ev["t"][100]
+    f = aedat4_file(tmp_path / "order.aedat4", [(0, _frame(evts(ev), "dv"))])
+    rec = read_recording(f)
+    assert rec.n_reordered >= 1
+    assert (np.diff(rec.events["t"]) >= 0).all()
+    np.testing.assert_array_equal(np.sort(rec.events["t"]), np.sort(ev["t"]))
+
+
+@pytest.mark.parametrize("damage", ["lz4", "evts", "cut"])
+def test_events_before_the_damage_come_first(tmp_path: Path, damage: str) -> None:
+    """A live view or a recorder reading a damaged file gets every event before the damage,
+    then the error (the packets of a block are decoded together: none may be dropped)."""
+    parts = [_events(300, i, t0=10**6 * i) for i in range(5)]
+    packets = [(0, _frame(evts(ev), "dv")) for ev in parts]
+    tail = _frame(evts(_events(50, 9, t0=10**8)), "dv")
+    if damage == "lz4":
+        packets += [(0, tail[:11] + bytes([0xF0]) * (len(tail) - 15) + bytes(4)), (0, tail)]
+    elif damage == "evts":
+        bad = bytearray(evts(_events(50, 9, t0=10**8)))
+        struct.pack_into("<I", bad, 28, 10**6)
+        packets += [(0, _frame(bytes(bad), "dv")), (0, tail)]
+    else:
+        packets += [(0, tail)]
+    f = aedat4_file(tmp_path / "damaged.aedat4", packets)
+    if damage == "cut":
+        f.write_bytes(f.read_bytes()[:-20])
+    got = []
+    with pytest.raises(EventFormatError, match="damaged.aedat4"):
+        with iter_events(f, chunk_events=100) as it:
+            for c in it:
+                got.append(c)
+    np.testing.assert_array_equal(np.concatenate(got), np.concatenate(parts))

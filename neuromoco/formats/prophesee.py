@@ -238,8 +238,9 @@ def _evt2_chunks(path: Path, info: FileInfo) -> Iterator[Checked]:
                 yield c
 
 
-EVT3_FEED_BYTES = 1 << 20
-"""Bytes fed to the EVT 3.0 decoder at a time (even; its output stays in the CPU cache)."""
+EVT3_FEED_BYTES = 1 << 17
+"""Bytes fed to the EVT 3.0 decoder at a time (even; its ~64 k events stay in the CPU cache:
+measured 47 M events/s at 128 KiB, 40 at 1 MiB)."""
 
 
 def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[Checked]:
@@ -270,20 +271,23 @@ def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[Checked]:
                 if not _rust_error(err):
                     raise
                 raise EventFormatError(path, f"corrupt EVT 3.0 file: {err}") from None
-            n = len(e.x)
+            x, y, p = e.x, e.y, e.p  # each attribute access converts: once
+            n = len(x)
             if n:
                 t = e.t.view(np.int64)
-                if int(t[-1]) < 0:
+                n_bad = count_decreasing(t)
+                if int(t.min() if n_bad else t[0]) < 0:  # uint64 at or beyond 2**63
                     raise EventFormatError(path, "timestamp beyond 2**63 µs (corrupt data)")
                 out = np.empty(n, dtype=EVENT_DTYPE)
                 out["t"] = t
-                out["x"] = e.x
-                out["y"] = e.y
-                out["p"] = e.p
+                # x | y << 16 built on contiguous columns, stored in one strided pass
+                xy = y.astype(np.uint32)
+                xy <<= 16
+                xy |= x
+                xy_view(out)[:] = xy
+                out["p"] = p
                 # checked on the decoder's own contiguous columns
-                yield Checked(
-                    out, count_decreasing(t), int(e.x.max()), int(e.y.max()), int(e.p.max())
-                )
+                yield Checked(out, n_bad, int(x.max()), int(xy.max()) >> 16, int(p.max()))
 
 
 DAT_RECORD = 8
@@ -295,9 +299,11 @@ def _dat_decode_block(raw: np.ndarray, out: np.ndarray) -> tuple[int, int, int, 
     words = raw.view("<u4").reshape(-1, 2)
     m = words.shape[0]
     out = out[:m]
-    t = words[:, 0]
+    # contiguous copies first: every later operation on a column with an 8-byte stride costs
+    # 3-6x more than the copy
+    t = words[:, 0].copy()
     out["t"] = t
-    d = words[:, 1]
+    d = words[:, 1].copy()
     p = d >> 28
     max_p = int(p.max())
     if max_p > 1:

@@ -13,6 +13,7 @@ The base types (``EVENT_DTYPE``, ``SensorSize``, ``EventFormatError``, ``make_ev
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +167,9 @@ def detect_format(path: str | Path) -> str:
 
 
 def _open(path, sensor_size, format, options=None):
+    from neuromoco.formats.base import tune_malloc
+
+    tune_malloc()
     p = _existing_file(path)
     fmt = format or detect_format(p)
     mod = _format_module(fmt, p)
@@ -354,9 +358,10 @@ class EventChunks:
     def _generate(self):
         p, fmt = self.path, self.format
         chunks = _checked(p, fmt, self._mod, self._info, self.chunk_events)
+        step = functools.partial(next, chunks, None)
         last_t = None
         while True:
-            c = _guarded(p, fmt, lambda: next(chunks, None))
+            c = _guarded(p, fmt, step)
             if c is None:
                 return
             ev = c.events
@@ -366,10 +371,13 @@ class EventChunks:
             n_bad = c.n_bad
             if n_bad:
                 ev = ev[np.argsort(ev["t"], kind="stable")]
+            t = ev["t"]
+            first, last = int(t[0]), int(t[-1])
             if last_t is not None:
-                n_bad += int(ev["t"][0] < last_t)
+                n_bad += first < last_t
+                last = max(last, last_t)
             self.n_reordered += n_bad
-            last_t = max(int(ev["t"][-1]), last_t if last_t is not None else int(ev["t"][-1]))
+            last_t = last
             yield ev
 
     def close(self) -> None:

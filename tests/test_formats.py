@@ -582,3 +582,19 @@ def test_evt2_matches_independent_decoder(testdata):
     np.testing.assert_array_equal(ev["x"], x[order])
     np.testing.assert_array_equal(ev["y"], y[order])
     np.testing.assert_array_equal(ev["p"], p[order])
+
+
+def test_tune_malloc_is_once_and_can_be_declined() -> None:
+    """The allocator setting the readers make (formats.base.tune_malloc) happens once per
+    process (Linux/glibc), and NEUROMOCO_MALLOC=default leaves the allocator alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from neuromoco.formats.base import tune_malloc as t; print(t(), t())"
+    env = {k: v for k, v in os.environ.items() if k != "NEUROMOCO_MALLOC"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == [str(sys.platform.startswith("linux"))] * 2, out.stderr
+    env["NEUROMOCO_MALLOC"] = "default"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["False", "False"], out.stderr

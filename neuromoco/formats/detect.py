@@ -35,10 +35,14 @@ SUFFIX_HINTS = {
 
 def _prophesee(path: Path, head: bytes) -> str:
     lines = []
-    for raw in head.split(b"\n"):
-        if not raw.startswith(b"%"):
-            break
-        lines.append(raw[1:].strip().decode("latin-1").lower())
+    pos = 0
+    # line by line while they start with '%' (splitting all of ``head`` would also cut the
+    # binary data after the header into thousands of pieces)
+    while head.startswith(b"%", pos):
+        end = head.find(b"\n", pos)
+        end = len(head) if end < 0 else end
+        lines.append(head[pos + 1 : end].strip().decode("latin-1").lower())
+        pos = end + 1
     for line in lines:
         if line.startswith("evt "):
             v = line[4:].strip()

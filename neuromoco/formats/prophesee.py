@@ -67,10 +67,18 @@ PLUGIN_SIZES: list[tuple[str, SensorSize]] = [
 ]
 
 
+# header line patterns (compiled once: a probe matches every header line against them)
+_GEOMETRY = re.compile(r"geometry\s+(\d+)\s*x\s*(\d+)", re.I)
+_WIDTH_HEIGHT = re.compile(r"(width|height)\s+(\d+)", re.I)
+_PLUGIN = re.compile(r"plugin_name\s+(\S+)")
+_DATA_FILE = re.compile(r"Data file containing (.+?) events")
+_VERSION = re.compile(r"Version\s+(\S+)")
+
+
 def _header_size(lines: list[str]) -> SensorSize | None:
     kv: dict[str, str] = {}
     for line in lines:
-        m = re.match(r"geometry\s+(\d+)\s*x\s*(\d+)", line, re.I)
+        m = _GEOMETRY.match(line)
         if m:
             return int(m.group(1)), int(m.group(2))
         if line.lower().startswith("format "):
@@ -78,7 +86,7 @@ def _header_size(lines: list[str]) -> SensorSize | None:
                 if "=" in part:
                     k, v = part.split("=", 1)
                     kv[k.strip().lower()] = v.strip()
-        m = re.match(r"(width|height)\s+(\d+)", line, re.I)
+        m = _WIDTH_HEIGHT.match(line)
         if m:
             kv[m.group(1).lower()] = m.group(2)
     try:
@@ -92,10 +100,10 @@ def probe(path: Path, fmt: str, sensor_size: SensorSize | None = None) -> FileIn
     lines, offset = read_text_header(path, b"%", end_marker="end")
     camera = None
     for line in lines:
-        m = re.match(r"plugin_name\s+(\S+)", line)
+        m = _PLUGIN.match(line)
         if m:
             camera = m.group(1)
-        m = re.match(r"Data file containing (.+?) events", line)
+        m = _DATA_FILE.match(line)
         if m and camera is None:
             camera = m.group(1)
     size = _header_size(lines)
@@ -105,7 +113,7 @@ def probe(path: Path, fmt: str, sensor_size: SensorSize | None = None) -> FileIn
     n_data = file_size(path) - offset
     if fmt == "dat":
         for line in lines:
-            m = re.match(r"Version\s+(\S+)", line)
+            m = _VERSION.match(line)
             if m and m.group(1) != "2":
                 raise EventFormatError(path, f"DAT version {m.group(1)} is not supported (2)")
         # DAT: after the header, 1 byte event type and 1 byte event size (8), then 8-byte records
@@ -169,8 +177,9 @@ def _evt2_decode(w: np.ndarray, state: list[int]) -> Checked:
     is_ev = w < 0x20000000  # type 0 or 1
     ev = w[is_ev]
     n_ev = ev.shape[0]
-    is_th = (w >> 28) == 8
-    th_pos = np.flatnonzero(is_th)
+    # TIME_HIGH (type 8) among the rare words of types >= 8: one comparison over the block
+    high_types = np.flatnonzero(w >= 0x80000000)
+    th_pos = high_types[(w[high_types] >> 28) == 8]
     n_th = th_pos.shape[0]
     highs = np.empty(n_th + 1, dtype=np.int64)
     highs[0] = state[0]
@@ -181,7 +190,9 @@ def _evt2_decode(w: np.ndarray, state: list[int]) -> Checked:
         # CD words before each TIME_HIGH: its position minus the TIME_HIGH and other words there
         before = th_pos - np.arange(n_th)
         if w.shape[0] - n_ev - n_th:
-            before -= np.searchsorted(np.flatnonzero(~(is_ev | is_th)), th_pos)
+            other = ~is_ev
+            other[th_pos] = False
+            before -= np.searchsorted(np.flatnonzero(other), th_pos)
         counts[0] = before[0]
         counts[1:-1] = np.diff(before)
         counts[-1] = n_ev - before[-1]

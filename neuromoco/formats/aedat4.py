@@ -323,44 +323,23 @@ def _aedat_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.
 _READ_BYTES = 1 << 22  # file bytes read at a time; packets are parsed out of this buffer
 _PACKET_HEAD = struct.Struct("<ii")  # stream id, packet bytes
 _LZ4_MAGIC = 0x184D2204
-_LZ4_HEAD = struct.Struct("<IBB")  # frame magic, FLG, BD
 _U32 = struct.Struct("<I")
 _lz4_block = _lz4_frame = None  # lz4.block, lz4.frame: imported by the first read
-_LZ4_BLOCK_MAX = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}  # frame BD code → bytes
 
 
-def _lz4_decompress(frame: memoryview) -> bytes | memoryview:
-    """One LZ4 frame (an AEDAT 4.0 packet), decompressed.
-
-    DV writes each packet as a frame of ONE block without checksums: that case is parsed here
-    and decompressed with a single ``lz4.block`` call (``lz4.frame.decompress`` sets up a
-    context per call and allocates the frame's maximum block size: 5x slower on frames of
-    4 MiB blocks). Any other frame (several, possibly linked, blocks; checksums to verify) goes
-    to ``lz4.frame``."""
-    n = len(frame)
-    if n >= 15:
-        magic, flg, bd = _LZ4_HEAD.unpack_from(frame)
-        if magic != _LZ4_MAGIC:
-            raise ValueError("the packet is not an LZ4 frame")
-        # version 01, no block/content checksum, no content size, no dictionary
-        if flg & 0xDD == 0x40:
-            (size,) = _U32.unpack_from(frame, 7)
-            end = 11 + (size & 0x7FFFFFFF)
-            if n == end + 4 and _U32.unpack_from(frame, end)[0] == 0:
-                if size & 0x80000000:  # stored uncompressed
-                    return frame[11:end]
-                bound = _LZ4_BLOCK_MAX.get((bd >> 4) & 7)
-                if bound is None:
-                    raise ValueError(f"LZ4 frame block size code {(bd >> 4) & 7}")
-                return _lz4_block.decompress(frame[11:end], uncompressed_size=bound)
+def _lz4_decompress(frame: memoryview) -> bytes:
+    """One LZ4 frame (an AEDAT 4.0 packet) that :func:`_decompress_batch` did not recognise as
+    a plain one-block frame (several or linked blocks, checksums to verify, a content size),
+    decompressed by ``lz4.frame``."""
+    if len(frame) < 7 or _U32.unpack_from(frame)[0] != _LZ4_MAGIC:
+        raise ValueError("the packet is not an LZ4 frame")
     return _lz4_frame.decompress(frame)
 
 
 _EVTS_LAYOUT = bytes.fromhex("100000004556545300000600080004000600000004000000")
-_EVTS_ROW = np.frombuffer(_EVTS_LAYOUT, dtype=np.uint8)
-_ROW16 = np.dtype((np.void, 16))
 """Bytes 4-27 of every EVTS packet DV writes (root offset, identifier, vtable, table, vector
 offset): the events then start at byte 32, their count at 28."""
+_EVTS_ROW = np.frombuffer(_EVTS_LAYOUT, dtype=np.uint8)
 
 
 def _evts_events(buf, path: Path) -> memoryview:
@@ -415,8 +394,10 @@ def _decompress_batch(
     """The packets at ``starts`` (byte offsets of their LZ4 frames in ``buf``; ``base``: the file
     offset of ``buf``) decompressed. Frames of one block without checksums, sizes or dictionary
     (DV's: FLG 0x40, 64 KiB blocks; our writer's: FLG 0x60, 4 MiB blocks) are checked for all
-    packets at once and go straight to ``lz4.block``: the per-packet Python work sets this reader's speed on
-    DV's packets of a few hundred events. Any other frame goes to :func:`_lz4_decompress`.
+    packets at once and go straight to ``lz4.block`` (``lz4.frame.decompress`` sets up a context
+    per call and allocates the frame's whole block size: 5x slower on 4 MiB-block frames); on
+    DV's packets of a few hundred events the per-packet Python work sets this reader's speed.
+    Any other frame goes to :func:`_lz4_decompress`.
     Returns the packets decompressed and the error that stopped it early (None: all of them),
     so the events before the damage are still delivered."""
     b = np.frombuffer(buf, dtype=np.uint8)

@@ -632,7 +632,9 @@ class DVSAugment:
         wrap = torch.zeros(n, dtype=torch.bool)
         boxes = torch.zeros(n, 4, dtype=torch.long)
         b = self.num_bins
-        for name in set(names):
+        # the ops in order of first use: a set's order follows the per-process string hash
+        # (PYTHONHASHSEED), which made the draws from ``g`` differ from run to run
+        for name in dict.fromkeys(names):
             sel = torch.tensor([nm == name for nm in names])
             k = int(sel.sum())
             if name == "identity":

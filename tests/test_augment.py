@@ -83,6 +83,28 @@ def test_deterministic_under_a_seed(t):
     assert torch.equal(c, t(x))
 
 
+
+def test_same_seed_same_augmentation_in_every_process():
+    """The draws must not depend on the per-process string hash (PYTHONHASHSEED): DVSAugment
+    used to visit the chosen ops in a set's order, so a seeded training run was not
+    reproducible from one process to the next (found comparing two identical finetuning runs)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, neuromoco.augment as A;"
+        "x = torch.rand(16, 3, 2, 32, 32, generator=torch.Generator().manual_seed(0));"
+        "y = A.POLICIES['neuromoco_gesture_polarity']()(x, generator=A.seeded(5));"
+        "print(float(y.double().sum()), float((y.double() ** 2).sum()))"
+    )
+    outs = set()
+    for hash_seed in ("1", "2", "3"):
+        env = {**__import__("os").environ, "PYTHONHASHSEED": hash_seed}
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.add(r.stdout.strip())
+    assert len(outs) == 1, outs
+
 def test_hflip_exact():
     x = clip()
     assert torch.equal(A.hflip(x), x.flip(-1))

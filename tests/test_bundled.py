@@ -85,6 +85,9 @@ def test_bundled_torch_and_onnx_agree_and_beat_chance():
 
 @pytest.mark.slow
 def test_bundled_build_runs_end_to_end(tmp_path):
+    """The whole build (pretrain, finetune, measure, export, atomic replace) on tiny settings.
+    The procedural recipe pair: its flat ``data.options`` take one override for both recipes
+    (the mixed pretraining recipe nests options per dataset; bench.real_gain --quick runs it)."""
     from neuromoco.train.bundle import build
 
     m = build(
@@ -98,6 +101,7 @@ def test_bundled_build_runs_end_to_end(tmp_path):
             f"data.cache_dir={tmp_path / 'cache'}",
         ),
         out=tmp_path / "weights",
+        recipe_set="procedural",
     )
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == sorted(
         [DEMO.checkpoint.name, DEMO.onnx.name, DEMO.metrics_path.name]

@@ -83,7 +83,6 @@ def test_deterministic_under_a_seed(t):
     assert torch.equal(c, t(x))
 
 
-
 def test_same_seed_same_augmentation_in_every_process():
     """The draws must not depend on the per-process string hash (PYTHONHASHSEED): DVSAugment
     used to visit the chosen ops in a set's order, so a seeded training run was not
@@ -104,6 +103,7 @@ def test_same_seed_same_augmentation_in_every_process():
         assert r.returncode == 0, r.stderr[-2000:]
         outs.add(r.stdout.strip())
     assert len(outs) == 1, outs
+
 
 def test_hflip_exact():
     x = clip()

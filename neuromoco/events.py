@@ -241,15 +241,27 @@ READ_CHUNK_EVENTS = 1 << 20
 
 
 def _checked(p, fmt, mod, info, chunk_events: int):
-    """The format module's checked chunks (``iter_checked``: measured by the decoder on its own
-    columns), else its raw chunks measured here."""
+    """The non-empty chunks of a file as :class:`~neuromoco.formats.base.Checked`, each
+    range-checked against ``info.sensor_size``; decoder errors become ``EventFormatError``.
+
+    Order and range are measured by the decoder on its own columns where the format module has
+    ``iter_checked``, else on the raw chunks here."""
     from neuromoco.formats.base import measure
 
     fn = getattr(mod, "iter_checked", None)
     if fn is not None:
-        return _guarded(p, fmt, lambda: fn(p, info, chunk_events))
-    raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, chunk_events))
-    return (measure(ev) for ev in raw)
+        chunks = _guarded(p, fmt, lambda: fn(p, info, chunk_events))
+    else:
+        raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, chunk_events))
+        chunks = (measure(ev) for ev in raw)
+    step = functools.partial(next, chunks, None)
+    while True:
+        c = _guarded(p, fmt, step)
+        if c is None:
+            return
+        if c.events.size:
+            check_range(c.max_x, c.max_y, c.max_p, info.sensor_size, p)
+            yield c
 
 
 def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
@@ -260,21 +272,14 @@ def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
     whole-file array checked afterwards costs a pass over memory per check)."""
     from neuromoco.types import concat_events
 
-    chunks = _checked(p, fmt, mod, info, READ_CHUNK_EVENTS)
     parts = []
     n_bad = 0
     last = None
-    while True:
-        c = _guarded(p, fmt, lambda: next(chunks, None))
-        if c is None:
-            break
-        ev = c.events
-        if ev.size == 0:
-            continue
-        check_range(c.max_x, c.max_y, c.max_p, info.sensor_size, p)
-        n_bad += c.n_bad + int(last is not None and ev["t"][0] < last)
-        last = int(ev["t"][-1])
-        parts.append(ev)
+    for c in _checked(p, fmt, mod, info, READ_CHUNK_EVENTS):
+        t = c.events["t"]
+        n_bad += c.n_bad + int(last is not None and t[0] < last)
+        last = int(t[-1])
+        parts.append(c.events)
     events = concat_events(iter(parts))
     if n_bad:
         events = events[np.argsort(events["t"], kind="stable")]
@@ -356,18 +361,9 @@ class EventChunks:
         return self._gen
 
     def _generate(self):
-        p, fmt = self.path, self.format
-        chunks = _checked(p, fmt, self._mod, self._info, self.chunk_events)
-        step = functools.partial(next, chunks, None)
         last_t = None
-        while True:
-            c = _guarded(p, fmt, step)
-            if c is None:
-                return
+        for c in _checked(self.path, self.format, self._mod, self._info, self.chunk_events):
             ev = c.events
-            if ev.size == 0:
-                continue
-            check_range(c.max_x, c.max_y, c.max_p, self.sensor_size, p)
             n_bad = c.n_bad
             if n_bad:
                 ev = ev[np.argsort(ev["t"], kind="stable")]

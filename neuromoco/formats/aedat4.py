@@ -344,13 +344,10 @@ _EVTS_ROW = np.frombuffer(_EVTS_LAYOUT, dtype=np.uint8)
 
 def _evts_events(buf, path: Path) -> memoryview:
     """The Event structs (16 bytes each) of an ``EVTS`` EventPacket flatbuffer (size-prefixed,
-    as DV writes it, or not), every offset checked against the buffer."""
+    as DV writes it, or not), every offset checked against the buffer: the general parser, for
+    batches :func:`_packet_events` cannot cut all at once."""
     mv = memoryview(buf)
     n_buf = len(mv)
-    if n_buf >= 32 and mv[4:28] == _EVTS_LAYOUT:  # the layout DV (and our writer) makes
-        (k,) = _U32.unpack_from(mv, 28)
-        if 32 + 16 * k <= n_buf:
-            return mv[32 : 32 + 16 * k]
 
     def u32(off: int, signed: bool = False) -> int:
         if not 0 <= off <= n_buf - 4:

@@ -46,8 +46,9 @@ from bench.real_gain import (
     _common,
     _fresh_dir,
     _ms,
-    _neuromoco_cmd,
     finetune,
+    ft_overrides,
+    real_clips,
 )
 from neuromoco.atomic import atomic_write_text
 
@@ -77,18 +78,6 @@ def policy_clips(policy: str, work: Path) -> Path:
         lines.append(f"{dst.name},{r['label']}")
     atomic_write_text(labels, "\n".join(lines) + "\n")
     return labels
-
-
-def evaluate_clips(ckpt: Path, labels: Path, mode: str, out_json: Path) -> dict:
-    import subprocess
-
-    cmd = [*_neuromoco_cmd(), "evaluate", str(ckpt), "--recordings", str(labels)]
-    cmd += ["--mode", mode, "--json", str(out_json)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
-    d = json.loads(out_json.read_text())
-    return {"correct": d["correct"], "n": d["n"], "preds": [c["pred"] for c in d["clips"]]}
 
 
 def repolarise(x, how: str, seed: int = 0):
@@ -135,13 +124,7 @@ def finetune_without(seed: int, a, work: Path) -> Path:
     if (out / "done").is_file():
         return out / "last.pt"
     _fresh_dir(out)
-    over = [
-        *_common(seed, a.ft_epochs, a.quick),
-        f"run.eval_every={a.ft_epochs}",
-        f"schedule.warmup_epochs={max(1, round(a.ft_epochs * 5 / 40))}",
-        'finetune.pretrained=""',
-        'data.augment="neuromoco_gesture"',
-    ]
+    over = [*ft_overrides(seed, a.ft_epochs, a.quick, ""), 'data.augment="neuromoco_gesture"']
     run_finetune(load_recipe(RECIPES / FINETUNE, over), out)
     (out / "done").write_text(json.dumps(over) + "\n")
     return out / "last.pt"
@@ -180,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             for pol in POLICIES:
                 for mode in ("window", "stream"):
                     j = ck.parent / f"real_{pol}_{mode}.json"
-                    r[f"real_{pol}_{mode}"] = evaluate_clips(ck, labels[pol], mode, j)
+                    r[f"real_{pol}_{mode}"] = real_clips(ck, mode, j, labels[pol])
             res["runs"][f"{arm}_s{seed}"] = r
             print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {arm} s{seed}: {r}", flush=True)
             atomic_write_text(work / "polarity_robustness.json", json.dumps(res, indent=2) + "\n")

@@ -86,6 +86,17 @@ def _common(seed: int, epochs: int, quick: bool) -> list[str]:
     return o
 
 
+def ft_overrides(seed: int, epochs: int, quick: bool, pretrained: str) -> list[str]:
+    """The overrides every finetuning run here makes to ``FINETUNE``: ``epochs`` with the
+    recipe's warm-up proportion (5 of 40), one evaluation at the end, the starting checkpoint."""
+    return [
+        *_common(seed, epochs, quick),
+        f"run.eval_every={epochs}",
+        f"schedule.warmup_epochs={max(1, round(epochs * 5 / 40))}",
+        f'finetune.pretrained="{pretrained}"',
+    ]
+
+
 def _fresh_dir(d: Path) -> None:
     if d.exists():  # an interrupted run (no result.json): start it again
         shutil.rmtree(d)
@@ -135,14 +146,14 @@ def _neuromoco_cmd() -> list[str]:
     return [sys.executable, "-c", "import sys; from neuromoco.cli import main; sys.exit(main())"]
 
 
-def real_clips(ckpt: Path, mode: str, out_json: Path) -> dict:
+def real_clips(ckpt: Path, mode: str, out_json: Path, labels: Path = LABELS) -> dict:
     """``neuromoco evaluate CKPT --recordings LABELS --mode MODE --json OUT`` → its JSON."""
     cmd = [
         *_neuromoco_cmd(),
         "evaluate",
         str(ckpt),
         "--recordings",
-        str(LABELS),
+        str(labels),
         "--mode",
         mode,
         "--json",
@@ -172,12 +183,7 @@ def finetune(arm: str, seed: int, a, work: Path, test_ds, pre: dict | None) -> d
         return json.loads(res_path.read_text())
     _fresh_dir(out)
     ckpt = pre["checkpoint"] if pre else ""
-    over = [
-        *_common(seed, a.ft_epochs, a.quick),
-        f"run.eval_every={a.ft_epochs}",
-        f"schedule.warmup_epochs={max(1, round(a.ft_epochs * 5 / 40))}",
-        f'finetune.pretrained="{ckpt}"',
-    ]
+    over = ft_overrides(seed, a.ft_epochs, a.quick, ckpt)
     cfg = load_recipe(RECIPES / FINETUNE, over)
     r = run_finetune(cfg, out)
     test = _test_metrics(out / "last.pt", test_ds)
@@ -412,12 +418,9 @@ def label_efficiency(a) -> int:
                 elif kind == "probe_neuromoco":
                     ck = pre["checkpoint"]
                 over = [
-                    *_common(seed, epochs, a.quick),
+                    *ft_overrides(seed, epochs, a.quick, ck),
                     f"data.label_fraction={frac}",
                     f"optim.batch_size={batch}",
-                    f"run.eval_every={epochs}",
-                    f"schedule.warmup_epochs={max(1, round(epochs * 5 / 40))}",
-                    f'finetune.pretrained="{ck}"',
                 ]
                 if kind.startswith("probe"):
                     over += ["finetune.freeze_backbone=true", "optim.lr=0.01"]

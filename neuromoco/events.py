@@ -14,6 +14,8 @@ The base types (``EVENT_DTYPE``, ``SensorSize``, ``EventFormatError``, ``make_ev
 from __future__ import annotations
 
 import functools
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,13 +148,17 @@ def _format_module(fmt: str, path=None):
     return importlib.import_module(f"neuromoco.formats.{_MODULES[fmt]}")
 
 
-def _existing_file(path) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
-    if not p.is_file():
+def _stat_file(path) -> tuple[Path, int]:
+    """``path`` as a Path and its size in bytes (one ``stat``); errors for a missing file or
+    one that is not a regular file."""
+    p = path if isinstance(path, Path) else Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{p}: no such file") from None
+    if not stat.S_ISREG(st.st_mode):
         raise EventFormatError(p, "not a regular file")
-    return p
+    return p, st.st_size
 
 
 def detect_format(path: str | Path) -> str:
@@ -163,33 +169,39 @@ def detect_format(path: str | Path) -> str:
     """
     from neuromoco.formats.detect import detect
 
-    return detect(_existing_file(path))
+    return detect(_stat_file(path)[0])
 
 
 def _open(path, sensor_size, format, options=None):
-    from neuromoco.formats.base import tune_malloc
+    # One stat and one read of the file's first 64 KiB serve detection, the header probe and,
+    # for a file that small, the decoding: a dataset of thousands of small files pays this per
+    # file (docs/benchmarks.md, "Event-file I/O vs faery").
+    from neuromoco.formats.base import read_head, tune_malloc
+    from neuromoco.formats.detect import detect
 
     tune_malloc()
-    p = _existing_file(path)
-    fmt = format or detect_format(p)
+    p, n_bytes = _stat_file(path)
+    head = read_head(p, n_bytes)
+    fmt = format or detect(p, head.data)
     mod = _format_module(fmt, p)
     if sensor_size is not None:
         sensor_size = _check_sensor_size(sensor_size, p)
-    if p.stat().st_size == 0:
+    if n_bytes == 0:
         # A zero-byte file of a known format holds zero events (not an error).
         from neuromoco.formats.base import EMPTY, FileInfo
 
         size = sensor_size or mod.DEFAULT_SENSOR_SIZE.get(fmt, (128, 128))
         return p, fmt, EMPTY, FileInfo(fmt, tuple(size), None, 0, {"empty_file": True})
-    if options:  # format-specific reading options (text files: columns=, time_unit=, ...)
-        unknown = sorted(set(options) - set(getattr(mod, "OPTIONS", ())))
+    kw = dict(options or {})
+    if kw:  # format-specific reading options (text files: columns=, time_unit=, ...)
+        unknown = sorted(set(kw) - set(getattr(mod, "OPTIONS", ())))
         if unknown:
             raise EventFormatError(
                 p, f"reading option(s) {', '.join(unknown)} do not apply to {fmt}"
             )
-        info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size, **options))
-    else:
-        info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size))
+    if getattr(mod, "PROBE_TAKES_HEAD", False):
+        kw["head"] = head
+    info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size, **kw))
     return p, fmt, mod, info
 
 
@@ -208,9 +220,6 @@ def _check_sensor_size(sensor_size, path=None) -> SensorSize:
 def _guarded(path, fmt, fn):
     """Run a decoder step; turn the low-level errors a corrupt file can cause into
     :class:`EventFormatError` naming the file (decoders raise it themselves where they can)."""
-    import struct
-    import zipfile
-
     try:
         return fn()
     except EventFormatError as e:
@@ -219,18 +228,25 @@ def _guarded(path, fmt, fn):
         raise
     except FileNotFoundError:
         raise
-    except (
-        struct.error,
-        IndexError,
-        KeyError,
-        ValueError,
-        RuntimeError,
-        OverflowError,
-        EOFError,
-        zipfile.BadZipFile,
-        UnicodeDecodeError,
-        MemoryError,
-    ) as e:
+    except Exception as e:
+        # imported here, not per call: this wraps every chunk of every read
+        import struct
+        import zipfile
+
+        corrupt = (
+            struct.error,
+            IndexError,
+            KeyError,
+            ValueError,
+            RuntimeError,
+            OverflowError,
+            EOFError,
+            zipfile.BadZipFile,
+            UnicodeDecodeError,
+            MemoryError,
+        )
+        if not isinstance(e, corrupt):
+            raise
         raise EventFormatError(
             path, f"corrupt or unreadable {fmt} file ({type(e).__name__}: {e})"
         ) from e

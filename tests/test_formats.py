@@ -598,3 +598,53 @@ def test_tune_malloc_is_once_and_can_be_declined() -> None:
     env["NEUROMOCO_MALLOC"] = "default"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# ------------------------------------------------- one read of a file's first bytes (formats.base.Head)
+
+
+@pytest.mark.parametrize("head_bytes", [1, 13, 200, 4096])
+def test_reads_do_not_depend_on_how_much_of_the_file_is_read_first(
+    head_bytes, testdata, monkeypatch
+):
+    """Opening reads a file's first 64 KiB once (detection, header probe, and the data of a file
+    that fits); a header or data running past those bytes comes from the file. Every real file
+    must read the same whatever that amount, including amounts that cut a header line, the
+    DAT type bytes or a record in two."""
+    from neuromoco.formats import base
+
+    want = {rel: read_recording(testdata / rel) for rel in REAL}
+    assert any(
+        len(base.read_head(testdata / rel, (testdata / rel).stat().st_size).data)
+        == (testdata / rel).stat().st_size
+        for rel in REAL
+    )  # some fit whole
+    monkeypatch.setattr(base, "HEAD_BYTES", head_bytes)
+    for rel, ref in want.items():
+        rec = read_recording(testdata / rel, format=ref.format)
+        assert (rec.sensor_size, rec.camera, rec.extra) == (ref.sensor_size, ref.camera, ref.extra)
+        np.testing.assert_array_equal(rec.events, ref.events, err_msg=rel)
+        with iter_events(testdata / rel, chunk_events=3000, format=ref.format) as chunks:
+            parts = list(chunks)
+        got = np.concatenate(parts) if parts else rec.events[:0]
+        np.testing.assert_array_equal(got, ref.events, err_msg=rel)
+
+
+@pytest.mark.parametrize("fmt", ["evt2", "dat", "aedat2"])
+def test_header_longer_than_the_first_read(fmt, tmp_path, testdata):
+    """A header of 100 KiB of comment lines (past the 64 KiB read at opening) is parsed from
+    the file; the events after it read as with a short header."""
+    if fmt == "aedat2":  # no writer: a real jAER file
+        short, lead = testdata / "aedat2/alex_walking_again.aedat", b"#"
+    else:
+        short, lead = tmp_path / f"short.{fmt}", b"%"
+        write_events(short, _random_events(5000, size=(64, 48)), (64, 48), format=fmt)
+    blob = short.read_bytes()
+    first_nl = blob.index(b"\n") + 1  # the magic / first line stays first
+    pad = b"".join(lead + (b" comment %06d " % i).ljust(100, b".") + b"\n" for i in range(1024))
+    long_ = tmp_path / f"long.{fmt}"
+    long_.write_bytes(blob[:first_nl] + pad + blob[first_nl:])
+    a, b = read_recording(short, format=fmt), read_recording(long_, format=fmt)
+    assert b.events.shape[0] > 4000 and b.sensor_size == a.sensor_size
+    np.testing.assert_array_equal(b.events, a.events)
+    assert detect_format(long_) == fmt

@@ -33,6 +33,7 @@ import numpy as np
 from neuromoco.formats.base import (
     Checked,
     FileInfo,
+    Head,
     decode_records,
     events_of,
     fixed_records,
@@ -56,8 +57,17 @@ DAVIS_SIZES: list[tuple[str, SensorSize]] = [
 ]
 
 
-def probe(path: Path, fmt: str = "aedat2", sensor_size: SensorSize | None = None) -> FileInfo:
-    lines, offset = read_text_header(path, b"#", end_marker="End Of ASCII Header")
+PROBE_TAKES_HEAD = True
+
+
+def probe(
+    path: Path,
+    fmt: str = "aedat2",
+    sensor_size: SensorSize | None = None,
+    head: Head | None = None,
+) -> FileInfo:
+    """The ``#`` header of an AEDAT 2.0 file; ``head``: its first bytes, when read."""
+    lines, offset = read_text_header(path, b"#", end_marker="End Of ASCII Header", head=head)
     if not lines or not lines[0].startswith(MAGIC):
         raise EventFormatError(path, "not an AEDAT 2.0 file (no #!AER-DAT2.0 first line)")
     chip = None
@@ -75,12 +85,12 @@ def probe(path: Path, fmt: str = "aedat2", sensor_size: SensorSize | None = None
         raise EventFormatError(
             path, f"AEDAT 2.0 chip {short!r} has an address layout this reader does not know"
         )
-    n = fixed_records(path, offset, RECORD.itemsize, "AEDAT 2.0")
+    n = fixed_records(path, offset, RECORD.itemsize, "AEDAT 2.0", head)
     extra = {"layout": layout, "n_records": n, "chip_class": chip}
     # The geometry of the address decoding is the chip's; a sensor_size override only changes
     # the range check (the y flip always uses the chip's height).
     return FileInfo(
-        "aedat2", tuple(sensor_size or size), short, offset, extra | {"chip_size": size}
+        "aedat2", tuple(sensor_size or size), short, offset, extra | {"chip_size": size}, head
     )
 
 
@@ -176,7 +186,7 @@ def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Chec
 
     try:
         yield from decode_records(
-            path, info.data_offset, info.extra["n_records"], 8, chunk_events, block
+            path, info.data_offset, info.extra["n_records"], 8, chunk_events, block, info.head
         )
     except EventFormatError as e:
         if e.path is None:

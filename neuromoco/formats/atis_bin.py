@@ -23,6 +23,7 @@ import numpy as np
 from neuromoco.formats.base import (
     Checked,
     FileInfo,
+    Head,
     decode_records,
     events_of,
     fixed_records,
@@ -41,12 +42,22 @@ DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"atis_bin": NCALTECH101_SIZE}
 _SCAN_RECORDS = 1 << 22
 
 
-def probe(path: Path, fmt: str = "atis_bin", sensor_size: SensorSize | None = None) -> FileInfo:
-    n = fixed_records(path, 0, 5, "ATIS .bin")
+PROBE_TAKES_HEAD = True
+
+
+def probe(
+    path: Path,
+    fmt: str = "atis_bin",
+    sensor_size: SensorSize | None = None,
+    head: Head | None = None,
+) -> FileInfo:
+    """Record count and sensor size of an ATIS ``.bin`` file (no header: without
+    ``sensor_size``, inferred from a scan of the coordinates); ``head``: its first bytes."""
+    n = fixed_records(path, 0, 5, "ATIS .bin", head)
     extra: dict = {"n_records": n}
     if sensor_size is None:
         xmax = ymax = -1
-        for block in iter_records(path, 0, RECORD, n, _SCAN_RECORDS):
+        for block in iter_records(path, 0, RECORD, n, _SCAN_RECORDS, head):
             y = block[:, 1]
             ev = y != OVERFLOW_Y
             if ev.any():
@@ -55,7 +66,7 @@ def probe(path: Path, fmt: str = "atis_bin", sensor_size: SensorSize | None = No
         sensor_size = NMNIST_SIZE if (xmax < 34 and ymax < 34) else NCALTECH101_SIZE
         extra["sensor_size_inferred"] = True
     camera = "ATIS"
-    return FileInfo("atis_bin", tuple(sensor_size), camera, 0, extra)
+    return FileInfo("atis_bin", tuple(sensor_size), camera, 0, extra, head)
 
 
 def decode_block(raw: np.ndarray, out: np.ndarray, state: list[int], tmp) -> int:
@@ -111,7 +122,7 @@ def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Chec
     def block(raw: np.ndarray, out: np.ndarray) -> int:
         return decode_block(raw, out, state, tmp)
 
-    yield from decode_records(path, 0, info.extra["n_records"], 5, chunk_events, block)
+    yield from decode_records(path, 0, info.extra["n_records"], 5, chunk_events, block, info.head)
 
 
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:

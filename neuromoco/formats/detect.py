@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neuromoco.formats.base import HEAD_BYTES
 from neuromoco.types import EventFormatError
 
 # suffix -> format, for zero-byte files and headerless formats
@@ -68,10 +69,12 @@ def _prophesee(path: Path, head: bytes) -> str:
     )
 
 
-def detect(path: Path) -> str:
-    path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
+def detect(path: Path, head: bytes | None = None) -> str:
+    """The format of ``path``; ``head``: its first 64 KiB (or all of it), when already read."""
+    path = path if isinstance(path, Path) else Path(path)
+    if head is None:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
     suffix = path.suffix.lower()
     if not head:
         if suffix in SUFFIX_HINTS:

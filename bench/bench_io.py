@@ -18,7 +18,8 @@ load on a shared machine; the files are in the page cache; M events/s, higher is
   (``faery.events_stream_from_array(...).to_file``); dv-processing's AEDAT 4.0 writer (the
   previous one, per-event push_back) on 1 M events for reference;
 * convert EVT 2.0 → AEDAT 4.0: ``neuromoco convert`` vs faery's streaming ``to_file``, each in a
-  subprocess, with its peak resident memory.
+  subprocess, with its peak resident memory;
+* the per-file cost of a small file (the 4,407-event DAT), step by step.
 """
 
 from __future__ import annotations
@@ -184,6 +185,48 @@ def bench_format(fmt: str, path: Path, repeats: int, write_dir: Path) -> dict:
     return r
 
 
+def bench_small_file(path: Path, fmt: str, repeats: int = 2000) -> list[tuple[str, float]]:
+    """Per-file cost (µs, best of ``repeats``) of a small file, step by step: what a data set of
+    thousands of such files (N-CARS: ~4 k events each) pays per file. The steps are timed one by
+    one (in a loop of the whole read they overlap in the CPU cache, so they need not add up)."""
+    from neuromoco import events as E
+    from neuromoco.formats.base import read_head
+    from neuromoco.formats.detect import detect
+
+    p, size = E._stat_file(path)
+    head = read_head(p, size)
+    mod = E._format_module(fmt, p)
+    kw = {"head": head} if getattr(mod, "PROBE_TAKES_HEAD", False) else {}
+    info = mod.probe(p, fmt, None, **kw)
+
+    def decode():
+        for _ in E._checked(p, fmt, mod, info, 1 << 20):
+            pass
+
+    def chunked():
+        for _ in iter_events(path, chunk_events=1_000_000):
+            pass
+
+    steps = [
+        ("stat + the first 64 KiB read", lambda: read_head(*E._stat_file(path))),
+        ("format detection (from those bytes)", lambda: detect(p, head.data)),
+        ("header probe (from those bytes)", lambda: mod.probe(p, fmt, None, **kw)),
+        ("decoding + order/range checks", decode),
+    ]
+    out = [(name, _best(fn, repeats) * 1e6) for name, fn in steps]
+    ours_c, faery_c = _best_pair(chunked, lambda: _faery_chunked(path, fmt), repeats)
+    ours_w, faery_w = _best_pair(
+        lambda: read_events(path), lambda: _faery_whole(path, fmt), repeats
+    )
+    out += [
+        ("**chunked read, in all** (`iter_events`)", ours_c * 1e6),
+        ("faery, chunked (its packets)", faery_c * 1e6),
+        ("**whole read, in all** (`read_events`)", ours_w * 1e6),
+        ("faery, whole (its packets concatenated)", faery_w * 1e6),
+    ]
+    return out
+
+
 def bench_dv_write(n: int, write_dir: Path) -> float:
     """dv-processing's MonoCameraWriter with a push_back loop (the previous AEDAT 4.0 writer)."""
     import dv_processing as dv
@@ -240,6 +283,7 @@ def main(quick: bool = False) -> str:
         theirs = _run_measured(FAERY_CONVERT, str(src), str(d / "f.aedat4"))
         assert read_events(d / "o.aedat4").shape[0] == n_conv
         baseline = _run_measured("import neuromoco.events, neuromoco.formats.writer, faery")
+        small = bench_small_file(TESTDATA / REAL["dat"], "dat", 300 if quick else 2000)
         dv_w = bench_dv_write(1_000_000 if not quick else 200_000, d)
 
     out = [
@@ -276,7 +320,14 @@ def main(quick: bool = False) -> str:
         "",
         f"dv-processing `MonoCameraWriter` + per-event `push_back` (the previous AEDAT 4.0 "
         f"writer): {dv_w / 1e6:.2f} M events/s.",
+        "",
+        "Per-file cost of the real DAT file (4,407 events), step by step (µs, best of each; "
+        "the steps timed alone):",
+        "",
+        "| step | µs |",
+        "|---|---:|",
     ]
+    out += [f"| {name} | {us:.1f} |" for name, us in small]
     return "\n".join(out) + "\n"
 
 

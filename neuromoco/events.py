@@ -140,12 +140,30 @@ _MODULES = {
 }
 
 
-def _format_module(fmt: str, path=None):
-    import importlib
+_LOADED: dict = {}
 
-    if fmt not in _MODULES:
-        raise EventFormatError(path, f"unknown event format {fmt!r}; known: {', '.join(FORMATS)}")
-    return importlib.import_module(f"neuromoco.formats.{_MODULES[fmt]}")
+
+def _format_module(fmt: str, path=None):
+    mod = _LOADED.get(fmt)
+    if mod is None:
+        import importlib
+
+        if fmt not in _MODULES:
+            raise EventFormatError(
+                path, f"unknown event format {fmt!r}; known: {', '.join(FORMATS)}"
+            )
+        mod = _LOADED[fmt] = importlib.import_module(f"neuromoco.formats.{_MODULES[fmt]}")
+    return mod
+
+
+@functools.cache
+def _opening():
+    """The helpers every open uses, imported (and the allocator tuned) once."""
+    from neuromoco.formats.base import read_head, tune_malloc
+    from neuromoco.formats.detect import detect
+
+    tune_malloc()
+    return read_head, detect
 
 
 def _stat_file(path) -> tuple[Path, int]:
@@ -176,10 +194,7 @@ def _open(path, sensor_size, format, options=None):
     # One stat and one read of the file's first 64 KiB serve detection, the header probe and,
     # for a file that small, the decoding: a dataset of thousands of small files pays this per
     # file (docs/benchmarks.md, "Event-file I/O vs faery").
-    from neuromoco.formats.base import read_head, tune_malloc
-    from neuromoco.formats.detect import detect
-
-    tune_malloc()
+    read_head, detect = _opening()
     p, n_bytes = _stat_file(path)
     head = read_head(p, n_bytes)
     fmt = format or detect(p, head.data)

@@ -19,7 +19,8 @@ load on a shared machine; the files are in the page cache; M events/s, higher is
   previous one, per-event push_back) on 1 M events for reference;
 * convert EVT 2.0 → AEDAT 4.0: ``neuromoco convert`` vs faery's streaming ``to_file``, each in a
   subprocess, with its peak resident memory;
-* the per-file cost of a small file (the 4,407-event DAT), step by step.
+* the per-file cost of a small file (the 4,407-event DAT), step by step, and DAT files of
+  growing size: where that fixed cost stops mattering.
 """
 
 from __future__ import annotations
@@ -227,6 +228,32 @@ def bench_small_file(path: Path, fmt: str, repeats: int = 2000) -> list[tuple[st
     return out
 
 
+def bench_sizes(
+    fmt: str, sizes: tuple[int, ...], work: Path, repeats: int
+) -> list[tuple[int, float, float, float, float]]:
+    """Where the fixed cost per file stops mattering: µs per file, ours and faery, chunked and
+    whole, for files of ``sizes`` events (the real recording repeated; the first size is the
+    real file itself when it matches). Rows: (events, chunked, faery chunked, whole, faery
+    whole)."""
+    src = TESTDATA / REAL[fmt]
+    rows = []
+    for n in sizes:
+        path = src if n == read_recording(src).events.shape[0] else work / f"n{n}{SUFFIX[fmt]}"
+        if path != src:
+            make_big(fmt, src, path, n)
+
+        def chunked(path=path):
+            for _ in iter_events(path, chunk_events=1_000_000):
+                pass
+
+        a, b = _best_pair(chunked, lambda path=path: _faery_chunked(path, fmt), repeats)
+        c, d = _best_pair(
+            lambda path=path: read_events(path), lambda path=path: _faery_whole(path, fmt), repeats
+        )
+        rows.append((n, a * 1e6, b * 1e6, c * 1e6, d * 1e6))
+    return rows
+
+
 def bench_dv_write(n: int, write_dir: Path) -> float:
     """dv-processing's MonoCameraWriter with a push_back loop (the previous AEDAT 4.0 writer)."""
     import dv_processing as dv
@@ -284,6 +311,9 @@ def main(quick: bool = False) -> str:
         assert read_events(d / "o.aedat4").shape[0] == n_conv
         baseline = _run_measured("import neuromoco.events, neuromoco.formats.writer, faery")
         small = bench_small_file(TESTDATA / REAL["dat"], "dat", 300 if quick else 2000)
+        sizes = bench_sizes(
+            "dat", (4407, 10_000, 20_000, 40_000, 80_000, 160_000), d, 40 if quick else 200
+        )
         dv_w = bench_dv_write(1_000_000 if not quick else 200_000, d)
 
     out = [
@@ -328,6 +358,17 @@ def main(quick: bool = False) -> str:
         "|---|---:|",
     ]
     out += [f"| {name} | {us:.1f} |" for name, us in small]
+    out += [
+        "",
+        "DAT files of growing size (the real recording repeated), µs per file:",
+        "",
+        "| events | chunked | faery | ratio | whole | faery | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    out += [
+        f"| {n:,} | {a:.0f} | {b:.0f} | {b / a:.2f} | {c:.0f} | {e:.0f} | {e / c:.2f} |"
+        for n, a, b, c, e in sizes
+    ]
     return "\n".join(out) + "\n"
 
 

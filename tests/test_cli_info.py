@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -136,3 +137,28 @@ def test_cli_main_registers_info_and_convert(testdata, capsys):
             pytest.skip(f"neuromoco.commands.{mod} not written yet")
     assert cli.main(["info", "--json", str(testdata / "atis_bin/sample_nmnist.bin")]) == 0
     assert json.loads(capsys.readouterr().out)["events"] == 4325
+
+
+def test_output_to_a_closed_pipe_ends_quietly(testdata):
+    """`neuromoco info rec | head -3`: the reader goes away. Before, the command printed
+    "error: [Errno 32] Broken pipe" (and exited 1); now it exits 141 (as SIGPIPE would) with
+    nothing on stderr. The pipe's read end is closed before the command starts, so every write
+    fails: deterministic."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "neuromoco.cli",
+                "info",
+                str(testdata / "prophesee/evt2_sample.raw"),
+            ],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(w)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr

@@ -38,6 +38,7 @@ from neuromoco.formats.base import (
     decode_records,
     events_of,
     file_size,
+    iter_records,
     measure,
     open_data,
     read_text_header,
@@ -243,27 +244,19 @@ def _evt2_decode(w: np.ndarray, state: list[int]) -> Checked:
 
 def _evt2_chunks(path: Path, info: FileInfo) -> Iterator[Checked]:
     """EVT 2.0 with our numpy decoder (:func:`_evt2_decode`), in blocks of
-    :data:`EVT2_BLOCK_WORDS` words read into one reused buffer.
+    :data:`EVT2_BLOCK_WORDS` words (``formats.base.iter_records``).
 
     One decoder for whole and chunked reads, so both give the same events on any input.
     (expelliarmus 1.1.12, the engine before, stopped without an error at the first word of an
     undefined type, at a different place for whole and chunked reads, and printed to the
     terminal: docs/formats.md.)"""
     n_words = info.extra["n_data_bytes"] // 4
-    buf = np.empty(EVT2_BLOCK_WORDS, dtype="<u4")
     state = [-1]
-    with open_data(path, info.head) as f:
-        f.seek(info.data_offset)
-        left = n_words
-        while left > 0:
-            m = min(left, EVT2_BLOCK_WORDS)
-            w = buf[:m]
-            if f.readinto(memoryview(w).cast("B")) != 4 * m:
-                raise EventFormatError(path, "file shrank while being read")
-            left -= m
-            c = _evt2_decode(w, state)
-            if c.events.shape[0]:
-                yield c
+    words = iter_records(path, info.data_offset, "<u4", n_words, EVT2_BLOCK_WORDS, info.head)
+    for w in words:
+        c = _evt2_decode(w, state)
+        if c.events.shape[0]:
+            yield c
 
 
 EVT3_FEED_BYTES = 1 << 17

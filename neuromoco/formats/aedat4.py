@@ -61,9 +61,9 @@ def _corrupt(e: BaseException) -> bool:
 _COMPRESSION_NAMES = ("none", "lz4", "lz4-high", "zstd", "zstd-high")
 
 
-def check_io_header(path: Path) -> tuple[int, int, str]:
+def check_io_header(path: Path) -> tuple[int, int, str, int]:
     """Parse and check the IOHeader flatbuffer ourselves: (compression code, dataTablePosition,
-    the info XML). ``aedat`` panics on some corrupt headers in a way that aborts the process
+    the info XML, the byte offset of the first packet after the header). ``aedat`` panics on some corrupt headers in a way that aborts the process
     (a description that is not UTF-8: pyo3 "PyObject pointer is null", then a panic during
     unwinding), so nothing reaches it before this passes: every offset inside the header,
     the compression a known code, the description valid UTF-8 XML text."""
@@ -119,7 +119,7 @@ def check_io_header(path: Path) -> tuple[int, int, str]:
             raise bad(f"info string is not UTF-8 ({e.reason} at byte {e.start})") from None
         if "\0" in xml:
             raise bad("NUL byte inside the info string")
-    return compression, table_pos, xml
+    return compression, table_pos, xml, start + 4 + size
 
 
 _quiet_lock = threading.Lock()
@@ -234,7 +234,7 @@ def probe(path: Path, fmt: str = "aedat4", sensor_size: SensorSize | None = None
     with open(path, "rb") as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise EventFormatError(path, "not an AEDAT 4.0 file (no #!AER-DAT4.0 magic)")
-    compression, table_pos, xml = check_io_header(path)
+    compression, table_pos, xml, data_offset = check_io_header(path)
     streams = _xml_streams(path, xml)
     if compression in _ZSTD:  # its packets go through aedat: let it check the file too
         _decoder(path)
@@ -249,9 +249,6 @@ def probe(path: Path, fmt: str = "aedat4", sensor_size: SensorSize | None = None
         if w <= 0 or h <= 0:
             raise EventFormatError(path, f"AEDAT 4.0 event stream has no valid size ({w}x{h})")
         sensor_size = (w, h)
-    with open(path, "rb") as f:
-        f.seek(len(MAGIC) + 2)
-        data_offset = len(MAGIC) + 6 + int.from_bytes(f.read(4), "little")
     extra = {
         "stream_id": sid,
         "streams": {i: s["type"] for i, s in streams.items()},

@@ -83,7 +83,7 @@ class EventWriter(ABC):
             self._write(ev)
             self.events_written += int(ev.size)
             self.last_t = int(ev["t"][-1])
-            if self._f.tell() - self._wb_pos >= WRITEBACK_BYTES:
+            if self._wb_pos >= 0 and self._f.tell() - self._wb_pos >= WRITEBACK_BYTES:
                 self._start_writeback()
 
     def _start_writeback(self) -> None:
@@ -93,8 +93,6 @@ class EventWriter(ABC):
         only for the tail: the final fsync of a 20 M-event AEDAT 4.0 file took 17 % of the
         writer's time before. Not durability: that is what flush() is for."""
         pos = self._f.tell()
-        if self._wb_pos < 0:
-            return
         self._f.flush()
         try:
             os.posix_fadvise(self._f.fileno(), self._wb_pos, pos - self._wb_pos, _DONTNEED)

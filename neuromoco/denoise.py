@@ -137,3 +137,38 @@ def denoise(
     is_last[:-1] = spix[1:] != spix[:-1]
     last[spix[is_last]] = st[is_last]
     return events[keep], state
+
+
+class Denoiser:
+    """:func:`denoise` as a stateful filter for a stream: call it on each chunk in stream order.
+
+    The one neighbour filter of the project: the framing (``FramingSpec.denoise_us``, offline and
+    in the streaming windower) and the streaming engine's background-activity filter
+    (``EngineConfig.noise_filter_us``, ``neuromoco-app --noise-filter-us``) both run this rule.
+
+    Args:
+        sensor_size: ``(width, height)`` of the events, in pixels.
+        filter_us: support window in µs (> 0).
+
+    Attributes:
+        n_in, n_out: events seen and kept so far.
+    """
+
+    def __init__(self, sensor_size: SensorSize, filter_us: int):
+        if int(filter_us) <= 0:
+            raise ValueError(f"denoise: filter_us must be a positive number of µs, got {filter_us}")
+        self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
+        self.filter_us = int(filter_us)
+        self.state = DenoiseState.empty(self.sensor_size)
+        self.n_in = 0
+        self.n_out = 0
+
+    def reset(self) -> None:
+        """Forget every pixel's history (the next event has no support from before)."""
+        self.state = DenoiseState.empty(self.sensor_size)
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        kept, self.state = denoise(events, self.filter_us, self.sensor_size, self.state)
+        self.n_in += int(events.shape[0])
+        self.n_out += int(kept.shape[0])
+        return kept

@@ -35,8 +35,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .engine_config import DEFAULT_WINDOW_US, MODES, EngineConfig, Schedule, plan
-from .noise_filter import BackgroundActivityFilter
+from neuromoco.denoise import Denoiser
+
+from .activity_meter import ActivityMeter
+from .engine_config import (
+    DEFAULT_NOISE_FILTER_US,
+    DEFAULT_WINDOW_US,
+    MODES,
+    EngineConfig,
+    Schedule,
+    plan,
+)
+from .hot_pixel_filter import HotPixelFilter
 from .prediction import Prediction
 from .recorder import Recorder, RecorderStats, check_record_target
 from .session import InferenceSession
@@ -236,7 +246,23 @@ class Engine:
             emit_every=self._schedule.emit_every,
             early_threshold=self._config.early_threshold,
             early_steps=self._config.early_steps,
+            gate=self._config.gate,
         )
+
+    def _make_filters(self, sensor_size):
+        """``(hot-pixel filter, neighbour filter, activity meter, the meter's own neighbour
+        filter)`` for a new source or configuration (None where off)."""
+        c, s = self._config, self._schedule
+        hot = HotPixelFilter(sensor_size) if c.hot_pixel_filter else None
+        nf = Denoiser(sensor_size, s.noise_filter_us) if s.noise_filter_us else None
+        meter = own = None
+        if c.gate is not None:
+            g = c.gate
+            meter = ActivityMeter(sensor_size, g.activity_span_us, g.activity_block, g.activity_top)
+            # the gate reads supported events: when the engine does not filter (the model's
+            # framing does, or the user turned it off), the meter filters for itself
+            own = None if nf is not None else Denoiser(sensor_size, DEFAULT_NOISE_FILTER_US)
+        return hot, nf, meter, own
 
     @property
     def mode(self) -> str:
@@ -546,8 +572,7 @@ class Engine:
             with self._lock:
                 cfg_gen = self._gen
                 windower = self._make_windower(source.sensor_size)
-            nf = self._config.noise_filter_us
-            bafilter = BackgroundActivityFilter(source.sensor_size, nf) if nf else None
+                hot, nf, meter, own = self._make_filters(source.sensor_size)
             live = bool(source.live)
             gap = False
             for chunk in source:
@@ -576,21 +601,30 @@ class Engine:
                     with self._lock:
                         cfg_gen = self._gen
                         windower = self._make_windower(source.sensor_size)
+                        hot, nf, meter, own = self._make_filters(source.sensor_size)
                 n = chunk.shape[0]
                 if n:
                     self.events_in += n
                     self._rate_ev.append((arrival, n))
                     rec = self._recorder
                     if rec is not None:
-                        rec.add(chunk)
-                    if bafilter is not None:
-                        chunk = bafilter(chunk)
+                        rec.add(chunk)  # the raw input: filters never change a recording
+                    if wm is None:  # the stream reached the chunk's end, whatever is dropped
+                        wm = int(chunk["t"][-1])
+                    if hot is not None:
+                        chunk = hot(chunk)
+                    if nf is not None:
+                        chunk = nf(chunk)
+                    if meter is not None:
+                        meter.add(chunk if own is None else own(chunk))
                 windows = windower.push(chunk, wm, arrival)
                 self.late = windower.late
                 for w in windows:
                     self.windows += 1
                     self._latest_window = w
-                    self._slot.put((cfg_gen, w, self._truth(source, w)), block, self._stop)
+                    act = None if meter is None else meter.rate_hz(w.t_us)
+                    item = (cfg_gen, w, self._truth(source, w), act)
+                    self._slot.put(item, block, self._stop)
                     if self.on_window is not None:
                         try:
                             self.on_window(w)
@@ -635,7 +669,7 @@ class Engine:
                     self._ended.set()
                     self._idle.set()
                 continue
-            gen, w, truth = item
+            gen, w, truth, activity = item
             try:
                 if gen != sess_gen:
                     with self._lock:
@@ -650,6 +684,7 @@ class Engine:
                     dropped=self.dropped,
                     truth_index=None if truth is None else truth[0],
                     truth_label=None if truth is None else truth[1],
+                    activity_hz=activity,
                 )
             except Exception as e:
                 # a model that fails on every window would flood the status channel: repeat an

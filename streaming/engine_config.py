@@ -8,19 +8,40 @@ fresh state, exactly as in training):
 * a live source resumed after a pause starts a fresh state (the paused stretch is not replayed);
 * when inference falls behind and the backlog of bins is dropped, the state is reset
   (``Schedule.reset_on_drop``): stepping over a gap would feed the network a jump in time.
-  In window mode a drop just replaces the waiting window by the newer one.
+  In window mode a drop just replaces the waiting window by the newer one;
+* when the no-gesture gate sees the scene go idle (a pause between gestures), the state is reset,
+  so the next gesture starts from a zero state, as the model was trained, and an output read over
+  the last T steps holds that gesture only.
+
+Filters, in the order the source thread applies them (each on by default, chosen by measurement:
+docs/results.md, "Live in a room"): the hot-pixel filter
+(:mod:`~neuromoco.streaming.hot_pixel_filter`), then the neighbour (background-activity) filter
+(:class:`neuromoco.denoise.Denoiser`) — unless the model's framing already applies that same
+filter (``FramingSpec.denoise_us``, e.g. ``dvs128-gesture``), where a second pass would change what
+the model was trained on. The recorder always gets the raw input.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from .gesture_gate import GateConfig
 
 Mode = Literal["window", "stream"]
 MODES: tuple[str, ...] = ("window", "stream")
 
 DEFAULT_WINDOW_US = 500_000
 """Window length (µs) used when the model's framing has none (it was trained on whole clips)."""
+
+DEFAULT_NOISE_FILTER_US = 10_000
+"""Support window (µs) of the engine's neighbour filter when it is on by default: the filter
+``dvs128-gesture`` was trained with (tonic's ``Denoise(filter_time=10000)``), and the one that
+turned gesture-demo's noisy-room hops from 53 % right to 97 % (docs/results.md)."""
+
+AUTO = "auto"
+"""``EngineConfig.noise_filter_us`` default: :data:`DEFAULT_NOISE_FILTER_US`, unless the model's
+framing applies the neighbour filter itself."""
 
 TARGET_HOP_US = 33_000
 """Prediction period aimed at in window mode (µs of stream time): about 30 predictions/s, a
@@ -39,7 +60,14 @@ class EngineConfig:
             ``hop_us // bin_us`` steps (default every bin).
         window_us, window_events: override the model's window (default: its framing's
             ``window_us``/``window_events``, else :data:`DEFAULT_WINDOW_US`).
-        noise_filter_us: background-activity filter support window (µs); None: off.
+        noise_filter_us: neighbour (background-activity) filter support window (µs); None: off;
+            ``"auto"`` (default): :data:`DEFAULT_NOISE_FILTER_US`, or off when the model's
+            framing applies the same filter itself.
+        hot_pixel_filter: mask pixels that fire far above their neighbours for seconds
+            (:class:`~neuromoco.streaming.hot_pixel_filter.HotPixelFilter`; default on).
+        gate: the no-gesture gate (:class:`~neuromoco.streaming.gesture_gate.GateConfig`);
+            None: every prediction shows its top
+            class (``gesture == label``) and a stream-mode state is never reset at pauses.
         early_threshold, early_steps: early-decision rule (off when the threshold is None).
         keep_predictions: how many predictions/status events the poll queues keep.
         lossless: never drop (the source waits for inference). None: lossless only for replayed
@@ -52,7 +80,9 @@ class EngineConfig:
     hop_us: int | None = None
     window_us: int | None = None
     window_events: int | None = None
-    noise_filter_us: int | None = None
+    noise_filter_us: int | str | None = AUTO
+    hot_pixel_filter: bool = True
+    gate: GateConfig | None = field(default_factory=GateConfig)
     early_threshold: float | None = None
     early_steps: int = 3
     keep_predictions: int = 1000
@@ -62,8 +92,14 @@ class EngineConfig:
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if isinstance(self.noise_filter_us, str) and self.noise_filter_us != AUTO:
+            raise ValueError(
+                f"noise_filter_us must be µs, None or {AUTO!r}, got {self.noise_filter_us!r}"
+            )
         for name in ("hop_us", "window_us", "window_events", "noise_filter_us"):
             v = getattr(self, name)
+            if v == AUTO:
+                continue
             if v is not None and int(v) <= 0:
                 raise ValueError(f"{name} must be positive, got {v}")
         if int(self.keep_predictions) < 1:
@@ -87,6 +123,7 @@ class Schedule:
         reset_on_drop: reset the network state when the backlog is dropped (stream mode).
         partial: the windower emits windows reaching before the first event (stream mode
             always: the state needs every bin; window mode with ``partial_windows``).
+        noise_filter_us: the engine's neighbour filter in force (µs), None when off.
     """
 
     mode: Mode
@@ -100,6 +137,7 @@ class Schedule:
     backlog: int
     reset_on_drop: bool
     partial: bool
+    noise_filter_us: int | None = None
 
 
 def plan(config: EngineConfig, framing) -> Schedule:
@@ -116,6 +154,10 @@ def plan(config: EngineConfig, framing) -> Schedule:
         window_events = None
     T = int(framing.T)
     hop = config.hop_us
+    nf = config.noise_filter_us
+    if nf == AUTO:
+        nf = None if getattr(framing, "denoise_us", None) else DEFAULT_NOISE_FILTER_US
+    nf = None if nf is None else int(nf)
     if config.mode == "stream":
         if framing.split_by != "time" or window_us is None or window_us % T:
             raise ValueError(
@@ -132,7 +174,7 @@ def plan(config: EngineConfig, framing) -> Schedule:
         return Schedule(
             mode="stream", T=T, window_us=window_us, window_events=None, tick_us=bin_us,
             report_hop_us=hop, emit="bin", emit_every=hop // bin_us, backlog=T,
-            reset_on_drop=True, partial=True,
+            reset_on_drop=True, partial=True, noise_filter_us=nf,
         )  # fmt: skip
     if hop is None:
         if framing.split_by == "time" and window_us is not None and window_us % T == 0:
@@ -143,5 +185,5 @@ def plan(config: EngineConfig, framing) -> Schedule:
     return Schedule(
         mode="window", T=T, window_us=window_us, window_events=window_events, tick_us=int(hop),
         report_hop_us=int(hop), emit="window", emit_every=1, backlog=1, reset_on_drop=False,
-        partial=config.partial_windows,
+        partial=config.partial_windows, noise_filter_us=nf,
     )  # fmt: skip

@@ -34,6 +34,11 @@ class Prediction:
             ``probs_per_step``) where that first happened; None when not reached or disabled.
         step: steps taken since the session (re)started (stream mode), tick index (window mode).
         output: ``"logits"`` or ``"spikes"``: what the model emits (see ``probs_per_step``).
+        gesture_index, gesture: the class the app shows, or None when the no-gesture gate
+            decides that no gesture is under way (a pause, a still scene) or none has won yet
+            (:mod:`neuromoco.streaming.gesture_gate`); ``label`` stays the top class.
+        activity_hz: supported events per second just before ``t_us`` (what the gate read);
+            None when the engine measured none.
     """
 
     t_us: int
@@ -54,6 +59,9 @@ class Prediction:
     decision_step: int | None = None
     step: int = 0
     output: str = "logits"
+    gesture_index: int | None = None
+    gesture: str | None = None
+    activity_hz: float | None = None
 
     def to_json(self, digits: int = 4) -> dict:
         """The headless JSON object (see ``neuromoco.app.headless`` for the schema)."""
@@ -68,7 +76,10 @@ class Prediction:
             "events": int(self.events),
             "dropped": int(self.dropped),
             "mode": self.mode,
+            "gesture": self.gesture,
         }
+        if self.activity_hz is not None:
+            d["activity"] = round(float(self.activity_hz), 1)
         if self.truth is not None:
             d["truth"] = self.truth
             d["truth_index"] = int(self.truth_index)

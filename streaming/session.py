@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 
+from .gesture_gate import GateConfig, GestureGate
 from .prediction import Prediction, early_decision, running_shares, softmax, spike_readout
 from .windower import Window
 
@@ -42,6 +44,8 @@ class InferenceSession:
         mode: ``"window"`` or ``"stream"``.
         emit_every: stream mode: emit a prediction every this many steps (1 = every bin).
         early_threshold, early_steps: early decision rule (disabled when threshold is None).
+        gate: the no-gesture gate's settings (None: ``gesture`` is always the top class). When
+            the gate sees the scene go idle, stream mode starts from a fresh state.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class InferenceSession:
         early_threshold: float | None = None,
         early_steps: int = 3,
         class_names=None,
+        gate: GateConfig | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -72,10 +77,16 @@ class InferenceSession:
         self.early_threshold = early_threshold
         self.early_steps = int(early_steps)
         self.steps = 0
+        self.gate = None if gate is None else GestureGate(gate)
         self.reset()
 
     def reset(self) -> None:
-        """Fresh network state (stream mode) and history."""
+        """Fresh network state (stream mode), history and gate."""
+        self._reset_network()
+        if self.gate is not None:
+            self.gate.reset()
+
+    def _reset_network(self) -> None:
         self._state = None
         self._logits: deque[np.ndarray] = deque(maxlen=self.T)
         self._counts: deque[int] = deque(maxlen=self.T)
@@ -88,10 +99,13 @@ class InferenceSession:
         dropped: int = 0,
         truth_index: int | None = None,
         truth_label: str | None = None,
+        activity_hz: float | None = None,
     ) -> Prediction | None:
         """Run the network on ``window`` (window mode: ``[T, 2, H, W]``; stream mode: the newest
         bin ``[1, 2, H, W]``); returns a prediction, or None in stream mode between emissions.
-        ``truth_label`` names ``truth_index`` in the source's class list (default: the model's)."""
+        ``truth_label`` names ``truth_index`` in the source's class list (default: the model's).
+        ``activity_hz``: supported events/s before the window's end, for the gate (None: the
+        gate judges by evidence alone, as if the scene were active)."""
         if self.mode == "window":
             if window.frames.shape[0] != self.T:
                 raise ValueError(
@@ -114,8 +128,27 @@ class InferenceSession:
         if truth_index is not None and truth_label is None:
             names = self.class_names
             truth_label = names[truth_index] if truth_index < len(names) else str(truth_index)
-        return self._prediction(
+        pred = self._prediction(
             window, logits, n_events, t_start, step, dropped, truth_index, truth_label
+        )
+        return self._gated(pred, activity_hz)
+
+    def _gated(self, pred: Prediction, activity_hz: float | None) -> Prediction:
+        if self.gate is None:
+            return replace(pred, gesture_index=pred.label_index, gesture=pred.label)
+        # no measurement: judge by evidence alone (as if the scene were active)
+        act = float("inf") if activity_hz is None else float(activity_hz)
+        k = self.gate.update(pred.t_us, act, pred.probs)
+        if self.gate.went_idle and self.mode == "stream":
+            # a pause: the next gesture starts from a zero state, as in training, and the
+            # read-out over the last T steps no longer holds the previous gesture
+            self._reset_network()
+        names = self.class_names
+        return replace(
+            pred,
+            gesture_index=k,
+            gesture=None if k is None else (names[k] if k < len(names) else str(k)),
+            activity_hz=activity_hz,
         )
 
     def _prediction(

@@ -37,6 +37,8 @@ class ViewPrediction:
         decision_index: early decision (``--early-threshold``): the class index whose per-step
             probability stayed above the threshold for k steps, else ``None``.
         decision_step: the row of ``probs_per_step`` where that happened.
+        gesture_index: the class the app shows, None when no gesture is under way (the
+            no-gesture gate); the top class for a prediction that carries no gate decision.
     """
 
     t_us: int
@@ -50,6 +52,7 @@ class ViewPrediction:
     truth_index: int | None = None
     decision_index: int | None = None
     decision_step: int | None = None
+    gesture_index: int | None = None
 
 
 def _get(obj, *names, default=None):
@@ -82,6 +85,10 @@ def to_view_prediction(pred) -> ViewPrediction:
     if truth is not None and not isinstance(truth, int | np.integer):
         truth = None  # a name without its index cannot be placed on the class axis
     lat = _get(pred, "latency_ms")
+    _none = object()
+    gesture = _get(pred, "gesture_index", default=_none)
+    if gesture is _none:  # no gate decision carried: show the top class, as before the gate
+        gesture = label if _get(pred, "gesture", default=_none) is not None else None
     return ViewPrediction(
         t_us=int(_get(pred, "t_us", default=0)),
         probs_per_step=pps,
@@ -94,6 +101,7 @@ def to_view_prediction(pred) -> ViewPrediction:
         truth_index=None if truth is None else int(truth),
         decision_index=_index_or_none(_get(pred, "decision_index", "decision")),
         decision_step=_index_or_none(_get(pred, "decision_step")),
+        gesture_index=_index_or_none(gesture),
     )
 
 

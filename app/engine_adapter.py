@@ -47,10 +47,14 @@ class EngineAdapter:
         """The adapter for parsed ``neuromoco-app`` arguments (``neuromoco.app.main``);
         ``config`` adds engine settings (e.g. ``keep_predictions``)."""
         ms = lambda v: None if v is None else int(round(v * 1000))  # noqa: E731
+        nf = getattr(args, "noise_filter_us", None)
+        defaults = EngineConfig()  # the engine's defaults are the app's: one place decides them
         engine_config = EngineConfig(
             hop_us=ms(getattr(args, "hop_ms", None)),
             window_us=ms(getattr(args, "window_ms", None)),
-            noise_filter_us=getattr(args, "noise_filter_us", None),
+            noise_filter_us=defaults.noise_filter_us if nf is None else (int(nf) or None),
+            hot_pixel_filter=not getattr(args, "no_hot_pixel_filter", False),
+            gate=None if getattr(args, "no_gesture_gate", False) else defaults.gate,
             early_threshold=getattr(args, "early_threshold", None),
             early_steps=getattr(args, "early_steps", 3),
             **config,

@@ -87,7 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--noise-filter-us",
         type=int,
         metavar="DT",
-        help="background-activity filter with this support window (µs); off by default",
+        help="neighbour (background-activity) filter: an event needs a neighbour event less than "
+        "DT µs before it; 0 = off (default: 10000, or off when the model's framing already "
+        "applies it, as dvs128-gesture's does)",
+    )
+    p.add_argument(
+        "--no-hot-pixel-filter",
+        action="store_true",
+        help="keep pixels that fire far above their neighbours for seconds (masked by default)",
+    )
+    p.add_argument(
+        "--no-gesture-gate",
+        action="store_true",
+        help="always show the top class, also in pauses (default: 'no gesture' while the scene "
+        "is still, and a shown gesture changes only when another one wins for 0.3 s)",
     )
     p.add_argument(
         "--early-threshold", type=float, help="early decision: per-step confidence threshold"
@@ -140,8 +153,8 @@ def _check(p: argparse.ArgumentParser, args) -> None:
         p.error(f"--early-threshold must be in (0, 1], got {args.early_threshold}")
     if args.early_steps < 1:
         p.error(f"--early-steps must be ≥ 1, got {args.early_steps}")
-    if args.noise_filter_us is not None and args.noise_filter_us <= 0:
-        p.error(f"--noise-filter-us must be positive, got {args.noise_filter_us}")
+    if args.noise_filter_us is not None and args.noise_filter_us < 0:
+        p.error(f"--noise-filter-us must be ≥ 0 (0 = off), got {args.noise_filter_us}")
     if args.loop and args.file is None:
         p.error("--loop applies to --file only")
     if args.quit_after is not None and args.quit_after <= 0:

@@ -1,4 +1,4 @@
-"""The prediction panel: top class with confidence, a bar per class, a history strip."""
+"""The prediction panel: the shown gesture (or "no gesture"), a bar per class, a history strip."""
 
 from __future__ import annotations
 
@@ -20,8 +20,18 @@ from neuromoco.app.style import (
 )
 
 
+NO_GESTURE = "no gesture"
+"""What the big label says while the no-gesture gate decides that nothing is under way."""
+
+_TOP = object()  # add_prediction(gesture=...) not given: show the top class
+
+
 class PredictionView(QtWidgets.QWidget):
     """Shows the latest aggregated prediction and the last ``history`` ones.
+
+    The big label is the gesture the app shows (``Prediction.gesture``): the class name with its
+    confidence, or a plain, dim "no gesture" while nothing is under way; the bars always show the
+    model's probabilities, and the history strip leaves no-gesture hops dark.
 
     Feed it with :meth:`set_classes` once per model and :meth:`add_prediction` per prediction
     (or only the newest ones when the GUI drains several per frame).
@@ -66,12 +76,14 @@ class PredictionView(QtWidgets.QWidget):
         lay.addWidget(self.hist_plot)
 
         self.history = int(history)
-        self._hist: deque[tuple[int, float, int | None]] = deque(maxlen=self.history)
+        self._hist: deque[tuple[int | None, float, int | None]] = deque(maxlen=self.history)
         self.names: list[str] = []
         self.colors = class_colors(0)
         self.updates = 0
         self._hist_rows = 0
         self.last_probs: np.ndarray | None = None
+        self.shown: int | None = None
+        """The class the big label shows (None: "no gesture")."""
 
     def set_classes(self, names: list[str]) -> None:
         """Set the class names (one bar each) and clear the history."""
@@ -96,31 +108,43 @@ class PredictionView(QtWidgets.QWidget):
         truth: int | None = None,
         draw: bool = True,
         decision: int | None = None,
+        gesture=_TOP,
     ) -> None:
         """Show a prediction: ``probs`` ``[C]`` aggregated class probabilities (sum ≈ 1);
         ``truth`` the true class index when the source knows it; ``decision`` the early
-        decision's class, if one was reached. ``draw=False`` only records it in the history
+        decision's class, if one was reached; ``gesture`` the class the app shows, None for
+        "no gesture" (default: the top class). ``draw=False`` only records it in the history
         (when several arrive within one display frame)."""
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
         C = probs.shape[0]
         if C != len(self.names):
             self.set_classes([f"class {i}" for i in range(C)])
         top = int(np.argmax(probs))
-        conf = float(probs[top])
+        shown = top if gesture is _TOP else gesture
+        if shown is not None and not 0 <= int(shown) < C:
+            shown = top
+        conf = float(probs[shown]) if shown is not None else 0.0
         self.last_probs = probs
-        self._hist.append((top, conf, truth))
+        self.shown = shown
+        self._hist.append((shown, conf, truth))
         if not draw:
             return
 
-        r, g, b = (int(v) for v in self.colors[top])
-        color = f"#{r:02x}{g:02x}{b:02x}"
-        self.top_label.setText(
-            f"<span style='color:{color}'>■</span> {self.names[top]} "
-            f"<span style='color:{DIM_TEXT}; font-size:18px'>{100 * conf:.0f} %</span>"
-        )
+        if shown is None:
+            self.top_label.setText(
+                f"<span style='color:{DIM_TEXT}; font-size:18px; font-weight:400'>"
+                f"{NO_GESTURE}</span>"
+            )
+        else:
+            r, g, b = (int(v) for v in self.colors[shown])
+            color = f"#{r:02x}{g:02x}{b:02x}"
+            self.top_label.setText(
+                f"<span style='color:{color}'>■</span> {self.names[shown]} "
+                f"<span style='color:{DIM_TEXT}; font-size:18px'>{100 * conf:.0f} %</span>"
+            )
         lines = []
         if truth is not None:
-            ok = truth == top
+            ok = truth == shown
             name = self.names[truth] if 0 <= truth < C else f"class {truth}"
             color, sign = (OK_TEXT, "✓") if ok else (ERROR_TEXT, "✗")
             lines.append(f"ground truth: {name} <span style='color:{color}'>{sign}</span>")
@@ -146,9 +170,11 @@ class PredictionView(QtWidgets.QWidget):
         img = np.zeros((2, self.history, 3), np.uint8)
         img[:] = BACKGROUND
         start = self.history - n
-        for j, (top, conf, truth) in enumerate(self._hist):
-            # Brightness encodes confidence (floor 35 % so low-confidence guesses stay visible).
-            img[0, start + j] = (self.colors[top] * (0.35 + 0.65 * conf)).astype(np.uint8)
+        for j, (shown, conf, truth) in enumerate(self._hist):
+            # Brightness encodes confidence (floor 35 % so low-confidence guesses stay visible);
+            # a no-gesture hop stays dark.
+            if shown is not None:
+                img[0, start + j] = (self.colors[shown] * (0.35 + 0.65 * conf)).astype(np.uint8)
             if truth is not None and 0 <= truth < len(self.colors):
                 img[1, start + j] = self.colors[truth]
         # the truth row only when the source knows the ground truth (the demo)

@@ -455,7 +455,11 @@ class MainWindow(QtWidgets.QMainWindow):
                     t_rel, p.probs_per_step, p.probs, draw=last, decision_step=p.decision_step
                 )
                 self.prediction_view.add_prediction(
-                    p.probs, p.truth_index, draw=last, decision=p.decision_index
+                    p.probs,
+                    p.truth_index,
+                    draw=last,
+                    decision=p.decision_index,
+                    gesture=p.gesture_index,
                 )
             self.predictions += len(preds)
             drew = True

@@ -667,6 +667,45 @@ class DVSAugment:
 
 
 @dataclass(frozen=True)
+class RandomPlacement:
+    """With probability ``p`` per sample, place the scene elsewhere and smaller: scale it by
+    ``s ~ U(scale)`` about the centre, then shift it by integers drawn uniformly from
+    ``[−translate, translate]`` on both axes (zero fill, nearest). A person standing off centre or
+    farther from the camera: ±5 px at 32×32 is ±20 px on a 128×128 sensor, ``scale`` 0.7 a
+    subject at 1/0.7 of the distance. All time steps of a sample share the draw.
+    """
+
+    p: float = 0.5
+    translate: int = 5
+    scale: tuple[float, float] = (0.7, 1.0)
+
+    def __post_init__(self):
+        _check_p(self.p)
+        _check_nonneg(self.translate, "translate")
+        lo, hi = (float(v) for v in self.scale)
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale must be (lo, hi) with 0 < lo ≤ hi, got {self.scale}")
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = _g(generator)
+        xb, squeeze = _as_batch(x)
+        n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]
+        sel = torch.rand(n, generator=generator) < self.p
+        s = _uniform(n, float(self.scale[0]), float(self.scale[1]), generator).to(torch.float64)
+        m = int(self.translate)
+        d = torch.randint(-m, m + 1, (n, 2), generator=generator).to(torch.float64)
+        if not bool(sel.any()):
+            return x
+        zoom = _eye(n)
+        zoom[:, 0, 0] = 1.0 / s
+        zoom[:, 1, 1] = 1.0 / s
+        # out = C + s·(src − C) + d  →  src = C + (out − d − C) / s
+        inv = _centered(zoom, w, h) @ _translate_inv(d[:, 0], d[:, 1])
+        inv[~sel] = _eye(int((~sel).sum()))
+        return _unbatch(warp(xb, inv), squeeze)
+
+
+@dataclass(frozen=True)
 class RandomPolarity:
     """With probability ``p`` per sample, forget the polarity: re-deal each pixel's events.
 
@@ -735,6 +774,11 @@ POLICIES: dict[str, Callable[[], Callable]] = {
     # the same plus polarity forgotten on half of the samples (RandomPolarity): for models that
     # must also read event files without polarity (the labelled DVS128 Gesture CSV clips)
     "neuromoco_gesture_polarity": lambda: Compose((DVSAugment(flip_p=0.0), RandomPolarity(0.5))),
+    # the same plus a person off centre or farther away on half of the samples (RandomPlacement):
+    # for live use, where nobody stands where the training clips were centred
+    "neuromoco_gesture_live": lambda: Compose(
+        (DVSAugment(flip_p=0.0), RandomPlacement(0.5), RandomPolarity(0.5))
+    ),
     "spikformer": lambda: DVSAugment(
         ops=("identity", "shear_x", "translate_x", "translate_y", "rotate", "cutout")
     ),

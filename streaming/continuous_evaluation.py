@@ -107,10 +107,11 @@ def build_stream(
     rng = np.random.default_rng(seed)
     gap_us = int(round(gap_s * 1e6))
     parts, segments = [], []
-    sensor = None if sensor_size is None else (int(sensor_size[0]), int(sensor_size[1]))
+    given = None if sensor_size is None else (int(sensor_size[0]), int(sensor_size[1]))
+    sensor = None
     t = 0
     for item in items:
-        rec = read_recording(item.path, sensor_size=sensor)
+        rec = read_recording(item.path, sensor_size=given)
         size = (int(rec.sensor_size[0]), int(rec.sensor_size[1]))
         if sensor is None:
             sensor = size
@@ -177,19 +178,19 @@ def score(predictions: list, stream: ContinuousStream, n_classes: int) -> dict:
     p_ok = p_n = 0
     per_gesture = []
     for seg in stream.segments:
-        lo, hi = np.searchsorted(t, [seg.t0_us, seg.t1_us], side="left")
+        lo, hi = (int(i) for i in np.searchsorted(t, [seg.t0_us, seg.t1_us], side="left"))
         if seg.kind == "pause":
             a = int(np.searchsorted(t, seg.t0_us + PAUSE_SETTLE_US, side="left"))
             for i in range(a, hi):
                 p_n += 1
-                p_ok += shown[i] is None
+                p_ok += int(shown[i] is None)
             continue
         a = int(np.searchsorted(t, seg.t0_us + SKIP_GESTURE_US, side="left"))
         n = max(0, hi - a)
-        right = sum(shown[i] == seg.label for i in range(a, hi))
+        right = int(sum(shown[i] == seg.label for i in range(a, hi)))
         g_n += n
         g_right += right
-        g_top += sum(top[i] == seg.label for i in range(a, hi))
+        g_top += int(sum(top[i] == seg.label for i in range(a, hi)))
         vals = shown[lo:hi]
         first_right = _first_run(vals, lambda v, k=seg.label: v == k)
         settled = _settled(vals)

@@ -77,6 +77,7 @@ class Prediction:
             "dropped": int(self.dropped),
             "mode": self.mode,
             "gesture": self.gesture,
+            "gesture_index": self.gesture_index,
         }
         if self.activity_hz is not None:
             d["activity"] = round(float(self.activity_hz), 1)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .engine import Engine
-from .file_source import FileSource
+from .file_source import ArraySource, FileSource
 
 MODES = ("window", "stream")
 
@@ -112,9 +112,14 @@ def read_labels(csv_path: str | Path, class_names: list[str]) -> list[LabelledRe
     return out
 
 
-def _replay(predictor, path: Path, mode: str, partial: bool, sensor_size) -> list:
-    """All predictions of one lossless, as-fast-as-possible replay of ``path``."""
-    source = FileSource(path, speed=0.0, sensor_size=sensor_size)
+def _replay(predictor, path, mode: str, partial: bool, sensor_size) -> list:
+    """All predictions of one lossless, as-fast-as-possible replay of ``path`` (a file, or an
+    in-memory ``(events, sensor_size)`` pair)."""
+    if isinstance(path, tuple):
+        events, size = path
+        source = ArraySource(events, size, speed=0.0, name="events")
+    else:
+        source = FileSource(path, speed=0.0, sensor_size=sensor_size)
     engine = Engine(
         predictor, mode=mode, keep_predictions=1 << 30, lossless=True, partial_windows=partial
     )
@@ -137,8 +142,9 @@ def clip_scores(predictions: list, mode: str, n_classes: int) -> np.ndarray:
     return total
 
 
-def evaluate_clip(predictor, path: Path, mode: str, sensor_size=None) -> tuple[np.ndarray, int]:
-    """``(scores [C], number of predictions)`` of one recording."""
+def evaluate_clip(predictor, path, mode: str, sensor_size=None) -> tuple[np.ndarray, int]:
+    """``(scores [C], number of predictions)`` of one recording: a file, or an in-memory
+    ``(events, sensor_size)`` pair (e.g. a variant made with :mod:`neuromoco.event_variants`)."""
     names = list(predictor.class_names)
     preds = _replay(predictor, path, mode, False, sensor_size)
     if not preds and mode == "window":

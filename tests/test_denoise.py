@@ -3,6 +3,8 @@ against tonic itself when installed, and across chunk boundaries; the FramingSpe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -130,3 +132,38 @@ def test_framing_spec_field():
     np.testing.assert_array_equal(spec.frames(ev), want)
     np.testing.assert_array_equal(to_frames(ev, 4, (9, 7), "time", (4, 4), denoise_us=1000), want)
     assert spec.frames(ev).sum() < to_frames(ev, 4, (9, 7), "time", (4, 4)).sum()
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 4000])
+def test_denoiser_is_the_chunked_rule(chunk):
+    """The streaming engine's neighbour filter (Denoiser) is the framing's rule, chunk by chunk:
+    equal to the naive loop over the whole stream whatever the chunking."""
+    from neuromoco.denoise import Denoiser
+
+    ev = _random_events(chunk)
+    f = Denoiser((9, 7), 1000)
+    got = np.concatenate([f(ev[a : a + chunk]) for a in range(0, ev.shape[0], chunk)])
+    want = naive_denoise(ev, 1000, 9, 7)
+    np.testing.assert_array_equal(got, want)
+    assert f.n_in == ev.shape[0] and f.n_out == want.shape[0]
+    f.reset()  # forgets history: the first event again has no support
+    assert f(ev[:1]).shape == (0,)
+
+
+def test_denoiser_bad_argument():
+    from neuromoco.denoise import Denoiser
+
+    with pytest.raises(ValueError, match="filter_us"):
+        Denoiser((10, 10), 0)
+
+
+def test_engine_and_framing_share_the_filter():
+    """One neighbour filter: the engine's noise filter and the framing's denoise are the same
+    function (no second implementation to drift)."""
+    import neuromoco.streaming.engine as engine
+    import neuromoco.streaming.windower as windower
+    from neuromoco import denoise as d
+
+    assert engine.Denoiser is d.Denoiser
+    assert windower.denoise is d.denoise
+    assert not (Path(d.__file__).parents[1] / "streaming" / "noise_filter.py").exists()

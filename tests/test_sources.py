@@ -11,7 +11,6 @@ import pytest
 from neuromoco.events import EVENT_DTYPE, EventFormatError, make_events, read_events
 from neuromoco.streaming.camera_source import CameraNotFoundError, CameraSource, list_cameras
 from neuromoco.streaming.file_source import ArraySource, FileSource
-from neuromoco.streaming.noise_filter import BackgroundActivityFilter
 from neuromoco.streaming.source import EventSource, SourceError
 from neuromoco.streaming.synthetic_source import SyntheticSource
 from neuromoco.streaming.webcam_source import WebcamSource
@@ -348,47 +347,6 @@ def test_synthetic_source_real_gestures():
     assert src.truth_label(int(got["t"][0]), int(got["t"][0]) + 1000) in range(
         len(synth.CLASS_NAMES)
     )
-
-
-# ---------------------------------------------------------------- noise filter
-def _naive_baf(ev, w, h, dt):
-    last = np.full((h, w), np.iinfo(np.int64).min // 2, np.int64)
-    keep = np.zeros(ev.shape[0], bool)
-    for i, e in enumerate(ev):
-        x, y, t = int(e["x"]), int(e["y"]), int(e["t"])
-        best = np.iinfo(np.int64).min // 2
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if (dx or dy) and 0 <= x + dx < w and 0 <= y + dy < h:
-                    best = max(best, last[y + dy, x + dx])
-        keep[i] = t - best <= dt
-        last[y, x] = t
-    return ev[keep]
-
-
-@pytest.mark.parametrize("chunk", [1, 37, 100_000])
-def test_noise_filter_equals_per_event_loop(chunk):
-    rng = np.random.default_rng(chunk)
-    n, w, h = 3000, 20, 16
-    # clustered activity + uniform noise, with timestamp ties
-    ev = make_events(
-        np.sort(rng.integers(0, 200_000, n)),
-        np.clip(rng.normal(10, 3, n), 0, w - 1).astype(int),
-        rng.integers(0, h, n),
-        rng.integers(0, 2, n),
-    )
-    f = BackgroundActivityFilter((w, h), dt_us=3000)
-    got = [f(ev[a : a + chunk]) for a in range(0, n, chunk)]
-    ref = _naive_baf(ev, w, h, 3000)
-    np.testing.assert_array_equal(np.concatenate(got), ref)
-    assert 0 < ref.shape[0] < n
-    assert f.n_in == n and f.n_out == ref.shape[0]
-
-
-def test_noise_filter_bad_argument():
-    with pytest.raises(ValueError, match="dt_us"):
-        BackgroundActivityFilter((10, 10), dt_us=0)
-    assert BackgroundActivityFilter((10, 10))(np.empty(0, EVENT_DTYPE)).shape == (0,)
 
 
 def test_every_source_implements_the_protocol():

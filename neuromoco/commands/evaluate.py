@@ -13,10 +13,18 @@ Two ways, one of them per call:
   per-clip table, the accuracy and the confusion matrix; ``--json OUT`` writes
   ``{"accuracy", "n", "clips": [{"path", "label", "pred", "correct"}, ...]}`` (and more).
   MODEL is a ``.pt``, an ``.onnx`` or a bundled model's name (``neuromoco models``).
+* ``--recordings LABELS.csv --continuous``: what a person sees live. The recordings are played
+  one after another, each followed by ``--gap-s`` seconds of generated background activity
+  (``--background-hz`` per pixel; ``--noisy`` adds 0.5 Hz/pixel and 5 hot pixels at 200 Hz over
+  the whole stream; ``--seed``), through the app's engine with the app's defaults for the model
+  (filters, no-gesture gate), and scored per hop: in-gesture hops right, pause hops showing no
+  gesture, time to a right decision, label changes per gesture
+  (``neuromoco.streaming.continuous_evaluation``).
 
 Examples:
   neuromoco evaluate runs/ft/best.pt --data dvs128_gesture --root /data/DVS128Gesture --out eval/
   neuromoco evaluate dvs128-gesture --recordings clips/labels.csv --mode stream --json r.json
+  neuromoco evaluate gesture-demo --recordings clips/labels.csv --continuous --noisy
 """
 
 from __future__ import annotations
@@ -53,6 +61,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the model's own: stream for dvs128-gesture, else window)",
     )
     rec.add_argument("--json", metavar="OUT.json", help="write the result as JSON (atomically)")
+    rec.add_argument(
+        "--continuous",
+        action="store_true",
+        help="play the recordings one after another with pauses and score every hop, as the "
+        "app shows it (see the command's description)",
+    )
+    rec.add_argument(
+        "--gap-s", type=float, default=3.0, help="--continuous: pause after each recording (s)"
+    )
+    rec.add_argument(
+        "--background-hz",
+        type=float,
+        default=0.2,
+        help="--continuous: background activity in the pauses (Hz per pixel)",
+    )
+    rec.add_argument(
+        "--noisy",
+        action="store_true",
+        help="--continuous: a noisy room (0.5 Hz/pixel more background, 5 hot pixels at 200 Hz)",
+    )
+    rec.add_argument("--seed", type=int, default=0, help="--continuous: seed of the noise")
     rec.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     add_sensor_size_argument(
         rec,
@@ -79,6 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.continuous and not args.recordings:
+        raise ValueError("--continuous needs --recordings LABELS.csv")
     if args.recordings:
         return _run_recordings(args)
     return _run_dataset(args)
@@ -95,6 +126,11 @@ def _run_recordings(args: argparse.Namespace) -> int:
 
     if args.json and Path(args.json).suffix.lower() != ".json":
         raise ValueError(f"--json {args.json}: the output file must end in .json")
+    if args.continuous:
+        if not args.gap_s > 0:
+            raise ValueError(f"--gap-s must be positive, got {args.gap_s}")
+        if not args.background_hz >= 0:
+            raise ValueError(f"--background-hz must be ≥ 0, got {args.background_hz}")
     if args.mode is None:
         from neuromoco.streaming.model import preferred_mode
 
@@ -107,10 +143,20 @@ def _run_recordings(args: argparse.Namespace) -> int:
         print(f"[{i + 1}/{n}] {res.path}: {res.pred or '(no prediction)'}", flush=True)
 
     sensor = tuple(args.sensor_size) if args.sensor_size else None
-    result = evaluate_recordings(predictor, args.recordings, args.mode, sensor, progress)
+    if args.continuous:
+        from neuromoco.streaming import continuous_evaluation as ce
+
+        result = ce.evaluate_continuous(
+            predictor, args.recordings, args.mode, args.gap_s, args.background_hz, args.noisy,
+            args.seed, sensor,
+        )  # fmt: skip
+        report = ce.format_report(result)
+    else:
+        result = evaluate_recordings(predictor, args.recordings, args.mode, sensor, progress)
+        report = format_report(result)
     result["model"] = predictor.model_name
     print(f"model {predictor.model_name}, {args.mode} mode, {result['seconds']:.1f} s")
-    print(format_report(result))
+    print(report)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -14,6 +14,11 @@ Output schema — one JSON object per line on stdout, one per prediction::
       "events": 5120,               # events in the window
       "dropped": 0,                 # windows (stream mode: bins) dropped so far, cumulative
       "mode": "window",             # or "stream"
+      "gesture": "hand_clap",       # the class the app shows; null while no gesture is under way
+      "gesture_index": 1,           # (the no-gesture gate: docs/streaming.md); "label" stays the
+                                    # top class
+      "activity": 5120.0,           # what the gate read: supported events/s in the busiest
+                                    # 32x32 blocks over the last 0.5 s (absent with the gate off)
       "truth": "arm_roll",          # only when the source knows the ground truth (--demo)
       "truth_index": 4,
       "decision": "hand_clap",      # only with --early-threshold, once reached in this window

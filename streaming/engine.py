@@ -247,6 +247,7 @@ class Engine:
             early_threshold=self._config.early_threshold,
             early_steps=self._config.early_steps,
             gate=self._config.gate,
+            spike_span=self._schedule.spike_span,
         )
 
     def _make_filters(self, sensor_size):

@@ -17,14 +17,14 @@ that per prediction (the ``gesture`` field of a :class:`~neuromoco.streaming.pre
 3. **Hysteresis.** A shown gesture is replaced only by another class that wins for ``switch_us``;
    a stray prediction of another class leaves it in place. Going idle clears it.
 
-Calibration (``python -m bench.gate_calibration``, docs/results.md "Live in a room"), on a DVS128,
-the busiest two 32×32 blocks over 0.5 s: generated pauses of 0.2 Hz/pixel background give ≤ ~10
-supported events/s; a noisy room (0.7 Hz/pixel and 5 hot pixels at 200 Hz) ≤ ~90, and ≤ ~120 with
+Calibration (``python -m bench live --only gate``, docs/results.md "Live in a room"), on a DVS128,
+the busiest two 32×32 blocks over 0.5 s: generated pauses of 0.2 Hz/pixel background give ≤ ~20
+supported events/s; a noisy room (0.7 Hz/pixel and 5 hot pixels at 200 Hz) ≤ ~80, and ≤ ~120 with
 the hot-pixel filter off; the sparsest real recordings (the unlabelled 2024_06_13 set, 3–5 k raw
-events/s) never fall below ~300 while the person moves, and the sparsest labelled real gesture
-(``class3``, a left hand wave), made 0.7× smaller and 1.5× slower, below ~1,600. ``on_hz = 200``
-and ``off_hz = 140`` sit between the two. The blocks have a fixed size in pixels, so the figures
-do not depend on the sensor's resolution as a whole-array count would.
+events/s) never fall below ~300 while the person moves, and the five labelled real gestures, made
+0.7× smaller and 1.5× slower, never below ~1,600. ``on_hz = 200`` and ``off_hz = 140`` sit between
+the two. The blocks have a fixed size in pixels, so the figures do not depend on the sensor's
+resolution as a whole-array count would.
 """
 
 from __future__ import annotations

@@ -112,16 +112,22 @@ def read_labels(csv_path: str | Path, class_names: list[str]) -> list[LabelledRe
     return out
 
 
-def _replay(predictor, path, mode: str, partial: bool, sensor_size) -> list:
+def _replay(predictor, path, mode: str, partial: bool, sensor_size, config=None) -> list:
     """All predictions of one lossless, as-fast-as-possible replay of ``path`` (a file, or an
-    in-memory ``(events, sensor_size)`` pair)."""
+    in-memory ``(events, sensor_size)`` pair), with the engine's defaults (the app's) or
+    ``config`` (an :class:`EngineConfig`)."""
     if isinstance(path, tuple):
         events, size = path
         source = ArraySource(events, size, speed=0.0, name="events")
     else:
         source = FileSource(path, speed=0.0, sensor_size=sensor_size)
     engine = Engine(
-        predictor, mode=mode, keep_predictions=1 << 30, lossless=True, partial_windows=partial
+        predictor,
+        config,
+        mode=mode,
+        keep_predictions=1 << 30,
+        lossless=True,
+        partial_windows=partial,
     )
     engine.start(source)
     try:

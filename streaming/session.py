@@ -46,6 +46,10 @@ class InferenceSession:
         early_threshold, early_steps: early decision rule (disabled when threshold is None).
         gate: the no-gesture gate's settings (None: ``gesture`` is always the top class). When
             the gate sees the scene go idle, stream mode starts from a fresh state.
+        spike_span: stream mode, spiking outputs: the decision counts the output spikes of the
+            last this many steps (default T, the trial the model was trained on). A live
+            decision should follow the gesture under way, not the last T steps (6 s for
+            ``dvs128-gesture``): the engine passes ``EngineConfig.spike_span_us``.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class InferenceSession:
         early_steps: int = 3,
         class_names=None,
         gate: GateConfig | None = None,
+        spike_span: int | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -72,6 +77,12 @@ class InferenceSession:
             raise ValueError(f"predictor.output must be 'logits' or 'spikes', got {self.output!r}")
         self.mode = mode
         self.T = int(predictor.framing.T)
+        if spike_span is not None and int(spike_span) < 1:
+            raise ValueError(f"spike_span must be ≥ 1 step, got {spike_span}")
+        # the steps a stream-mode read-out aggregates: T, or the spike span of a spiking model
+        self.span = self.T
+        if spike_span is not None and self.output == "spikes" and mode == "stream":
+            self.span = min(self.T, int(spike_span))
         self.class_names = list(class_names or predictor.class_names)
         self.emit_every = int(emit_every)
         self.early_threshold = early_threshold
@@ -88,9 +99,10 @@ class InferenceSession:
 
     def _reset_network(self) -> None:
         self._state = None
-        self._logits: deque[np.ndarray] = deque(maxlen=self.T)
-        self._counts: deque[int] = deque(maxlen=self.T)
-        self._t0: deque[int] = deque(maxlen=self.T)
+        n = self.span
+        self._logits: deque[np.ndarray] = deque(maxlen=n)
+        self._counts: deque[int] = deque(maxlen=n)
+        self._t0: deque[int] = deque(maxlen=n)
         self.steps = 0
 
     def process(

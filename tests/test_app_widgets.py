@@ -361,3 +361,27 @@ def test_early_decision_is_shown(qapp):
     assert not tv.decision_line.isVisible()
     pv.deleteLater()
     tv.deleteLater()
+
+
+def test_bridge_carries_the_shown_gesture():
+    from neuromoco.app.bridge import to_view_prediction
+
+    base = {"probs": [0.1, 0.7, 0.2], "label_index": 1}
+    assert to_view_prediction({**base, "gesture": None, "gesture_index": None}).gesture_index is None
+    assert to_view_prediction({**base, "gesture": None}).gesture_index is None  # JSON line
+    assert to_view_prediction({**base, "gesture": "b", "gesture_index": 2}).gesture_index == 2
+    assert to_view_prediction(base).gesture_index == 1  # no gate decision: the top class
+
+
+def test_prediction_view_no_gesture(qapp):
+    from neuromoco.app.prediction_view import NO_GESTURE, PredictionView
+
+    v = PredictionView()
+    v.set_classes(["wave", "clap", "roll"])
+    v.add_prediction(np.array([0.2, 0.7, 0.1]), gesture=1)
+    assert "clap" in v.top_label.text() and v.shown == 1
+    v.add_prediction(np.array([0.2, 0.7, 0.1]), gesture=None)
+    text = v.top_label.text()
+    assert NO_GESTURE in text and "clap" not in text and v.shown is None
+    v.add_prediction(np.array([0.2, 0.1, 0.7]))  # no gate decision given: the top class
+    assert "roll" in v.top_label.text()

@@ -288,19 +288,18 @@ def test_engine_options_reach_the_engine(qapp, tiny_model):
 
 
 def test_default_model_follows_the_source(qapp, testdata):
-    """No model chosen: a real recording runs dvs128-gesture (trained on real data, in its own
-    stream mode, with a per-step spike raster), the demo runs gesture-demo; the title and the
-    status bar say which model runs."""
+    """No model chosen: a real recording and the demo run the source's default (gesture-demo,
+    the winner of the continuous benchmark); the title and the status bar say which model runs.
+    A model chosen by name (dvs128-gesture, with its per-step spike raster) replaces it."""
     win = MainWindow(EngineAdapter(threads=1), model=None, mode="stream", speed=0)
     try:
         win.show()
         rec = testdata / "dvsgesture_csv" / "class2_user02_led.csv"
         assert win.open_source(SourceSpec("file", str(rec)))
-        assert win.model_name == "dvs128-gesture"
-        assert "model dvs128-gesture" in win.windowTitle()
+        assert win.model_name == "gesture-demo"
+        assert "model gesture-demo" in win.windowTitle()
         assert _wait(qapp, lambda: win.predictions >= 5)
-        assert win.timestep_view.heat.image.shape[0] == 11
-        assert _wait(qapp, lambda: "dvs128-gesture" in win.status.text(), 3)
+        assert _wait(qapp, lambda: "gesture-demo" in win.status.text(), 3)
         win.set_mode("window")
         assert win.open_source(SourceSpec("demo"))
         assert win.model_name == "gesture-demo" and "model gesture-demo" in win.windowTitle()
@@ -308,6 +307,48 @@ def test_default_model_follows_the_source(qapp, testdata):
     finally:
         _assert_clean_close(qapp, win)
         win.deleteLater()
+    win = MainWindow(EngineAdapter(threads=1), model="dvs128-gesture", mode="stream", speed=0)
+    try:
+        win.show()
+        assert win.open_source(SourceSpec("file", str(rec)))
+        assert win.model_name == "dvs128-gesture"
+        assert _wait(qapp, lambda: win.predictions >= 5)
+        assert win.timestep_view.heat.image.shape[0] == 11
+    finally:
+        _assert_clean_close(qapp, win)
+        win.deleteLater()
+
+
+def test_a_pause_shows_no_gesture(qapp, testdata, tmp_path):
+    """A real gesture followed by 3 s of background: while the gesture runs the big label names
+    a class; at the end of the pause it says "no gesture" and no class name."""
+    import numpy as np
+
+    from neuromoco.app.prediction_view import NO_GESTURE
+    from neuromoco.events import read_events, write_events
+    from neuromoco.sensor_noise import background_activity, merge_events
+
+    ev = read_events(testdata / "dvsgesture_csv" / "class2_user02_led.csv", sensor_size=(128, 128))
+    end = int(ev["t"][-1]) + 1
+    bg = background_activity(end, end + 3_000_000, (128, 128), 0.2, np.random.default_rng(0))
+    path = tmp_path / "gesture_then_pause.aedat4"
+    write_events(path, merge_events([ev, bg]), (128, 128))
+    win = MainWindow(EngineAdapter(threads=1), model=None, mode="stream", speed=0)
+    shown = []
+    try:
+        win.show()
+        assert win.open_source(SourceSpec("file", str(path)))
+        view = win.prediction_view
+        assert _wait(qapp, lambda: view.shown is not None)
+        shown.append(view.top_label.text())
+        assert _wait(qapp, lambda: win.engine is not None and win.engine.wait(0), 20)
+        assert _wait(qapp, lambda: view.shown is None, 5)
+        shown.append(view.top_label.text())
+    finally:
+        _assert_clean_close(qapp, win)
+        win.deleteLater()
+    assert "right_hand_wave" in shown[0] and NO_GESTURE not in shown[0]
+    assert NO_GESTURE in shown[1] and not any(n in shown[1] for n in ("wave", "arm", "clap"))
 
 
 def test_record_format_reaches_the_window_recording(qapp, tiny_model, tmp_path):

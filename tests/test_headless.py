@@ -48,6 +48,12 @@ def _check_schema(d: dict, mode: str, n_steps: int | None = T) -> None:
         assert len(rows) == n_steps
     assert d["latency_ms"] >= 0 and d["events"] >= 0 and d["dropped"] >= 0
     assert d["mode"] == mode
+    # the shown gesture: a class of the model, or null (no gesture under way), with its index
+    assert "gesture" in d and "gesture_index" in d and d["activity"] >= 0
+    if d["gesture"] is None:
+        assert d["gesture_index"] is None
+    else:
+        assert isinstance(d["gesture"], str) and 0 <= d["gesture_index"] < C
 
 
 @pytest.mark.needs_shared

@@ -19,7 +19,6 @@ from neuromoco.app.style import (
     fit_left_axis,
 )
 
-
 NO_GESTURE = "no gesture"
 """What the big label says while the no-gesture gate decides that nothing is under way."""
 

@@ -15,6 +15,8 @@ Three tables for docs/results.md ("Live in a room"), all on the labelled real cl
 3. **Gate calibration**: the activity the no-gesture gate reads (supported events/s in the two
    busiest 32×32 blocks over 0.5 s) on generated pauses and noisy rooms, and on the sparsest real
    recordings and gestures, also made smaller and slower.
+4. **Live budget** (for docs/benchmarks.md): the filters' and the meter's cost at 1 M ev/s, and
+   latency and drops at 1× replay, before K and with the defaults in the same run.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:.1f} %"
 
 
-def continuous_table(models, modes, quick: bool) -> str:
+def continuous_table(models, modes, quick: bool, figures: dict | None = None) -> str:
+    """The markdown table; ``figures`` (if given) collects ``{model: [row dicts]}`` of the
+    engine's defaults for the models' shipped ``.json``."""
     from neuromoco.streaming.continuous_evaluation import evaluate_continuous
     from neuromoco.streaming.engine_config import EngineConfig
     from neuromoco.streaming.model import open_model
@@ -56,6 +60,14 @@ def continuous_table(models, modes, quick: bool) -> str:
                 for noisy in (False, True):
                     r = evaluate_continuous(p, LABELS, mode, noisy=noisy, config=replace(cfg))
                     ttr = r["time_to_right_s_median"]
+                    if figures is not None and label == "defaults":
+                        keep = ("in_gesture_right", "in_gesture_top_right", "pause_no_gesture",
+                                "time_to_right_s_median", "never_right", "never_settled",
+                                "flicker_per_gesture", "n_gestures", "gap_s")  # fmt: skip
+                        figures.setdefault(name, []).append(
+                            {"mode": mode, "room": "noisy" if noisy else "clean"}
+                            | {k: r[k] for k in keep}
+                        )
                     rows.append(
                         f"| {name} | {mode} | {label} | {'noisy' if noisy else 'clean'} | "
                         f"{_pct(r['in_gesture_right'])} ({_pct(r['in_gesture_top_right'])}) | "
@@ -66,6 +78,25 @@ def continuous_table(models, modes, quick: bool) -> str:
                     )
                     print(rows[-1], file=sys.stderr, flush=True)
     return "\n".join(rows)
+
+
+def write_figures(figures: dict) -> None:
+    """Record ``continuous`` in each bundled model's ``.json`` (atomically)."""
+    import json
+
+    from neuromoco.atomic import atomic_write_text
+    from neuromoco.models.bundled import bundled_model
+
+    for name, rows in figures.items():
+        m = bundled_model(name)
+        met = m.metrics()
+        met["continuous"] = {
+            "labels": "shared/testdata/dvsgesture_csv/labels.csv",
+            "protocol": "clips one after another, 3 s pauses of 0.2 Hz/pixel background; noisy: "
+            "+0.5 Hz/pixel and 5 hot pixels at 200 Hz; engine defaults (python -m bench live)",
+            "rows": rows,
+        }
+        atomic_write_text(m.metrics_path, json.dumps(met, indent=2) + "\n")
 
 
 def variants(sensor=SENSOR) -> dict:
@@ -172,7 +203,74 @@ def gate_calibration() -> str:
     walk = read_events(TESTDATA / "aedat2" / "alex_walking_again.aedat")
     row("real: a person walking away (last 1.5 s)", activity(walk)[-15:])
     rows.append("")
-    rows.append(f"Gate thresholds: on ≥ {g.on_hz:g}, off < {g.off_hz:g} (for {g.idle_after_us / 1e3:g} ms).")
+    rows.append(
+        f"Gate thresholds: on ≥ {g.on_hz:g}, off < {g.off_hz:g} (for {g.idle_after_us / 1e3:g} ms)."
+    )
+    return "\n".join(rows)
+
+
+def live_budget(quick: bool) -> str:
+    """The live budget with the filters and the gate: (1) their cost per event on 1 ms slices at
+    1 M ev/s, as a paced source delivers them; (2) the noisy continuous stream replayed at 1×
+    through the engine, before K (no filters, no gate) and with the defaults, in the same run."""
+    import time
+
+    from neuromoco.denoise import Denoiser
+    from neuromoco.sensor_noise import background_activity
+    from neuromoco.streaming.activity_meter import ActivityMeter
+    from neuromoco.streaming.continuous_evaluation import build_stream
+    from neuromoco.streaming.engine import Engine
+    from neuromoco.streaming.engine_config import EngineConfig
+    from neuromoco.streaming.file_source import ArraySource
+    from neuromoco.streaming.hot_pixel_filter import HotPixelFilter
+    from neuromoco.streaming.model import open_model
+
+    rng = np.random.default_rng(0)
+    dur = 1.0 if quick else 3.0
+    ev = background_activity(0, int(dur * 1e6), SENSOR, 1e6 / (128 * 128), rng)  # 1 M ev/s
+    slices = np.searchsorted(ev["t"], np.arange(0, int(dur * 1e6) + 1000, 1000))
+    rows = ["| step (1 M ev/s, 1 ms slices) | s per s of stream | % of a core |", "|---|---|---|"]
+    hp, dn, m = HotPixelFilter(SENSOR), Denoiser(SENSOR, 10_000), ActivityMeter(SENSOR)
+    costs = {"hot-pixel filter": 0.0, "neighbour filter": 0.0, "activity meter": 0.0}
+    for a, b in zip(slices[:-1], slices[1:], strict=True):
+        c = ev[a:b]
+        t0 = time.perf_counter()
+        c = hp(c)
+        t1 = time.perf_counter()
+        c = dn(c)
+        t2 = time.perf_counter()
+        m.add(c)
+        if c.shape[0]:
+            m.rate_hz(int(c["t"][-1]))
+        t3 = time.perf_counter()
+        costs["hot-pixel filter"] += t1 - t0
+        costs["neighbour filter"] += t2 - t1
+        costs["activity meter"] += t3 - t2
+    for k, v in costs.items():
+        rows.append(f"| {k} | {v / dur:.4f} | {100 * v / dur:.1f} % |")
+    tot = sum(costs.values())
+    rows.append(f"| all three | {tot / dur:.4f} | {100 * tot / dur:.1f} % |")
+    rows += ["", "| gesture-demo, noisy continuous stream at 1× | mode | predictions | dropped "
+             "| latency p50 | p99 |", "|---|---|---|---|---|---|"]  # fmt: skip
+    names = open_model("gesture-demo", mode="stream").class_names
+    stream = build_stream(LABELS, list(names), SENSOR, noisy=True)
+    end = stream.segments[1 if quick else 3].t1_us  # 1 (quick) or 2 gestures with their pauses
+    part = stream.events[stream.events["t"] < end]
+    before = EngineConfig(noise_filter_us=None, hot_pixel_filter=False, gate=None)
+    for mode in ("stream", "window"):
+        p = open_model("gesture-demo", mode=mode)
+        for label, cfg in (("before K", before), ("defaults", EngineConfig())):
+            eng = Engine(p, cfg, mode=mode, keep_predictions=1 << 20)
+            eng.warmup()
+            eng.start(ArraySource(part, SENSOR, speed=1.0))
+            eng.wait(end / 1e6 + 30)
+            eng.stop(2.0)
+            st = eng.stats()
+            rows.append(
+                f"| {label} | {mode} | {st.predictions} | {st.dropped} | "
+                f"{st.latency_p50_ms:.1f} ms | {st.latency_p99_ms:.1f} ms |"
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
     return "\n".join(rows)
 
 
@@ -181,17 +279,29 @@ def main(quick: bool = False, argv: list[str] | None = None) -> str:
 
     ap = argparse.ArgumentParser(prog="python -m bench live", description=__doc__)
     ap.add_argument("--models", nargs="*", default=list(BUNDLED))
-    ap.add_argument("--only", choices=("continuous", "variants", "gate"), default=None)
+    ap.add_argument("--only", choices=("continuous", "variants", "gate", "budget"), default=None)
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help="record the continuous figures (engine defaults) in each model's weights/NAME.json "
+        "(key 'continuous', shown by neuromoco models)",
+    )
     args = ap.parse_args(argv or [])
     if not LABELS.is_file():
         return f"live: {LABELS} not found (../shared/testdata is absent): skipped"
     out = ["## Live in a room (`python -m bench live`)", ""]
     if args.only in (None, "continuous"):
-        out += ["### Continuous", "", continuous_table(args.models, ("window", "stream"), quick), ""]
+        figures: dict = {}
+        table = continuous_table(args.models, ("window", "stream"), quick, figures)
+        out += ["### Continuous", "", table, ""]
+        if args.write:
+            write_figures(figures)
     if args.only in (None, "variants"):
         out += ["### Per clip, varied", "", variants_table(args.models, ("window", "stream")), ""]
     if args.only in (None, "gate"):
         out += ["### Gate calibration", "", gate_calibration(), ""]
+    if args.only in (None, "budget"):
+        out += ["### Live budget", "", live_budget(quick), ""]
     return "\n".join(out)
 
 

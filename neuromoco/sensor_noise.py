@@ -117,5 +117,7 @@ def add_room_noise(
     background activity and ``hot_pixels`` hot pixels at ``hot_hz`` each (the issue-K protocol:
     0.5 Hz/pixel, 5 hot pixels at 200 Hz). Returns a new sorted array."""
     bg = background_activity(t0_us, t1_us, sensor_size, background_hz, rng)
-    hot = hot_pixel_events(choose_hot_pixels(hot_pixels, sensor_size, rng), t0_us, t1_us, hot_hz, rng)
+    hot = hot_pixel_events(
+        choose_hot_pixels(hot_pixels, sensor_size, rng), t0_us, t1_us, hot_hz, rng
+    )
     return merge_events([events, bg, hot])

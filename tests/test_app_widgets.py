@@ -367,7 +367,9 @@ def test_bridge_carries_the_shown_gesture():
     from neuromoco.app.bridge import to_view_prediction
 
     base = {"probs": [0.1, 0.7, 0.2], "label_index": 1}
-    assert to_view_prediction({**base, "gesture": None, "gesture_index": None}).gesture_index is None
+    assert (
+        to_view_prediction({**base, "gesture": None, "gesture_index": None}).gesture_index is None
+    )
     assert to_view_prediction({**base, "gesture": None}).gesture_index is None  # JSON line
     assert to_view_prediction({**base, "gesture": "b", "gesture_index": 2}).gesture_index == 2
     assert to_view_prediction(base).gesture_index == 1  # no gate decision: the top class

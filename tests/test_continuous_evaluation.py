@@ -34,7 +34,28 @@ def _stream(segments):
 def test_scores_against_hand_counts():
     # gesture of class 3 over [0, 2 s), pause [2 s, 5 s); one hop every 0.25 s
     segs = [Segment("gesture", 0, 2_000_000, 3, "a"), Segment("pause", 2_000_000, 5_000_000)]
-    shown = [None, None, 3, 3, 5, 3, 3, 3, 3, 3, None, None, None, None, 7, None, None, None, None, None]
+    shown = [
+        None,
+        None,
+        3,
+        3,
+        5,
+        3,
+        3,
+        3,
+        3,
+        3,
+        None,
+        None,
+        None,
+        None,
+        7,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
     top = [1, 1, 3, 3, 5, 3, 3, 3, 3, 3, 3, 3, 3, 3, 7, 3, 3, 3, 3, 3]
     preds = [_P(i * 250_000, s, k) for i, (s, k) in enumerate(zip(shown, top, strict=True))]
     r = score(preds, _stream(segs), 11)

@@ -49,6 +49,33 @@ def test_window_mode_time_windows(gesture_root):
     assert 250 < float(x.sum()) < 750
 
 
+@pytest.mark.parametrize("dn", [300, 5000])
+def test_window_frames_with_denoise_equal_the_denoised_sample_cut(gesture_root, dn):
+    """A framing with a neighbour denoise: each training window equals the sample denoised from
+    its first event on, then cut (what the streaming windower gives) — the dataset denoises only
+    the window and the dn µs before it, which must not change a single count."""
+    from neuromoco.denoise import denoise
+
+    spec = FramingSpec(T=5, split_by="time", size=(32, 32), window_us=50_000, denoise_us=dn)
+    ds = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, sampling="window", seed=3)
+    for i in range(len(ds)):
+        ev = ds.source.events(i)
+        clean, _ = denoise(ev, dn, (128, 128))
+        start, end = ds.window_bounds(i)
+        for u in (0.0, 0.5, 1.0):
+            t0 = start + round(u * (end - start - 50_000))
+            want = to_frames(clean, 5, (128, 128), "time", (32, 32), t0, t0 + 50_000)
+            np.testing.assert_array_equal(ds.window_frames(i, u), want)
+    # and the clip frames of the cache path are denoised too (spec hash differs from no denoise)
+    from neuromoco.data.cache import clip_frames, spec_hash
+
+    ev = ds.source.events(0)
+    got = clip_frames(ev, FramingSpec(T=5, split_by="time", size=(32, 32), denoise_us=dn), (128, 128))
+    want = to_frames(denoise(ev, dn, (128, 128))[0], 5, (128, 128), "time", (32, 32))
+    np.testing.assert_array_equal(got, want)
+    assert spec_hash(spec) != spec_hash(FramingSpec(T=5, split_by="time", size=(32, 32)))
+
+
 def test_window_draws_seeded_by_epoch(gesture_root):
     spec = FramingSpec(T=2, split_by="time", size=(32, 32), window_us=20_000)
     a = FramesDataset(DVS128Gesture(gesture_root, "train"), spec, sampling="window", seed=5)

@@ -50,11 +50,10 @@ def test_zoom_maps_about_the_centre_and_thins():
     src = {(t, p): (x, y) for t, x, y, p in _rows(ev)}
     assert abs(out.shape[0] - 2000) < 150  # half the events kept
     for t, x, y, p in _rows(out)[:200]:
-        candidates = [
-            (a, b) for (tt, pp), (a, b) in src.items() if tt == t and pp == p
-        ]
+        candidates = [(a, b) for (tt, pp), (a, b) in src.items() if tt == t and pp == p]
         assert any(
-            x == int(np.floor(cx + (a - cx) * 0.5 + 0.5)) and y == int(np.floor(cy + (b - cy) * 0.5 + 0.5))
+            x == int(np.floor(cx + (a - cx) * 0.5 + 0.5))
+            and y == int(np.floor(cy + (b - cy) * 0.5 + 0.5))
             for a, b in candidates
         )
     assert _rows(zoom(ev, 1.0, S)) == _rows(ev)

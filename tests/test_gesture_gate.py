@@ -58,7 +58,8 @@ def test_activity_hysteresis_and_idle():
 
 
 @pytest.mark.parametrize(
-    "kw", [{"on_hz": 10, "off_hz": 20}, {"confirm_us": -1}, {"activity_top": 0}, {"min_confidence": 2}]
+    "kw",
+    [{"on_hz": 10, "off_hz": 20}, {"confirm_us": -1}, {"activity_top": 0}, {"min_confidence": 2}],
 )
 def test_bad_config(kw):
     with pytest.raises(ValueError):

@@ -85,6 +85,7 @@ def test_masks_hot_pixels_not_the_moving_edge():
     late = out[out["t"] >= 2_500_000]
     for x, y in hot:
         assert not np.any((late["x"] == x) & (late["y"] == y))
+
     # the edge and the background of every other pixel pass, all of them
     def not_hot(e):
         return ~np.isin(e["y"].astype(int) * 16 + e["x"], [y * 16 + x for x, y in hot])

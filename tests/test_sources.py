@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from neuromoco.events import EVENT_DTYPE, EventFormatError, make_events, read_events
+from neuromoco.events import EventFormatError, read_events
 from neuromoco.streaming.camera_source import CameraNotFoundError, CameraSource, list_cameras
 from neuromoco.streaming.file_source import ArraySource, FileSource
 from neuromoco.streaming.source import EventSource, SourceError

@@ -2,7 +2,8 @@
 
 A bundled model's NAME works wherever a command or the app takes a model (``--model NAME``,
 ``neuromoco evaluate NAME``). For each: the files shipped, the default source kinds it runs on,
-its architecture, framing and the accuracy figures shipped with it, and its model card.
+its architecture, framing and the accuracy figures shipped with it (per clip, and live: the
+continuous benchmark of ``python -m bench live``), and its model card.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"  real clips: {r['correct']}/{r['n']} in {r['mode']} mode "
                 f"({r.get('labels', 'labelled recordings')})"
+            )
+        cont = met.get("continuous") or {}
+        for r in cont.get("rows", []):
+            ttr = r.get("time_to_right_s_median")
+            print(
+                f"  live ({r['mode']}, {r['room']}): {100 * r['in_gesture_right']:.1f} % of "
+                f"in-gesture hops right, {100 * r['pause_no_gesture']:.1f} % of pause hops "
+                f"'no gesture', right after {'—' if ttr is None else f'{ttr:.2f} s'} (median)"
             )
         print(f"  card:      {m.card}")
     if args.architectures:

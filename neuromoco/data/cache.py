@@ -6,7 +6,7 @@ Layout::
     <cache_dir>/<dataset name>/events/<sample hash>.npy                 the sample's events
 
 * ``spec hash``: SHA-256 of the framing fields that change the counts (``T``, ``split_by``,
-  ``size``) and :data:`CACHE_VERSION`. ``normalize`` is applied when loading, and window fields
+  ``size``, ``denoise_us`` when set) and :data:`CACHE_VERSION`. ``normalize`` is applied when loading, and window fields
   do not affect whole-clip frames, so changing them reuses the cache.
 * ``sample hash``: SHA-256 of the source's identity — for files ``(absolute path, size, mtime in
   ns)``, for generated samples the generator version and arguments — plus the sample's
@@ -51,7 +51,10 @@ def _sha(obj) -> str:
 
 def spec_key(spec: FramingSpec) -> dict:
     """The framing fields whole-clip frames depend on."""
-    return {"T": spec.T, "split_by": spec.split_by, "size": list(spec.size), "v": CACHE_VERSION}
+    key = {"T": spec.T, "split_by": spec.split_by, "size": list(spec.size), "v": CACHE_VERSION}
+    if spec.denoise_us is not None:  # only when set: caches made before the field stay valid
+        key["denoise_us"] = int(spec.denoise_us)
+    return key
 
 
 def spec_hash(spec: FramingSpec) -> str:
@@ -84,6 +87,7 @@ def clip_frames(
         size=spec.size,
         t_start=t_start if spec.split_by == "time" else None,
         t_end=t_end if spec.split_by == "time" else None,
+        denoise_us=spec.denoise_us,
     )
 
 

@@ -191,15 +191,25 @@ class FramesDataset(Dataset):
         """Frames of the sub-window at relative position ``u`` ∈ [0, 1] of sample ``index``."""
         spec = self.framing
         ev = self.sample_events(index)
+        dn = spec.denoise_us
         if spec.window_us is not None:
             start, end = self.window_bounds(index)
             span = max(0, (end - start) - int(spec.window_us))
             t0 = start + int(round(u * span))
             t1 = t0 + int(spec.window_us)
             t = ev["t"]
-            a, b = np.searchsorted(t, [t0, t1], side="left")
+            # with a neighbour denoise, the window and the denoise window before it: an event's
+            # support comes from the last dn µs only, so this equals denoising the sample from
+            # its first event on and then cutting (what the streaming windower gives), for a
+            # fraction of the work
+            a, b = np.searchsorted(t, [t0 - (int(dn) if dn else 0), t1], side="left")
             win = ev[int(a) : int(b)]
+            if dn and win.size:
+                win = _denoise(win, dn, self.source.sensor_size)
+                win = win[win["t"] >= t0]
         else:
+            if dn and ev.size:
+                ev = _denoise(ev, dn, self.source.sensor_size)
             n = ev.shape[0]
             span = max(0, n - int(spec.window_events))
             a = int(round(u * span))
@@ -236,3 +246,10 @@ class FramesDataset(Dataset):
         if self.transform is not None:
             x = self.transform(x)
         return x, int(self.source.samples[self._check_index(index)].label)
+
+
+def _denoise(events: np.ndarray, filter_us: int, sensor_size) -> np.ndarray:
+    """The framing's neighbour denoise of ``events`` from their first one on."""
+    from neuromoco.denoise import denoise
+
+    return denoise(events, filter_us, sensor_size)[0]

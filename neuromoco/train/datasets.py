@@ -31,6 +31,7 @@ def framing_from(cfg: dict) -> FramingSpec:
         size=tuple(d["size"]),
         window_us=d["window_us"] or None,
         window_events=d["window_events"] or None,
+        denoise_us=d.get("denoise_us") or None,
     )
 
 

@@ -74,6 +74,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sampling": "clip",
         "window_us": 0,
         "window_events": 0,
+        "denoise_us": 0,
         "label_fraction": 1.0,
         "augment": "neuromoco",
         "options": {},

@@ -78,8 +78,10 @@ def test_activity_meter_equals_naive_count():
     m = ActivityMeter((w, h), span_us=400_000, block=32, top=2)
     for a in range(0, n, 777):
         m.add(ev[a : a + 777])
-    for tick in range(100_000, 3_000_000, 230_000):
-        sel = ev[(ev["t"] >= tick - 400_000) & (ev["t"] < tick)]
+    for tick in range(100_000, 3_000_000, 230_003):
+        # the 40 whole 10 ms bins before the bin that holds the tick
+        hi = tick // 10_000 * 10_000
+        sel = ev[(ev["t"] >= hi - 400_000) & (ev["t"] < hi)]
         counts = {}
         for e in sel:
             k = (int(e["x"]) // 32, int(e["y"]) // 32)

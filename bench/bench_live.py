@@ -229,7 +229,10 @@ def live_budget(quick: bool) -> str:
     dur = 1.0 if quick else 3.0
     ev = background_activity(0, int(dur * 1e6), SENSOR, 1e6 / (128 * 128), rng)  # 1 M ev/s
     slices = np.searchsorted(ev["t"], np.arange(0, int(dur * 1e6) + 1000, 1000))
-    rows = ["| step (1 M ev/s, 1 ms slices; the meter asked once per slice, the engine asks once per hop) | s per s of stream | % of a core |", "|---|---|---|"]
+    rows = [
+        "| step (1 M ev/s, 1 ms slices; the meter asked once per slice, the engine asks once per hop) | s per s of stream | % of a core |",
+        "|---|---|---|",
+    ]
     hp, dn, m = HotPixelFilter(SENSOR), Denoiser(SENSOR, 10_000), ActivityMeter(SENSOR)
     costs = {"hot-pixel filter": 0.0, "neighbour filter": 0.0, "activity meter": 0.0}
     for a, b in zip(slices[:-1], slices[1:], strict=True):

@@ -41,10 +41,9 @@ import numpy as np
 from neuromoco.events import read_recording
 from neuromoco.sensor_noise import add_room_noise, background_activity, merge_events
 
-from .engine import Engine
 from .engine_config import EngineConfig
 from .file_source import ArraySource
-from .recording_evaluation import read_labels
+from .recording_evaluation import read_labels, replay
 
 SKIP_GESTURE_US = 500_000
 """Hops in the first 0.5 s of a gesture are not scored for ``in_gesture_right`` (the window is
@@ -147,16 +146,7 @@ def run_stream(predictor, stream: ContinuousStream, config: EngineConfig | None 
     """Every prediction of one lossless, as-fast-as-possible replay of ``stream`` through an
     :class:`Engine` with ``config`` (default: the engine's defaults, the app's)."""
     source = ArraySource(stream.events, stream.sensor_size, speed=0.0, name="continuous stream")
-    engine = Engine(predictor, config, keep_predictions=1 << 30, lossless=True)
-    engine.start(source)
-    try:
-        engine.wait(None)
-    finally:
-        engine.stop(5.0)
-    errors = [s.message for s in engine.poll_status() if s.kind == "error"]
-    if errors:
-        raise ValueError(errors[0])
-    return engine.poll_predictions()
+    return replay(predictor, source, config)
 
 
 def _first_run(values: list, ok, run: int = RUN) -> int | None:

@@ -112,23 +112,12 @@ def read_labels(csv_path: str | Path, class_names: list[str]) -> list[LabelledRe
     return out
 
 
-def _replay(predictor, path, mode: str, partial: bool, sensor_size, config=None) -> list:
-    """All predictions of one lossless, as-fast-as-possible replay of ``path`` (a file, or an
-    in-memory ``(events, sensor_size)`` pair), with the engine's defaults (the app's) or
-    ``config`` (an :class:`EngineConfig`)."""
-    if isinstance(path, tuple):
-        events, size = path
-        source = ArraySource(events, size, speed=0.0, name="events")
-    else:
-        source = FileSource(path, speed=0.0, sensor_size=sensor_size)
-    engine = Engine(
-        predictor,
-        config,
-        mode=mode,
-        keep_predictions=1 << 30,
-        lossless=True,
-        partial_windows=partial,
-    )
+def replay(predictor, source, config=None, what=None, **options) -> list:
+    """Every prediction of one lossless, as-fast-as-possible replay of ``source`` through an
+    :class:`Engine` with ``config`` (default: the engine's defaults, the app's) and keyword
+    ``options`` overriding its fields. A stream that ends in an error raises ``ValueError``
+    (prefixed with ``what``, e.g. the file)."""
+    engine = Engine(predictor, config, keep_predictions=1 << 30, lossless=True, **options)
     engine.start(source)
     try:
         engine.wait(None)
@@ -136,8 +125,18 @@ def _replay(predictor, path, mode: str, partial: bool, sensor_size, config=None)
         engine.stop(5.0)
     errors = [s.message for s in engine.poll_status() if s.kind == "error"]
     if errors:
-        raise ValueError(f"{path}: {errors[0]}")
+        raise ValueError(errors[0] if what is None else f"{what}: {errors[0]}")
     return engine.poll_predictions()
+
+
+def _replay(predictor, path, mode: str, partial: bool, sensor_size, config=None) -> list:
+    """:func:`replay` of ``path`` (a file, or an in-memory ``(events, sensor_size)`` pair)."""
+    if isinstance(path, tuple):
+        events, size = path
+        source = ArraySource(events, size, speed=0.0, name="events")
+    else:
+        source = FileSource(path, speed=0.0, sensor_size=sensor_size)
+    return replay(predictor, source, config, path, mode=mode, partial_windows=partial)
 
 
 def clip_scores(predictions: list, mode: str, n_classes: int) -> np.ndarray:

@@ -70,7 +70,9 @@ def test_window_frames_with_denoise_equal_the_denoised_sample_cut(gesture_root, 
     from neuromoco.data.cache import clip_frames, spec_hash
 
     ev = ds.source.events(0)
-    got = clip_frames(ev, FramingSpec(T=5, split_by="time", size=(32, 32), denoise_us=dn), (128, 128))
+    got = clip_frames(
+        ev, FramingSpec(T=5, split_by="time", size=(32, 32), denoise_us=dn), (128, 128)
+    )
     want = to_frames(denoise(ev, dn, (128, 128))[0], 5, (128, 128), "time", (32, 32))
     np.testing.assert_array_equal(got, want)
     assert spec_hash(spec) != spec_hash(FramingSpec(T=5, split_by="time", size=(32, 32)))

@@ -48,13 +48,19 @@ def _softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
-def _engine_filtered(ev):
-    """What the engine's default filters leave of a clip: the neighbour filter of the framing's
-    rule (10 ms; the model's framing has none), and no hot pixel to mask in these clips."""
+def _engine_filtered(ev, spec, framing_too=False):
+    """What the engine's default filters leave of a clip: its neighbour filter when the model's
+    framing has none (none to add for the bundled models, whose framing has it), no hot pixel to
+    mask in these clips; ``framing_too``: then the framing's own denoise, as the windower does."""
     from neuromoco.denoise import denoise
-    from neuromoco.streaming.engine_config import DEFAULT_NOISE_FILTER_US
+    from neuromoco.streaming.engine_config import EngineConfig, plan
 
-    return denoise(ev, DEFAULT_NOISE_FILTER_US, (128, 128))[0]
+    nf = plan(EngineConfig(), spec).noise_filter_us
+    if nf:
+        ev = denoise(ev, nf, (128, 128))[0]
+    if framing_too and spec.denoise_us:
+        ev = denoise(ev, spec.denoise_us, (128, 128))[0]
+    return ev
 
 
 def test_window_scores_equal_offline_framing(clips, predictor):
@@ -65,7 +71,7 @@ def test_window_scores_equal_offline_framing(clips, predictor):
     d, events = clips
     spec = predictor.framing
     for name, ev in events.items():
-        ev = _engine_filtered(ev)
+        ev = _engine_filtered(ev, spec)
         preds = _replay(predictor, d / name, "window", False, None)
         assert len(preds) >= 4
         ref_total = np.zeros(len(predictor.class_names))
@@ -117,7 +123,7 @@ def test_stream_mode_sums_each_step_once(clips, predictor):
 
     # no gate: it would reset the state at a quiet stretch (tests/test_gesture_gate.py)
     preds = _replay(stepper, d / name, "stream", False, None, EngineConfig(gate=None))
-    ev = _engine_filtered(ev)
+    ev = _engine_filtered(ev, stepper.framing, framing_too=True)
     spec = stepper.framing
     bin_us = spec.window_us // spec.T
     t0 = int(ev["t"][0])  # the bin grid starts at the first event the windower gets

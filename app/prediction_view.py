@@ -151,12 +151,13 @@ class PredictionView(QtWidgets.QWidget):
             lines.append(f"early decision: {self.names[decision]}")
         self.truth_label.setText(" · ".join(lines))
 
-        # Bars: every class dimmed, the top class in full colour; the true class outlined.
+        # Bars: every class dimmed, the shown gesture in full colour (none in a pause); the true
+        # class outlined.
         brushes = []
         pens = []
         for i in range(C):
             r, g, b = (int(v) for v in self.colors[i])
-            brushes.append(pg.mkBrush(r, g, b, 255 if i == top else 110))
+            brushes.append(pg.mkBrush(r, g, b, 255 if i == shown else 110))
             pens.append(pg.mkPen("w", width=2) if truth == i else pg.mkPen(None))
         self.bars.setOpts(
             x0=np.zeros(C), y=np.arange(C), height=0.75, width=probs, brushes=brushes, pens=pens

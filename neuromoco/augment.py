@@ -779,6 +779,11 @@ POLICIES: dict[str, Callable[[], Callable]] = {
     "neuromoco_gesture_live": lambda: Compose(
         (DVSAugment(flip_p=0.0), RandomPlacement(0.5), RandomPolarity(0.5))
     ),
+    # farther away only (0.7–1.0× about the centre, no shift): a smaller subject keeps its arms
+    # on their sides of the frame, the cue that tells a left arm from a right one
+    "neuromoco_gesture_far": lambda: Compose(
+        (DVSAugment(flip_p=0.0), RandomPlacement(0.5, translate=0), RandomPolarity(0.5))
+    ),
     "spikformer": lambda: DVSAugment(
         ops=("identity", "shear_x", "translate_x", "translate_y", "rotate", "cutout")
     ),

@@ -143,3 +143,35 @@ def test_gesture_demo_on_the_labelled_real_clips(testdata):
     labels = testdata / "dvsgesture_csv" / "labels.csv"
     res = evaluate_recordings(open_model("gesture-demo", mode="stream"), labels, "stream")
     assert res["correct"] >= 4, [(c["label"], c["pred"]) for c in res["clips"]]
+
+
+def _card_rows(card_text: str, first_cell: str) -> list[list[str]]:
+    """The cells of every markdown table row of a model card whose first cell is ``first_cell``."""
+    rows = []
+    for line in card_text.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells and cells[0] == first_cell:
+            rows.append(cells)
+    return rows
+
+
+def test_model_cards_state_the_shipped_figures():
+    """What a card says is what the shipped .json measured: gesture-demo's procedural test top-1
+    (all T steps), and for both models every live (continuous) figure of the engine defaults."""
+    m = DEMO.metrics()
+    card = DEMO.card.read_text()
+    (row,) = _card_rows(card, "test top-1 (%)")
+    assert float(row[-1]) == round(100 * m["top1"], 1)
+    assert [float(v) for v in row[1:]] == [round(100 * a, 1) for a in m["latency_acc"]]
+    for model in bundled.BUNDLED.values():
+        met, text = model.metrics(), model.card.read_text()
+        rows = met.get("continuous", {}).get("rows", [])
+        assert rows, f"{model.metrics_path}: no continuous figures (python -m bench live --write)"
+        for r in rows:
+            want = f"{100 * r['in_gesture_right']:.1f} %"
+            lines = [
+                line
+                for line in text.splitlines()
+                if line.startswith(f"| {r['mode']}") and f"| {r['room']}" in line
+            ]
+            assert any(want in line for line in lines), (model.card, r["mode"], r["room"], want)

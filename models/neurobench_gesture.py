@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuromoco.data.dvs128_gesture import CLASS_NAMES as DVS128_CLASS_NAMES
+from neuromoco.gesture_classes import DVS128_GESTURE_CLASSES as DVS128_CLASS_NAMES
 from neuromoco.models.classifier import PerStep, SNNClassifier, as_hw
 from neuromoco.models.leaky import Leaky, reset_mechanism_name
 from neuromoco.models.registry import register_model

@@ -52,9 +52,9 @@ from typing import NamedTuple
 import numpy as np
 
 from neuromoco.atomic import atomic_write_text
-from neuromoco.data.dvs128_gesture import CLASS_NAMES as DVS128_CLASS_NAMES
 from neuromoco.emulator import EmulatorConfig, EventEmulator
 from neuromoco.events import EVENT_DTYPE, empty_events
+from neuromoco.gesture_classes import DVS128_GESTURE_CLASSES as DVS128_CLASS_NAMES
 
 GENERATOR_VERSION = 3
 """Bumped whenever the generated events for a given (label, seed) change."""

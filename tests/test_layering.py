@@ -173,3 +173,66 @@ def test_base_types_import_nothing_from_the_project(mod):
 def test_app_talks_to_streaming_not_to_models_or_core_internals():
     """The app reaches models only through streaming (the design card's one-way data flow)."""
     assert not _edges(lambda a, b: _layer(a) == "neuromoco.app" and _layer(b) == "neuromoco.models")
+
+
+# Layers inside the core, lowest first: a module may import from its own row and rows above it.
+# The event-processing layer (readers, framing, filters, generated noise and gestures) never
+# reaches the datasets, augmentation or training; the models never reach the datasets.
+CORE_ROWS = (
+    ("neuromoco.types", "neuromoco.gesture_classes", "neuromoco.lazy", "neuromoco.atomic"),
+    ("neuromoco.events", "neuromoco.formats", "neuromoco.denoise", "neuromoco.framing",
+     "neuromoco.sensor_noise", "neuromoco.event_variants", "neuromoco.emulator",
+     "neuromoco.synth"),
+    ("neuromoco.data", "neuromoco.augment"),
+    ("neuromoco.moco", "neuromoco.losses", "neuromoco.train"),
+)  # fmt: skip
+
+
+def _core_row(mod: str) -> int | None:
+    for i, row in enumerate(CORE_ROWS):
+        if any(mod == p or mod.startswith(p + ".") for p in row):
+            return i
+    return None
+
+
+def test_core_rows_import_only_downwards():
+    bad = _edges(
+        lambda a, b: (
+            (ra := _core_row(a)) is not None and (rb := _core_row(b)) is not None and rb > ra
+        )
+    )
+    assert not bad, f"a core layer imports a higher one: {bad}"
+
+
+def test_models_never_import_the_datasets():
+    bad = _edges(lambda a, b: _layer(a) == "neuromoco.models" and _core_row(b) in (2, 3))
+    assert not bad, f"models import datasets, augmentation or training: {bad}"
+
+
+def test_every_core_module_has_a_row():
+    """A new core module must be placed (entry points and the package itself aside)."""
+    loose = [
+        m
+        for m in MODULES
+        if _layer(m) == "core"
+        and _core_row(m) is None
+        and m != "neuromoco"
+        and not m.startswith(("neuromoco.cli", "neuromoco.commands"))
+    ]
+    assert not loose, f"core modules without a row in CORE_ROWS: {loose}"
+
+
+def test_create_model_does_not_load_the_datasets():
+    """The class names live in a leaf module: building a model (the ported DVS128 Gesture SNN
+    included) imports no dataset code, checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from neuromoco.models.registry import create_model\n"
+        "create_model('neurobench_dvs_gesture', num_classes=11)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('neuromoco.data')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

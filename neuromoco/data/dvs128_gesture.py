@@ -32,21 +32,10 @@ import numpy as np
 from neuromoco.data.errors import DatasetNotFoundError
 from neuromoco.data.samples import SampleRef, SampleSource, check_split
 from neuromoco.events import EVENT_DTYPE, EventFormatError
+from neuromoco.gesture_classes import DVS128_GESTURE_CLASSES
 
 # The names of the dataset's gesture_mapping.csv, in label order (csv class − 1).
-CLASS_NAMES: tuple[str, ...] = (
-    "hand_clap",
-    "right_hand_wave",
-    "left_hand_wave",
-    "right_arm_clockwise",
-    "right_arm_counter_clockwise",
-    "left_arm_clockwise",
-    "left_arm_counter_clockwise",
-    "arm_roll",
-    "air_drums",
-    "air_guitar",
-    "other_gestures",
-)
+CLASS_NAMES: tuple[str, ...] = DVS128_GESTURE_CLASSES
 SENSOR_SIZE = (128, 128)
 TRIAL_LISTS = {"train": "trials_to_train.txt", "test": "trials_to_test.txt"}
 NAME = "dvs128_gesture"

@@ -36,10 +36,10 @@ def run_gui(args) -> int:
     from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec
     from neuromoco.app.window import MainWindow
 
-    try:  # lower per-step latency of small networks (see neuromoco.streaming.malloc_tuning)
-        from neuromoco.streaming.malloc_tuning import tune_malloc
+    try:  # lower per-step latency of small networks (see neuromoco.malloc_tuning)
+        from neuromoco.malloc_tuning import tune_malloc_for_streaming
 
-        tune_malloc()
+        tune_malloc_for_streaming()
     except ImportError:
         pass
 

@@ -58,9 +58,9 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
 
     Bad inputs raise ``ValueError``/``OSError`` with a one-line message (the caller prints it).
     """
-    from neuromoco.streaming.malloc_tuning import tune_malloc
+    from neuromoco.malloc_tuning import tune_malloc_for_streaming
 
-    tune_malloc()
+    tune_malloc_for_streaming()
 
     out = out or sys.stdout
     err = err or sys.stderr

@@ -414,9 +414,9 @@ def bench_rss(model_path, quick: bool) -> list[str]:
 
 
 def _rss_child(dur: float, model: str) -> str:
+    from neuromoco.malloc_tuning import tune_malloc_for_streaming as tune_malloc
     from neuromoco.streaming.engine import Engine
     from neuromoco.streaming.file_source import FileSource
-    from neuromoco.streaming.malloc_tuning import tune_malloc
     from neuromoco.streaming.model import open_model
 
     tune_malloc()
@@ -445,7 +445,7 @@ def _rss_child(dur: float, model: str) -> str:
 
 
 def main(quick: bool = False) -> str:
-    from neuromoco.streaming.malloc_tuning import tune_malloc
+    from neuromoco.malloc_tuning import tune_malloc_for_streaming as tune_malloc
 
     tuned = tune_malloc()
     with tempfile.TemporaryDirectory() as tmp:

@@ -187,7 +187,7 @@ from PySide6 import QtCore, QtWidgets
 from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec
 from neuromoco.app.main import build_parser
 from neuromoco.app.window import MainWindow
-from neuromoco.streaming.malloc_tuning import tune_malloc
+from neuromoco.malloc_tuning import tune_malloc_for_streaming as tune_malloc
 
 src, out, seconds, speed = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 args = build_parser().parse_args(["--file", src, "--loop", "--speed", str(speed), "--record", out])

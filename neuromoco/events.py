@@ -159,8 +159,9 @@ def _format_module(fmt: str, path=None):
 @functools.cache
 def _opening():
     """The helpers every open uses, imported (and the allocator tuned) once."""
-    from neuromoco.formats.base import read_head, tune_malloc
+    from neuromoco.formats.base import read_head
     from neuromoco.formats.detect import detect
+    from neuromoco.malloc_tuning import tune_malloc
 
     tune_malloc()
     return read_head, detect

@@ -39,7 +39,6 @@ _EXPORTS = {
     "SourceSpec": "source_factory",
     "inference_threads": "model",
     "default_model_name": "model",
-    "tune_malloc": "malloc_tuning",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -584,20 +584,38 @@ def test_evt2_matches_independent_decoder(testdata):
     np.testing.assert_array_equal(ev["p"], p[order])
 
 
-def test_tune_malloc_is_once_and_can_be_declined() -> None:
-    """The allocator setting the readers make (formats.base.tune_malloc) happens once per
-    process (Linux/glibc), and NEUROMOCO_MALLOC=default leaves the allocator alone."""
+def test_tune_malloc_only_raises_and_can_be_declined() -> None:
+    """One allocator setting for the readers and the streaming app (neuromoco.malloc_tuning):
+    thresholds only go up, so the readers' 32 MiB, asked after the app's 256 MiB / 1 GiB, no
+    longer lowers them (the last caller used to win); NEUROMOCO_MALLOC=default, or the user's
+    own MALLOC_* variables, leave the allocator alone."""
     import os
     import subprocess
     import sys
 
-    code = "from neuromoco.formats.base import tune_malloc as t; print(t(), t())"
+    code = (
+        "import neuromoco.malloc_tuning as m\n"
+        "a = m.tune_malloc_for_streaming(); b = m.tune_malloc(); c = m.tune_malloc()\n"
+        "print(a, b, c, *m.thresholds())\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "NEUROMOCO_MALLOC"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.split() == [str(sys.platform.startswith("linux"))] * 2, out.stderr
-    env["NEUROMOCO_MALLOC"] = "default"
+    if sys.platform.startswith("linux"):
+        assert out.stdout.split() == ["True"] * 3 + [str(256 << 20), str(1 << 30)], out.stderr
+    for declined in ({"NEUROMOCO_MALLOC": "default"}, {"MALLOC_TRIM_THRESHOLD_": "131072"}):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**env, **declined}
+        )
+        assert out.stdout.split() == ["False"] * 3 + ["0", "0"], (declined, out.stderr)
+    # reading a file tunes for the readers, once
+    code = (
+        "import neuromoco.malloc_tuning as m\n"
+        "import neuromoco.events as e; e._opening()\n"
+        "print(*m.thresholds())\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.split() == ["False", "False"], out.stderr
+    if sys.platform.startswith("linux"):
+        assert out.stdout.split() == [str(32 << 20)] * 2, out.stderr
 
 
 # ------------------------------------------------- one read of a file's first bytes (formats.base.Head)

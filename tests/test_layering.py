@@ -179,7 +179,8 @@ def test_app_talks_to_streaming_not_to_models_or_core_internals():
 # The event-processing layer (readers, framing, filters, generated noise and gestures) never
 # reaches the datasets, augmentation or training; the models never reach the datasets.
 CORE_ROWS = (
-    ("neuromoco.types", "neuromoco.gesture_classes", "neuromoco.lazy", "neuromoco.atomic"),
+    ("neuromoco.types", "neuromoco.gesture_classes", "neuromoco.lazy", "neuromoco.atomic",
+     "neuromoco.malloc_tuning"),
     ("neuromoco.events", "neuromoco.formats", "neuromoco.denoise", "neuromoco.framing",
      "neuromoco.sensor_noise", "neuromoco.event_variants", "neuromoco.emulator",
      "neuromoco.synth"),

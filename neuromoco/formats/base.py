@@ -239,41 +239,6 @@ def events_of(items: Iterator[Checked]) -> Iterator[np.ndarray]:
         yield c.events
 
 
-_MALLOC_TUNED: bool | None = None
-MALLOC_KEEP_BYTES = 32 << 20
-
-
-def tune_malloc() -> bool:
-    """Pin glibc's allocator thresholds (once per process): blocks below 32 MiB come from the
-    heap (``M_MMAP_THRESHOLD``) and up to 32 MiB of freed heap top is kept for reuse
-    (``M_TRIM_THRESHOLD``). Returns whether the thresholds are set.
-
-    Why: the decoders make a few hundred kB of numpy temporaries per block of events. With
-    glibc's default, adaptive thresholds (they follow the largest block freed so far) the heap
-    top is returned to the kernel after most blocks and faulted in again, zero-filled, for the
-    next: about 30 % of an EVT 2.0 read (docs/benchmarks.md, "Event-file I/O vs faery"). 32 MiB
-    is where glibc's own adaptation ends (its maximum mmap threshold on 64-bit), so this only
-    reaches at once the state a long-running process drifts to, and bounds what is kept.
-    Linux/glibc only (elsewhere a no-op); ``NEUROMOCO_MALLOC=default`` leaves the allocator
-    alone."""
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED is None:
-        _MALLOC_TUNED = False
-        if os.environ.get("NEUROMOCO_MALLOC", "") != "default" and os.name == "posix":
-            try:
-                import ctypes
-
-                mallopt = ctypes.CDLL(None).mallopt
-            except (OSError, AttributeError):
-                return False
-            m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-            _MALLOC_TUNED = bool(
-                mallopt(m_mmap_threshold, MALLOC_KEEP_BYTES)
-                and mallopt(m_trim_threshold, MALLOC_KEEP_BYTES)
-            )
-    return _MALLOC_TUNED
-
-
 BLOCK_EVENTS = 1 << 16
 """Own decoders work on blocks of this many records, so their temporaries stay in the CPU cache;
 each block is decoded straight into the output array."""

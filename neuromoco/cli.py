@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "finetune": "finetune",
     "evaluate": "evaluate",
     "models": "models",
+    "teach": "teach",
 }
 
 

@@ -147,6 +147,17 @@ class MainWindow(QtWidgets.QMainWindow):
         main.addWidget(self.timestep_view)
         main.setSizes([520, 260])
         self.setCentralWidget(main)
+        from neuromoco.app.teach_panel import TeachPanel
+
+        self.teach_panel = TeachPanel(self)
+        self.teach_dock = QtWidgets.QDockWidget("Teach", self)
+        self.teach_dock.setObjectName("teach")
+        self.teach_dock.setWidget(self.teach_panel)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.teach_dock)
+        self.teach_dock.hide()
+        self.teach_action = self.teach_dock.toggleViewAction()
+        self.teach_action.setText("Teach")
+        self.controls.addAction(self.teach_action)
         self.resize(1280, 860)
         self.setStyleSheet(
             f"QMainWindow, QWidget {{ background: rgb{BACKGROUND}; color: {TEXT}; }}"
@@ -235,7 +246,13 @@ class MainWindow(QtWidgets.QMainWindow):
         tap = EventTap(
             source.sensor_size, window_us=plan.window_us, window_events=plan.window_events
         )
-        engine.on_events = tap.on_events  # the view sees every chunk the engine reads
+        recorder = self.teach_panel.recorder
+
+        def on_events(chunk, watermark):  # the view sees every chunk the engine reads
+            tap.on_events(chunk, watermark)
+            recorder.on_events(chunk, watermark)  # the Teach panel's example, while recording
+
+        engine.on_events = on_events
         try:
             # a recording (--record) starts with the very first chunk of the source
             engine.start(source, record=self.recording, record_format=self.record_format)

@@ -278,10 +278,10 @@ def live_budget(quick: bool) -> str:
 
 
 def main(quick: bool = False, argv: list[str] | None = None) -> str:
-    from neuromoco.models.bundled import BUNDLED
+    from neuromoco.models.bundled import CLASSIFIERS
 
     ap = argparse.ArgumentParser(prog="python -m bench live", description=__doc__)
-    ap.add_argument("--models", nargs="*", default=list(BUNDLED))
+    ap.add_argument("--models", nargs="*", default=list(CLASSIFIERS))
     ap.add_argument("--only", choices=("continuous", "variants", "gate", "budget"), default=None)
     ap.add_argument(
         "--write",

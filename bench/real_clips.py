@@ -85,11 +85,11 @@ def write_figures(results: dict, labels: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from neuromoco.models.bundled import BUNDLED
+    from neuromoco.models.bundled import CLASSIFIERS
 
     ap = argparse.ArgumentParser(prog="python -m bench.real_clips", description=__doc__)
     ap.add_argument("--labels", default=str(DEFAULT_LABELS), help="path,label CSV")
-    ap.add_argument("--models", nargs="*", default=list(BUNDLED), help="bundled model names")
+    ap.add_argument("--models", nargs="*", default=list(CLASSIFIERS), help="bundled model names")
     ap.add_argument("--write", action="store_true", help="record the figures in weights/*.json")
     args = ap.parse_args(argv)
     labels = Path(args.labels)

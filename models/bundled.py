@@ -37,6 +37,8 @@ class BundledModel:
     mode: str = "window"
     source_modes: tuple[tuple[str, str], ...] = ()
     """``(source kind, mode)`` pairs where a source runs another mode than :attr:`mode`."""
+    kind: str = "classifier"
+    """``classifier`` (runs in the app) or ``encoder`` (no classes: a base for ``neuromoco teach``)."""
 
     def weight_file(self, suffix: str) -> Path:
         """``models/weights/<stem><suffix>``."""
@@ -89,8 +91,18 @@ BUNDLED: dict[str, BundledModel] = {
             mode="stream",
             source_modes=(("demo", "window"),),
         ),
+        BundledModel(
+            "neuromoco-ssl",
+            "neuromoco_ssl",
+            "NeuroMoCo-pretrained lif_convnet4 encoder, no label anywhere (procedural gestures + "
+            "real unlabelled DVS128 recordings); no classes: a base for neuromoco teach --only",
+            kind="encoder",
+        ),
     )
 }
+
+CLASSIFIERS: dict[str, BundledModel] = {n: m for n, m in BUNDLED.items() if m.kind == "classifier"}
+"""The bundled models that run in the app (the encoder is taught first)."""
 
 DEFAULT_MODEL = "gesture-demo"
 """The model when nothing else decides (e.g. ``python -m neuromoco.models.bundled``)."""
@@ -148,12 +160,18 @@ def bundled_model_path(name: str = DEFAULT_MODEL, prefer: str = "onnx") -> Path 
 def resolve_model(model: str | Path | None, source_kind: str | None = None, prefer: str = "onnx"):
     """``(path, name)`` of the model to load.
 
-    ``model`` is a bundled model's name, a path to a ``.pt``/``.onnx`` file, or None for the
-    default of ``source_kind``. ``name`` is the bundled name, or the file name for a path.
+    ``model`` is a bundled model's name, a user model's name (``neuromoco.models.user_models``),
+    a path to a ``.pt``/``.onnx`` file, or None for the default of ``source_kind``. ``name`` is the bundled name, or the file name for a path.
     Raises ``FileNotFoundError`` for a bundled model whose files are not shipped.
     """
     if model is None:
         model = default_model_name(source_kind)
+    if isinstance(model, str) and model not in BUNDLED and not Path(model).suffix:
+        from neuromoco.models.user_models import find_user_model
+
+        mine = find_user_model(model)  # a model the user taught (neuromoco teach, the app)
+        if mine is not None:
+            return mine, model
     if isinstance(model, str) and model in BUNDLED:
         m = BUNDLED[model]
         p = m.path(prefer)

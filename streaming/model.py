@@ -65,8 +65,15 @@ def open_model(
     ``threads``: intra-op CPU threads (default :func:`inference_threads`). Every failure is a
     :class:`ModelError` naming the model and the reason (no traceback needed).
     """
-    from neuromoco.models.bundled import resolve_model
+    from neuromoco.models.bundled import BUNDLED, resolve_model
 
+    m = BUNDLED.get(model) if isinstance(model, str) else None
+    if m is not None and m.kind == "encoder":
+        raise ModelError(
+            f"{model} is an encoder without classes: teach it gestures first "
+            f"(neuromoco teach --examples EXAMPLES.csv --out MINE.onnx --base {model} --only), "
+            "then --model MINE.onnx"
+        )
     try:
         # a bundled model ships both files: the torch backend needs the checkpoint
         prefer = "pt" if backend == "torch" else "onnx"

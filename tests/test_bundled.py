@@ -103,14 +103,17 @@ def test_bundled_build_runs_end_to_end(tmp_path):
         out=tmp_path / "weights",
         recipe_set="procedural",
     )
+    ssl = bundled.bundled_model("neuromoco-ssl")
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == sorted(
         [DEMO.checkpoint.name, DEMO.onnx.name, DEMO.metrics_path.name]
+        + [ssl.checkpoint.name, ssl.metrics_path.name]
     )
     assert 0.0 <= m["top1"] <= 1.0 and m["arch"] == "lif_convnet4"
 
 
 def test_registry_names_defaults_and_resolution(tmp_path):
-    assert set(bundled.BUNDLED) == {"dvs128-gesture", "gesture-demo"}
+    assert set(bundled.BUNDLED) == {"dvs128-gesture", "gesture-demo", "neuromoco-ssl"}
+    assert set(bundled.CLASSIFIERS) == {"dvs128-gesture", "gesture-demo"}
     # every source runs the winner of the continuous benchmark on real clips (docs/results.md)
     for kind in ("camera", "file", "demo", "webcam"):
         assert bundled.default_model_name(kind) == "gesture-demo"
@@ -163,7 +166,7 @@ def test_model_cards_state_the_shipped_figures():
     (row,) = _card_rows(card, "test top-1 (%)")
     assert float(row[-1]) == round(100 * m["top1"], 1)
     assert [float(v) for v in row[1:]] == [round(100 * a, 1) for a in m["latency_acc"]]
-    for model in bundled.BUNDLED.values():
+    for model in bundled.CLASSIFIERS.values():
         met, text = model.metrics(), model.card.read_text()
         rows = met.get("continuous", {}).get("rows", [])
         assert rows, f"{model.metrics_path}: no continuous figures (python -m bench live --write)"
@@ -175,3 +178,19 @@ def test_model_cards_state_the_shipped_figures():
                 if line.startswith(f"| {r['mode']}") and f"| {r['room']}" in line
             ]
             assert any(want in line for line in lines), (model.card, r["mode"], r["room"], want)
+
+
+def test_the_ssl_encoder_ships_without_classes(capsys):
+    """neuromoco-ssl: the build's NeuroMoCo-pretrained encoder (no label anywhere), weights only,
+    with the demo's framing; the app refuses it with what to do instead."""
+    from neuromoco.models.checkpoint import load_checkpoint
+    from neuromoco.streaming.model import ModelError, open_model
+
+    ssl = bundled.bundled_model("neuromoco-ssl")
+    ck = load_checkpoint(ssl.checkpoint)
+    assert ck.num_classes == 0 and ck.class_names == [] and ck.meta["encoder"] is True
+    assert ck.framing == load_checkpoint(DEMO.checkpoint).framing
+    assert not any(k.startswith("head.") for k in ck.state_dict)
+    assert ssl.checkpoint.stat().st_size < 2 << 20 and ssl.card.is_file()
+    with pytest.raises(ModelError, match="teach it gestures first"):
+        open_model("neuromoco-ssl")

@@ -39,8 +39,14 @@ def run(args: argparse.Namespace) -> int:
         defaults = [k for k, v in SOURCE_DEFAULTS.items() if v == m.name]
         print(m.name)
         print(f"  {m.summary}")
-        print(f"  files:     {path.parent if path else 'NOT SHIPPED'}: {m.stem}.onnx/.pt/.json")
-        print(f"  default:   neuromoco-app {' '.join('--' + k for k in defaults) or '(none)'}")
+        files = ".pt/.json" if m.kind == "encoder" else ".onnx/.pt/.json"
+        print(f"  files:     {path.parent if path else 'NOT SHIPPED'}: {m.stem}{files}")
+        if m.kind == "encoder":
+            print(
+                f"  use:       neuromoco teach --examples EXAMPLES.csv --out MINE.onnx --base {m.name} --only"
+            )
+        else:
+            print(f"  default:   neuromoco-app {' '.join('--' + k for k in defaults) or '(none)'}")
         print(f"  arch:      {met.get('arch', '?')}")
         print(f"  framing:   {_framing_text(met.get('framing') or {})}")
         if "top1" in met:
@@ -59,6 +65,20 @@ def run(args: argparse.Namespace) -> int:
                 f"'no gesture', right after {'—' if ttr is None else f'{ttr:.2f} s'} (median)"
             )
         print(f"  card:      {m.card}")
+    from neuromoco.models.user_models import list_user_models, user_models_dir
+
+    mine = list_user_models()
+    print(f"your models ({user_models_dir()}): {'none yet' if not mine else len(mine)}")
+    for name, path, card in mine:
+        classes = card.get("classes") or []
+        print(f"{name}")
+        print(f"  {path}")
+        if card:
+            print(
+                f"  taught on {card.get('base', '?')}: {len(classes)} classes "
+                f"({', '.join(card.get('new_classes') or []) or 'no new class'} new), "
+                f"{len(card.get('examples') or [])} examples, {card.get('seconds', '?')} s"
+            )
     if args.architectures:
         from neuromoco.models.registry import list_models
 

@@ -22,13 +22,20 @@ Examples:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--examples", required=True, metavar="EXAMPLES.csv", help="CSV: path,label[,t0_us,t1_us]"
     )
-    parser.add_argument("--out", required=True, metavar="MY_MODEL.onnx", help="the new model")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="MY_MODEL.onnx|NAME",
+        help="the new model: a .onnx path, or a plain NAME to keep it in your models folder "
+        "(neuromoco models lists it; --model NAME runs it)",
+    )
     parser.add_argument(
         "--base",
         default="gesture-demo",
@@ -57,9 +64,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.augment < 0:
         raise TeachError(f"--augment must be ≥ 0, got {args.augment}")
+    out = args.out
+    if not Path(out).suffix and "/" not in out:  # a name: the user's models folder
+        from neuromoco.models.user_models import check_name, user_model_path
+
+        try:
+            out = str(user_model_path(check_name(out)))
+        except ValueError as e:
+            raise TeachError(f"--out {args.out}: {e}") from None
     card = teach(
         args.examples,
-        args.out,
+        out,
         base=args.base,
         only=args.only,
         force=args.force,
@@ -71,5 +86,5 @@ def run(args: argparse.Namespace) -> int:
         f"taught {', '.join(card['new_classes']) or '(no new class)'} on {card['base']}: "
         f"{len(card['classes'])} classes, {card['views']} views, {card['seconds']:.1f} s"
     )
-    print(f"wrote {args.out} (and its .pt and .json)")
+    print(f"wrote {out} (and its .pt and .json)")
     return 0

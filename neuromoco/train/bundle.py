@@ -6,7 +6,8 @@ procedural gestures together with the real unlabelled DVS128 recordings of
 ``recipes/pretrain_demo_mixed.toml``), finetunes it on procedural labels only
 (``recipes/finetune_demo_mixed.toml``), measures it on the procedural test split, exports the
 step ONNX graph, and replaces ``models/weights/gesture_demo.{pt,onnx,json}`` only once all three
-are complete (about 10–20 min on 2 CPU cores). ``--recipes procedural`` uses the
+are complete; the pretrained encoder of the first stage ships as ``neuromoco-ssl``
+(``models/weights/neuromoco_ssl.{pt,json}``, for ``neuromoco teach --base neuromoco-ssl --only``) (about 10–20 min on 2 CPU cores). ``--recipes procedural`` uses the
 procedural-only pair (``*_demo_procedural.toml``), which needs no real recordings.
 
 This is training code, so it lives on the training side; ``neuromoco.models.bundled`` only says
@@ -25,6 +26,7 @@ from neuromoco.atomic import atomic_paths
 from neuromoco.models.bundled import WEIGHTS, bundled_model
 
 DEMO = bundled_model("gesture-demo")
+SSL = bundled_model("neuromoco-ssl")
 RECIPE_SETS = {
     "mixed": ("pretrain_demo_mixed.toml", "finetune_demo_mixed.toml"),
     "procedural": ("pretrain_demo_procedural.toml", "finetune_demo_procedural.toml"),
@@ -116,7 +118,34 @@ def build(
         metrics["arch"] = ck.arch
         metrics["params"] = sum(p.numel() for p in model.parameters())
         js.write_text(json.dumps(metrics, indent=2) + "\n")
+    save_encoder(work / "pretrain" / "last.pt", out)
     return metrics
+
+
+def save_encoder(pretrain_ckpt: Path, out: Path = WEIGHTS) -> dict:
+    """Ship the NeuroMoCo-pretrained encoder of the build (``neuromoco-ssl``: no label anywhere)
+    as ``neuromoco_ssl.pt`` (weights only, no optimiser or queue) and ``neuromoco_ssl.json``,
+    both replaced at once."""
+    from neuromoco.models.checkpoint import load_model, save_checkpoint
+
+    model, ck = load_model(pretrain_ckpt)
+    if ck.num_classes != 0:
+        raise ValueError(f"{pretrain_ckpt}: not a pretraining (encoder-only) checkpoint")
+    figures = {
+        "arch": ck.arch,
+        "params": sum(p.numel() for p in model.parameters()),
+        "framing": ck.framing.to_dict(),
+        "pretraining": {k: ck.meta.get(k) for k in ("epoch", "global_step")},
+        "recipe": "recipes/pretrain_demo_mixed.toml",
+    }
+    names = (SSL.checkpoint.name, SSL.metrics_path.name)
+    with atomic_paths([out / n for n in names], suffixes=[".pt", ".json"], mkdir=True) as (pt, js):
+        save_checkpoint(
+            pt, model, arch=ck.arch, model_kwargs=ck.model_kwargs, class_names=[],
+            framing=ck.framing, meta={"bundled": True, "encoder": True, **figures},
+        )  # fmt: skip
+        js.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:

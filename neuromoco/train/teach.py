@@ -240,9 +240,12 @@ def teach(
     augment: int = 4,
     base_clips: int = 2,
     progress: bool = True,
+    on_progress=None,
 ) -> dict:
     """Teach ``base`` the gestures of ``examples_csv`` and write ``out`` (``.onnx``), its
-    ``.pt`` and its card (``.json``) atomically. Returns the card. See the module docstring."""
+    ``.pt`` and its card (``.json``) atomically. Returns the card. See the module docstring.
+    ``on_progress(done, total)`` (e.g. a GUI's progress bar) is called after every example and
+    once more when the model is written (``done == total``)."""
     import torch
 
     from neuromoco.atomic import atomic_paths
@@ -297,12 +300,15 @@ def teach(
     xs, ys = [], []
     bar = tqdm(examples, desc="teach: examples", unit="example", disable=not progress)
     sensor = tuple(framing.sensor_size) if framing.sensor_size else None
-    for ex in bar:
+    total = len(examples) + 1
+    for i, ex in enumerate(bar):
         ev, size = example_events(ex, sensor)
         fr = windows(ev, size, framing, stride_us)
         f = _features(model, fr, g, augment)
         xs.append(f)
         ys += [names.index(ex.label)] * f.shape[0]
+        if on_progress is not None:
+            on_progress(i + 1, total)
     X, y = torch.cat(xs), torch.tensor(ys)
 
     # -- the head
@@ -359,4 +365,6 @@ def teach(
         export_onnx(load_checkpoint(ptf), onx, graph="step")
         card["seconds"] = round(time.perf_counter() - t_start, 1)
         js.write_text(json.dumps(card, indent=2) + "\n")
+    if on_progress is not None:
+        on_progress(total, total)
     return card

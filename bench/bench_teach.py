@@ -1,0 +1,229 @@
+"""Teaching your own gestures, measured on real recordings: ``python -m bench teach [--quick]``.
+
+Tables for docs/results.md ("Teach your own gestures"):
+
+1. **k-shot real gestures.** The five labelled real clips (one class each) are taught with
+   ``--only`` from ``k`` = 1, 3, 5 stretches of 1.2 s taken from each clip's first 3 s, and
+   scored (one decision per clip, window mode) on the rest of the clip from 3.5 s on — never the
+   same stretch to teach and to score — as recorded and varied: mirrored and time-reversed (on
+   the class they become, where that class was taught), 1.5× slower and faster, 0.7× size, 20 px
+   off centre (4 directions), in a noisy room. Three encoders: ``neuromoco-ssl`` (no label
+   anywhere), ``gesture-demo``'s (supervised on procedural labels) and a random one whose
+   BatchNorm statistics are calibrated on the unlabelled pool (``bench.real_gain``).
+2. **A new class.** ``walking_away`` taught onto ``gesture-demo`` from the first 3.5 s of
+   ``aedat2/alex_walking_again.aedat``; scored on the rest of it, on the five gesture clips
+   (kept?) and whether any gesture clip is called ``walking_away``. And the same with
+   ``--base neuromoco-ssl --only``, one example per class (five gesture stretches + the walk).
+3. **Speed**: wall time of a teach run, 6 classes × 1 example and 10 classes × 5 examples.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+TESTDATA = REPO.parent / "shared" / "testdata"
+CLIPS = [
+    ("class2_user02_led.csv", "right_hand_wave"),
+    ("class3_user02_led.csv", "left_hand_wave"),
+    ("class5_user02_led.csv", "right_arm_counter_clockwise"),
+    ("class6_user02_led.csv", "left_arm_clockwise"),
+    ("class7_user02_led.csv", "left_arm_counter_clockwise"),
+]
+WALK = TESTDATA / "aedat2" / "alex_walking_again.aedat"
+S = (128, 128)
+TEACH_END_S, TEST_START_S, STRETCH_S = 3.0, 3.5, 1.2
+
+
+def _clip(name):
+    from neuromoco.events import read_events
+
+    ev = read_events(TESTDATA / "dvsgesture_csv" / name, sensor_size=S)
+    return ev, int(ev["t"][0])
+
+
+def _write_csv(path: Path, rows) -> Path:
+    path.write_text("path,label,t0_us,t1_us\n" + "\n".join(",".join(map(str, r)) for r in rows))
+    return path
+
+
+def _stretches(k: int):
+    """``k`` stretches of 1.2 s in a clip's first 3 s (relative µs)."""
+    offs = np.linspace(0, (TEACH_END_S - STRETCH_S) * 1e6, k) if k > 1 else [0.0]
+    return [(int(o), int(o + STRETCH_S * 1e6)) for o in offs]
+
+
+def _held_out():
+    """``[(events, label)]``: each clip from 3.5 s on."""
+    out = []
+    for name, label in CLIPS:
+        ev, t0 = _clip(name)
+        out.append((ev[ev["t"] >= t0 + int(TEST_START_S * 1e6)], label))
+    return out
+
+
+def _variants():
+    from bench.bench_live import variants
+
+    return variants(S)
+
+
+def score(model_path: Path, tests, taught: set[str]) -> tuple[int, int, dict]:
+    """Decisions right / scored over ``tests`` and their variants (window mode)."""
+    from neuromoco.event_variants import variant_label
+    from neuromoco.streaming.model import open_model
+    from neuromoco.streaming.recording_evaluation import evaluate_clip
+
+    p = open_model(str(model_path), mode="window")
+    names = list(p.class_names)
+    ok = n = 0
+    per: dict = {}
+    for vname, (fn, mirrored, reversed_) in _variants().items():
+        for ev, label in tests:
+            want = variant_label(label, bool(mirrored), bool(reversed_))
+            if want not in taught:
+                continue
+            sc, _ = evaluate_clip(p, (fn(ev), S), "window")
+            right = names[int(np.argmax(sc))] == want
+            ok += right
+            n += 1
+            a, b = per.get(vname, (0, 0))
+            per[vname] = (a + right, b + 1)
+    return ok, n, per
+
+
+def kshot(tmp: Path, encoders: dict, ks) -> list[str]:
+    from neuromoco.train.teach import teach
+
+    tests = _held_out()
+    taught = {label for _, label in CLIPS}
+    rows = [
+        "| encoder | k | held-out clips, as recorded | with variants | teach s |",
+        "|---|---|---|---|---|",
+    ]
+    for enc, base in encoders.items():
+        for k in ks:
+            ex = []
+            for name, label in CLIPS:
+                _, t0 = _clip(name)
+                for a, b in _stretches(k):
+                    ex.append((TESTDATA / "dvsgesture_csv" / name, label, t0 + a, t0 + b))
+            csv = _write_csv(tmp / f"k{k}.csv", ex)
+            out = tmp / f"{enc.split()[0]}_k{k}.onnx"
+            t = time.perf_counter()
+            teach(csv, out, base=base, only=True, force=True, progress=False)
+            sec = time.perf_counter() - t
+            ok, n, per = score(out, tests, taught)
+            a, b = per["as recorded"]
+            rows.append(f"| {enc} | {k} | {a}/{b} | {ok}/{n} ({100 * ok / n:.0f} %) | {sec:.1f} |")
+            print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def walking(tmp: Path) -> list[str]:
+    from neuromoco.events import read_events
+    from neuromoco.streaming.model import open_model
+    from neuromoco.streaming.recording_evaluation import evaluate_clip
+    from neuromoco.train.teach import teach
+
+    walk = read_events(WALK)
+    w0 = int(walk["t"][0])
+    split = w0 + int(3.5e6)
+    rest = walk[walk["t"] >= split]
+    rows = ["| taught | walk, rest of the recording | gesture clips right | gesture clips called walking_away | teach s |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    cases = {
+        "walking_away onto gesture-demo": ("gesture-demo", False, []),
+        "neuromoco-ssl --only: 5 gestures + walking_away, 1 example each": (
+            "neuromoco-ssl",
+            True,
+            [
+                (TESTDATA / "dvsgesture_csv" / n, lab, _clip(n)[1], _clip(n)[1] + int(1.5e6))
+                for n, lab in CLIPS
+            ],
+        ),
+    }
+    for title, (base, only, extra) in cases.items():
+        csv = _write_csv(tmp / "walk.csv", [(WALK, "walking_away", w0, split), *extra])
+        out = tmp / "walk.onnx"
+        t = time.perf_counter()
+        teach(csv, out, base=base, only=only, force=True, progress=False)
+        sec = time.perf_counter() - t
+        p = open_model(str(out), mode="window")
+        names = list(p.class_names)
+        sc, _ = evaluate_clip(p, (rest, S), "window")
+        walk_pred = names[int(np.argmax(sc))]
+        right = called = 0
+        tests = (
+            [(_clip(n)[0], lab) for n, lab in CLIPS] if not only else _held_out()
+        )  # --only: the gesture stretches were taught, score the rest
+        for ev, lab in tests:
+            sc, _ = evaluate_clip(p, (ev, S), "window")
+            pred = names[int(np.argmax(sc))]
+            right += pred == lab
+            called += pred == "walking_away"
+        rows.append(f"| {title} | {walk_pred} | {right}/5 | {called} | {sec:.1f} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def speed(tmp: Path) -> list[str]:
+    """Wall time of 6 × 1 and 10 × 5 teach runs (real clips' stretches for 5 classes, procedural
+    gestures of other classes for the rest)."""
+    from neuromoco.events import write_events
+    from neuromoco.synth import generate_gesture
+    from neuromoco.train.teach import teach
+
+    rows = ["| classes × examples | wall time (s) | target |", "|---|---|---|"]
+    for n_cls, k, target in ((6, 1, 30), (10, 5, 120)):
+        ex = []
+        for i in range(n_cls):
+            for j in range(k):
+                if i < len(CLIPS):
+                    name, _ = CLIPS[i]
+                    _, t0 = _clip(name)
+                    a = t0 + int(j * 0.6e6)
+                    ex.append((TESTDATA / "dvsgesture_csv" / name, f"g{i}", a, a + int(1.2e6)))
+                else:
+                    f = tmp / f"proc_{i}_{j}.npz"
+                    if not f.exists():
+                        write_events(
+                            f, generate_gesture(7 + i % 4, seed=j, duration_us=1_500_000), S
+                        )
+                    ex.append((f, f"g{i}", 0, 1_500_000))
+        csv = _write_csv(tmp / "speed.csv", ex)
+        t = time.perf_counter()
+        teach(csv, tmp / "speed.onnx", base="gesture-demo", force=True, progress=False)
+        rows.append(f"| {n_cls} × {k} | {time.perf_counter() - t:.1f} | ≤ {target} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def main(quick: bool = False) -> str:
+    if not WALK.is_file():
+        return f"teach: {WALK} not found (../shared/testdata is absent): skipped"
+    from bench.real_gain import random_bn_backbone
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        rnd = random_bn_backbone(0, tmp / "random_bn.pt", quick=quick)
+        encoders = {
+            "neuromoco-ssl": "neuromoco-ssl",
+            "gesture-demo (its encoder)": "gesture-demo",
+            "random, BN calibrated": str(rnd),
+        }
+        ks = (1,) if quick else (1, 3, 5)
+        out = ["## Teach your own gestures (`python -m bench teach`)", "", "### k-shot", ""]
+        out += kshot(tmp, encoders, ks)
+        out += ["", "### A new class: walking away", ""] + walking(tmp)
+        out += ["", "### Speed (2 cores)", ""] + speed(tmp)
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(main(quick="--quick" in sys.argv))

@@ -114,3 +114,16 @@ class EngineAdapter:
         )
         engine.warmup(1)
         return engine
+
+    def check_model_name(self, name: str) -> str:
+        """``name`` if it can name a model of the user's; ``ValueError`` saying why otherwise."""
+        from neuromoco.streaming.teaching import check_model_name
+
+        return check_model_name(name)
+
+    def teach(self, examples, name: str, base: str, on_progress=None):
+        """Teach ``base`` the ``(label, events, sensor_size)`` examples as user model ``name``;
+        returns ``(card, path)`` (``neuromoco.streaming.teaching``)."""
+        from neuromoco.streaming.teaching import teach_examples
+
+        return teach_examples(examples, name, base, on_progress)

@@ -3,11 +3,11 @@ thumbnail, drop a bad one, train, and switch to the new model without a restart.
 
 Examples are the raw events the source delivers between Record and Stop (the engine's event
 hook, the same chunks the event view draws), at most :data:`MAX_EXAMPLE_S` of stream time each.
-Train writes them as AEDAT 4.0 files with a CSV into the user's models folder
-(``neuromoco.models.user_models``), runs ``neuromoco.train.teach.teach`` on a worker thread
-(the GUI stays live; a progress bar follows the examples) onto the running model when it has a
-linear read-out (else ``gesture-demo``), and loads the result: ``neuromoco models`` lists it and
-``--model NAME`` finds it afterwards.
+Train hands them to ``neuromoco.streaming.teaching`` (through the engine adapter, the app's one
+door to streaming) on a worker thread — the GUI stays live, a progress bar follows the examples —
+which teaches the running model when it has a linear read-out (else ``gesture-demo``) and keeps
+the result in the user's models folder; the window then loads it: ``neuromoco models`` lists it
+and ``--model NAME`` finds it afterwards.
 """
 
 from __future__ import annotations
@@ -199,19 +199,17 @@ class TeachPanel(QtWidgets.QWidget):
         return name
 
     def start_training(self) -> bool:
-        from neuromoco.models.user_models import check_name, user_models_dir
-
+        adapter = self.window.adapter
         if self._worker is not None and self._worker.is_alive():
-            return False
-        try:
-            name = check_name(self.model_name.text().strip())
-        except ValueError as e:
-            self.say(str(e), ERROR_TEXT)
             return False
         if not self.examples:
             self.say("record at least one example first", ERROR_TEXT)
             return False
-        folder = user_models_dir() / f"{name}.examples"
+        try:
+            name = adapter.check_model_name(self.model_name.text().strip())
+        except ValueError as e:
+            self.say(str(e), ERROR_TEXT)
+            return False
         base = self._base()
         examples = list(self.examples)
         self.train.setEnabled(False)
@@ -222,23 +220,10 @@ class TeachPanel(QtWidgets.QWidget):
 
         def work():
             try:
-                from neuromoco.events import write_events
-                from neuromoco.models.user_models import user_model_path
-                from neuromoco.train.teach import teach
-
-                folder.mkdir(parents=True, exist_ok=True)
-                rows = ["path,label"]
-                for i, (label, ev, size) in enumerate(examples):
-                    f = folder / f"{i:03d}.aedat4"
-                    write_events(f, ev, size)
-                    rows.append(f"{f.name},{label}")
-                csv = folder / "examples.csv"
-                csv.write_text("\n".join(rows) + "\n")
-                card = teach(
-                    csv, user_model_path(name), base=base, force=True, progress=False,
-                    on_progress=lambda d, t: self._progress.emit(d, t),
-                )  # fmt: skip
-                self._done.emit(card, str(user_model_path(name)))
+                card, path = adapter.teach(
+                    examples, name, base, on_progress=lambda d, t: self._progress.emit(d, t)
+                )
+                self._done.emit(card, str(path))
             except Exception as e:  # a worker must never take the GUI down
                 self._done.emit(None, f"{type(e).__name__}: {e}" if not str(e) else str(e))
 

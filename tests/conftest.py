@@ -29,3 +29,16 @@ def testdata() -> Path:
             f"{SHARED_TESTDATA} is absent: real-recording tests need ../shared beside the repo"
         )
     return SHARED_TESTDATA
+
+
+def qt_wait(qapp, cond, timeout: float = 15.0) -> bool:
+    """Process Qt events until ``cond()`` holds or ``timeout`` seconds pass; returns ``cond()``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        qapp.processEvents()
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()

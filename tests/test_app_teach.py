@@ -17,7 +17,7 @@ from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec  # noqa: E402
 from neuromoco.app.teach_panel import ExampleRecorder, thumbnail  # noqa: E402
 from neuromoco.app.window import MainWindow  # noqa: E402
 from neuromoco.events import make_events  # noqa: E402
-from tests.conftest import shared_file  # noqa: E402
+from tests.conftest import qt_wait, shared_file  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,7 @@ def qapp():
 
 
 def _wait(qapp, cond, timeout=20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        qapp.processEvents()
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
+    return qt_wait(qapp, cond, timeout)
 
 
 def test_recorder_keeps_the_last_seconds_and_is_off_by_default():

@@ -16,7 +16,7 @@ QtWidgets = pytest.importorskip("PySide6.QtWidgets")
 
 from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec  # noqa: E402
 from neuromoco.app.window import MainWindow  # noqa: E402
-from tests.conftest import shared_file  # noqa: E402
+from tests.conftest import qt_wait, shared_file  # noqa: E402
 
 REC = "aedat4/dvSave-2024_06_13_16_16_25.aedat4"
 
@@ -51,13 +51,7 @@ def tiny_model(tmp_path_factory) -> str:
 
 
 def _wait(qapp, cond, timeout=15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        qapp.processEvents()
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
+    return qt_wait(qapp, cond, timeout)
 
 
 def _engine_threads():

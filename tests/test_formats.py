@@ -666,3 +666,15 @@ def test_header_longer_than_the_first_read(fmt, tmp_path, testdata):
     assert b.events.shape[0] > 4000 and b.sensor_size == a.sensor_size
     np.testing.assert_array_equal(b.events, a.events)
     assert detect_format(long_) == fmt
+
+
+def test_evt3_without_the_evt3_package_reads_the_same(testdata, monkeypatch):
+    """The EVT 3.0 reader's own numpy decoder (``formats.evt3.iter_data``), used when the
+    ``evt3`` package is missing, gives exactly the events of the package's decoder."""
+    import sys
+
+    path = testdata / "prophesee" / "evt3_sample.raw"
+    with_pkg = read_events(path)
+    monkeypatch.setitem(sys.modules, "evt3", None)  # import evt3 now raises ImportError
+    without = read_events(path)
+    np.testing.assert_array_equal(without, with_pkg)

@@ -182,9 +182,10 @@ def iter_word_blocks(path: Path, offset: int, n_bytes: int, block_words: int = B
     return iter_records(path, offset, WORD, n_bytes // 2, block_words)
 
 
-def iter_events(path: Path, offset: int, n_bytes: int, chunk_events: int) -> Iterator[np.ndarray]:
-    """Events of an EVT 3.0 file, in arrays of exactly ``chunk_events`` (the last one shorter;
-    file order)."""
+def iter_data(path: Path, offset: int, n_bytes: int, chunk_events: int) -> Iterator[np.ndarray]:
+    """The decoded events of an EVT 3.0 file's data section (``n_bytes`` from ``offset``), in
+    arrays of exactly ``chunk_events`` (the last one shorter; file order). Not to be confused
+    with ``neuromoco.events.iter_events``, the public chunked reader of every format."""
     st = State()
     blocks = (decode_words(w, st) for w in iter_word_blocks(path, offset, n_bytes))
     yield from rechunk(blocks, chunk_events)

@@ -273,7 +273,7 @@ def _evt3_blocks(path: Path, info: FileInfo) -> Iterator[Checked]:
     except ImportError:
         from neuromoco.formats import evt3
 
-        ev_iter = evt3.iter_events(path, info.data_offset, info.extra["n_data_bytes"], 1 << 62)
+        ev_iter = evt3.iter_data(path, info.data_offset, info.extra["n_data_bytes"], 1 << 62)
         yield from (measure(ev) for ev in ev_iter)
         return
     w, h = info.sensor_size

@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help="a bundled model (dvs128-gesture, gesture-demo) or a .pt checkpoint / .onnx file "
-        "(default: dvs128-gesture for --camera and --file, gesture-demo for --demo and --webcam)",
+        help="a bundled model (gesture-demo, dvs128-gesture), a model you taught (neuromoco "
+        "models lists them) or a .pt checkpoint / .onnx file (default: gesture-demo)",
     )
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     p.add_argument("--mode", choices=("window", "stream"), default=None,

@@ -136,6 +136,8 @@ def windows(events: np.ndarray, sensor_size, framing, stride_us: int) -> np.ndar
     w = int(framing.window_us)
     t0, t1 = int(events["t"][0]), int(events["t"][-1]) + 1
     ends = list(range(t0 + w, t1 + 1, int(stride_us))) or [t1]
+    from neuromoco.framing import to_frames
+
     if framing.denoise_us:
         # the stretch denoised from its first event on, as a stream that starts with it
         from neuromoco.denoise import denoise
@@ -143,8 +145,6 @@ def windows(events: np.ndarray, sensor_size, framing, stride_us: int) -> np.ndar
         events = denoise(events, framing.denoise_us, sensor_size)[0]
     out = []
     for e in ends:
-        from neuromoco.framing import to_frames
-
         fr = to_frames(
             events, framing.T, sensor_size, framing.split_by, framing.size, e - w, e,
             framing.normalize,

@@ -96,7 +96,7 @@ def main(quick: bool = False) -> str:
             )
 
         # peers: spikingjelly's decoders
-        from bench.peers import spikingjelly_utils
+        from tests.peers import spikingjelly_utils
 
         sj = spikingjelly_utils()
         bin_path = files["ATIS .bin (N-MNIST/N-Caltech101)"][1]

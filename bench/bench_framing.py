@@ -17,7 +17,7 @@ from neuromoco.framing import to_frames
 
 
 def main(quick: bool = False) -> str:
-    from bench.peers import sj_frames_by_number
+    from tests.peers import sj_frames_by_number
 
     n = 1_000_000 if quick else 10_000_000
     repeats = 3 if quick else 5

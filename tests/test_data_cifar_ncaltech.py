@@ -33,7 +33,7 @@ def test_split_sorted_order_matches_spikingjelly_rule():
 
 
 def test_split_equals_spikingjelly_split_to_train_test_set():
-    from bench.peers import spikingjelly_utils
+    from tests.peers import spikingjelly_utils
 
     sj = spikingjelly_utils()
     sizes = [1, 2, 9, 10, 11, 31, 99, 100, 1000]

@@ -220,7 +220,7 @@ def faery_dat(path: Path) -> np.ndarray:
 
 
 def sj_atis(path: Path) -> np.ndarray:
-    from bench.peers import spikingjelly_utils
+    from tests.peers import spikingjelly_utils
 
     try:
         d = spikingjelly_utils().load_ATIS_bin(str(path))

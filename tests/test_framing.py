@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.peers import sj_frames_by_number
 from neuromoco.events import EVENT_DTYPE, make_events
 from neuromoco.framing import FramingSpec, accumulate, time_bin_edges, to_frames
 from tests.conftest import shared_file
+from tests.peers import sj_frames_by_number
 
 
 def _random_events(n, w=128, h=128, seed=0, t_max=1_000_000):

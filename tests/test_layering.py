@@ -237,3 +237,19 @@ def test_create_model_does_not_load_the_datasets():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_tests_never_import_bench():
+    """bench/ only measures and compares: a test that needs a peer implementation takes it from
+    tests/peers.py, never from bench (which may import the tests' peers, not the other way)."""
+    bad = []
+    for f in sorted((REPO / "tests").rglob("*.py")):
+        tree = ast.parse(f.read_text(), str(f))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            bad += [f"{f.name}: {n}" for n in names if n == "bench" or n.startswith("bench.")]
+    assert not bad, f"tests import bench: {bad}"

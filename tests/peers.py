@@ -1,4 +1,5 @@
-"""Peer implementations used only by benchmarks and cross-check tests (never at run time).
+"""Peer implementations used by the cross-check tests and the benchmarks (never at run time);
+they live with the tests, since tests never import ``bench``.
 
 spikingjelly 2.0's ``spikingjelly.datasets`` package imports torchvision and torchaudio on import,
 which this project deliberately does not install (see pyproject.toml). Its framing code lives in

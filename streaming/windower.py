@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuromoco.denoise import denoise
+from neuromoco.denoise import Denoiser
 from neuromoco.events import EVENT_DTYPE, SensorSize
 from neuromoco.framing import (
     FramingSpec,
@@ -201,12 +201,20 @@ class Windower:
         self.n_seen = 0
         self._first_t: int | None = None
         self._pending: deque[np.ndarray] = deque()  # events not yet integrated / still needed
-        self._denoise = None  # DenoiseState of the stream (created with the first chunk)
-        self.n_denoised = 0  # events removed by the denoise so far
+        # the framing's neighbour filter, its state carried from chunk to chunk
+        self._denoiser = (
+            None if self.denoise_us is None else Denoiser(self.sensor_size, self.denoise_us)
+        )
         if self.ring:
             self._slots[:] = 0
             self._slot_bin = np.full(self.T, _NO_BIN, dtype=np.int64)
             self._slot_n = np.zeros(self.T, dtype=np.int64)
+
+    @property
+    def n_denoised(self) -> int:
+        """Events removed by the denoise so far."""
+        d = self._denoiser
+        return 0 if d is None else d.n_in - d.n_out
 
     @property
     def nbytes(self) -> int:
@@ -236,11 +244,7 @@ class Windower:
             if watermark_us is None:
                 # the stream advanced to the chunk's last event, even if the denoise drops it
                 watermark_us = int(events["t"][-1])
-            n_in = events.shape[0]
-            events, self._denoise = denoise(
-                events, self.denoise_us, self.sensor_size, self._denoise
-            )
-            self.n_denoised += n_in - events.shape[0]
+            events = self._denoiser(events)
         if events.shape[0]:
             self.n_seen += events.shape[0]
             if self._first_t is None:

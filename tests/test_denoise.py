@@ -165,5 +165,5 @@ def test_engine_and_framing_share_the_filter():
     from neuromoco import denoise as d
 
     assert engine.Denoiser is d.Denoiser
-    assert windower.denoise is d.denoise
+    assert windower.Denoiser is d.Denoiser
     assert not (Path(d.__file__).parents[1] / "streaming" / "noise_filter.py").exists()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import replace
 
 import numpy as np
 
@@ -138,34 +137,33 @@ class InferenceSession:
             logits = np.stack(self._logits)
             n_events, t_start, step = sum(self._counts), self._t0[0], self.steps
         if truth_index is not None and truth_label is None:
-            names = self.class_names
-            truth_label = names[truth_index] if truth_index < len(names) else str(truth_index)
-        pred = self._prediction(
-            window, logits, n_events, t_start, step, dropped, truth_index, truth_label
-        )
-        return self._gated(pred, activity_hz)
+            truth_label = self._name(truth_index)
+        return self._prediction(
+            window, logits, n_events, t_start, step, dropped, truth_index, truth_label,
+            activity_hz,
+        )  # fmt: skip
 
-    def _gated(self, pred: Prediction, activity_hz: float | None) -> Prediction:
+    def _shown(self, t_us: int, probs: np.ndarray, top: int, activity_hz: float | None):
+        """The class the app shows (the gate's decision; the top class without a gate)."""
         if self.gate is None:
-            return replace(pred, gesture_index=pred.label_index, gesture=pred.label)
+            return top
         # no measurement: judge by evidence alone (as if the scene were active)
         act = float("inf") if activity_hz is None else float(activity_hz)
-        k = self.gate.update(pred.t_us, act, pred.probs)
+        k = self.gate.update(t_us, act, probs)
         if self.gate.went_idle and self.mode == "stream":
             # a pause: the next gesture starts from a zero state, as in training, and the
             # read-out over the last T steps no longer holds the previous gesture
             self._reset_network()
+        return k
+
+    def _name(self, k: int) -> str:
         names = self.class_names
-        return replace(
-            pred,
-            gesture_index=k,
-            gesture=None if k is None else (names[k] if k < len(names) else str(k)),
-            activity_hz=activity_hz,
-        )
+        return names[k] if k < len(names) else str(k)
 
     def _prediction(
-        self, window, logits, n_events, t_start, step, dropped, truth_index, truth_label
-    ):
+        self, window, logits, n_events, t_start, step, dropped, truth_index, truth_label,
+        activity_hz=None,
+    ):  # fmt: skip
         if self.output == "spikes":
             per_step, probs, _ = spike_readout(logits)
         else:
@@ -177,6 +175,7 @@ class InferenceSession:
             steps = running_shares(per_step) if self.output == "spikes" else per_step
             dec = early_decision(steps, self.early_threshold, self.early_steps)
         names = self.class_names
+        shown = self._shown(window.t_us, probs, k, activity_hz)
         latency = (time.perf_counter() - window.arrival) * 1e3 if window.arrival else 0.0
         return Prediction(
             t_us=window.t_us,
@@ -184,7 +183,7 @@ class InferenceSession:
             probs_per_step=per_step,
             probs=probs,
             label_index=k,
-            label=names[k] if k < len(names) else str(k),
+            label=self._name(k),
             confidence=float(probs[k]),
             latency_ms=latency,
             events=int(n_events),
@@ -197,4 +196,7 @@ class InferenceSession:
             decision_step=None if dec is None else dec[1],
             step=step,
             output=self.output,
+            gesture_index=shown,
+            gesture=None if shown is None else self._name(shown),
+            activity_hz=activity_hz if self.gate is not None else None,
         )

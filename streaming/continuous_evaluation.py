@@ -32,6 +32,7 @@ no second path. A hop is one prediction.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,7 +160,7 @@ def _first_run(values: list, ok, run: int = RUN) -> int | None:
     return None
 
 
-def score(predictions: list, stream: ContinuousStream, n_classes: int) -> dict:
+def score(predictions: list, stream: ContinuousStream) -> dict:
     """The scores of the module docstring, plus one entry per gesture."""
     t = np.array([p.t_us for p in predictions], dtype=np.int64)
     shown = [p.gesture_index for p in predictions]
@@ -184,9 +185,7 @@ def score(predictions: list, stream: ContinuousStream, n_classes: int) -> dict:
         vals = shown[lo:hi]
         first_right = _first_run(vals, lambda v, k=seg.label: v == k)
         settled = _settled(vals)
-        seen = list(vals)
-        while seen and seen[0] is None:
-            seen.pop(0)
+        seen = list(itertools.dropwhile(lambda v: v is None, vals))
         changes = sum(1 for i in range(1, len(seen)) if seen[i] != seen[i - 1])
         per_gesture.append(
             {
@@ -254,7 +253,7 @@ def evaluate_continuous(
     )  # fmt: skip
     config = replace(config or EngineConfig(), mode=mode)
     preds = run_stream(predictor, stream, config)
-    result = score(preds, stream, len(names))
+    result = score(preds, stream)
     for g in result["gestures"]:
         g["label"] = names[g["label"]]
     result.update(

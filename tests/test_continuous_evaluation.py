@@ -58,7 +58,7 @@ def test_scores_against_hand_counts():
     ]
     top = [1, 1, 3, 3, 5, 3, 3, 3, 3, 3, 3, 3, 3, 3, 7, 3, 3, 3, 3, 3]
     preds = [_P(i * 250_000, s, k) for i, (s, k) in enumerate(zip(shown, top, strict=True))]
-    r = score(preds, _stream(segs), 11)
+    r = score(preds, _stream(segs))
     # scored gesture hops: t in [0.5 s, 2 s): indices 2..7 → 3 3 5 3 3 3: 5 of 6 right
     assert r["hops_in_gesture"] == 6 and r["in_gesture_right"] == pytest.approx(5 / 6)
     assert r["in_gesture_top_right"] == pytest.approx(5 / 6)
@@ -75,7 +75,7 @@ def test_a_gesture_that_never_settles():
     segs = [Segment("gesture", 0, 1_000_000, 2, "a"), Segment("pause", 1_000_000, 2_000_000)]
     shown = [2, 4, 2, 4, 2, None, 2, 4]
     preds = [_P(i * 125_000, s, 0) for i, s in enumerate(shown)]
-    r = score(preds, _stream(segs), 11)
+    r = score(preds, _stream(segs))
     assert r["never_right"] == 1 and r["never_settled"] == 1
     assert r["time_to_right_s_median"] is None
     assert r["hops_in_pause"] == 0 and r["pause_no_gesture"] is None

@@ -60,15 +60,14 @@ class ExampleRecorder:
 
 
 def thumbnail(events: np.ndarray, sensor_size, size: int = THUMB) -> QtGui.QImage:
-    """An event-count image of an example (ON orange, OFF blue), ``size`` pixels wide."""
+    """An event-count image of an example, coloured as the event view colours events, ``size``
+    pixels wide."""
+    from neuromoco.app.event_view import polarity_rgb
+
     w, h = int(sensor_size[0]), int(sensor_size[1])
-    img = np.zeros((h, w, 3), np.float32)
-    for p, rgb in ((1, (255, 160, 40)), (0, (60, 140, 255))):
-        sel = events["p"] == p
-        c = np.bincount(events["y"][sel].astype(np.int64) * w + events["x"][sel], minlength=w * h)
-        c = np.minimum(c.reshape(h, w) / max(1.0, np.percentile(c[c > 0], 95) if c.any() else 1), 1)
-        img += c[..., None] * np.array(rgb, np.float32)
-    arr = np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
+    idx = events["p"].astype(np.int64) * (w * h) + events["y"].astype(np.int64) * w + events["x"]
+    counts = np.bincount(idx, minlength=2 * w * h).reshape(2, h, w)  # [OFF, ON]
+    arr = np.ascontiguousarray(polarity_rgb(counts))
     q = QtGui.QImage(arr.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
     return q.scaledToWidth(size, QtCore.Qt.TransformationMode.SmoothTransformation)
 

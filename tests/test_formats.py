@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_formats_peers import naive_atis
+from test_formats_peers import naive_atis, naive_evt3
 
 from neuromoco.events import (
     EVENT_DTYPE,
@@ -670,10 +670,22 @@ def test_header_longer_than_the_first_read(fmt, tmp_path, testdata):
 
 def test_evt3_without_the_evt3_package_reads_the_same(testdata, monkeypatch):
     """The EVT 3.0 reader's own numpy decoder (``formats.evt3.iter_data``), used when the
-    ``evt3`` package is missing, gives exactly the events of the package's decoder."""
+    ``evt3`` package is missing, decodes the real file exactly as the word loop written from
+    Prophesee's spec does (``naive_evt3``, sharing no code with it), and the reader then gives
+    exactly the events of the package's decoder."""
     import sys
 
+    from neuromoco.formats import evt3 as np_evt3
+    from neuromoco.formats.prophesee import probe
+
     path = testdata / "prophesee" / "evt3_sample.raw"
+    info = probe(path, "evt3")
+    got = np.concatenate(
+        list(np_evt3.iter_data(path, info.data_offset, info.extra["n_data_bytes"], 50_000))
+    )
+    np.testing.assert_array_equal(
+        np.stack([got[k].astype(np.int64) for k in "txyp"], 1), naive_evt3(path)
+    )
     with_pkg = read_events(path)
     monkeypatch.setitem(sys.modules, "evt3", None)  # import evt3 now raises ImportError
     without = read_events(path)

@@ -31,7 +31,7 @@ class ViewPrediction:
         label_index: index of the top class.
         confidence: ``probs[label_index]``.
         latency_ms: event arrival → prediction, ms (``nan`` when unknown).
-        events: events in the window.
+        n_events: events in the window.
         dropped: windows dropped so far (inference slower than input).
         truth_index: ground-truth class index when the source knows it, else ``None``.
         decision_index: early decision (``--early-threshold``): the class index whose per-step
@@ -47,7 +47,7 @@ class ViewPrediction:
     label_index: int
     confidence: float
     latency_ms: float
-    events: int
+    n_events: int
     dropped: int
     truth_index: int | None = None
     decision_index: int | None = None
@@ -55,19 +55,24 @@ class ViewPrediction:
     gesture_index: int | None = None
 
 
-def _get(obj, *names, default=None):
-    """First attribute (or mapping key) of ``obj`` among ``names``."""
-    for n in names:
-        if isinstance(obj, dict):
-            if n in obj:
-                return obj[n]
-        elif hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+_ABSENT = object()
+
+
+def _get(obj, name: str, default=None):
+    """Attribute ``name`` of a ``Prediction``, or key ``name`` of its JSON form (the same name)."""
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
 
 
 def to_view_prediction(pred) -> ViewPrediction:
-    """Convert an engine prediction (object or JSON-schema dict) to a :class:`ViewPrediction`."""
+    """Convert an engine prediction (a ``Prediction`` or its JSON form) to a :class:`ViewPrediction`.
+
+    Each field is read under one name, the ``Prediction`` attribute (= the JSON key):
+    ``label_index``, ``truth_index``, ``decision_index``, ``gesture_index``, ``n_events``. The
+    class-name fields (``label``, ``truth``, ``decision``, ``gesture``) are not read, and neither
+    is any other spelling (e.g. the old ``events`` key): the views place indices on the class axis.
+    """
     raw = _get(pred, "probs")
     if raw is None:
         raise ValueError(f"{type(pred).__name__} has no class probabilities ('probs')")
@@ -78,28 +83,24 @@ def to_view_prediction(pred) -> ViewPrediction:
     pps = probs[None] if pps is None else np.asarray(pps, dtype=np.float32)
     if pps.ndim == 1:
         pps = pps[None]
-    label = _get(pred, "label_index", "label")
-    if not isinstance(label, int | np.integer):  # a class name only: use the argmax
+    label = _index_or_none(_get(pred, "label_index"))
+    if label is None:  # no top-class index given: the argmax of the probabilities
         label = int(np.argmax(probs))
-    truth = _get(pred, "truth_index", "truth")
-    if truth is not None and not isinstance(truth, int | np.integer):
-        truth = None  # a name without its index cannot be placed on the class axis
     lat = _get(pred, "latency_ms")
-    _none = object()
-    gesture = _get(pred, "gesture_index", default=_none)
-    if gesture is _none:  # no gate decision carried: show the top class, as before the gate
-        gesture = label if _get(pred, "gesture", default=_none) is not None else None
+    gesture = _get(pred, "gesture_index", _ABSENT)
+    if gesture is _ABSENT:  # no gate decision carried: show the top class, as before the gate
+        gesture = label
     return ViewPrediction(
-        t_us=int(_get(pred, "t_us", default=0)),
+        t_us=int(_get(pred, "t_us", 0)),
         probs_per_step=pps,
         probs=probs,
-        label_index=int(label),
-        confidence=float(_get(pred, "confidence", default=probs[int(label)])),
+        label_index=label,
+        confidence=float(_get(pred, "confidence", probs[label])),
         latency_ms=float("nan") if lat is None else float(lat),
-        events=int(_get(pred, "events", "n_events", default=0) or 0),
-        dropped=int(_get(pred, "dropped", default=0) or 0),
-        truth_index=None if truth is None else int(truth),
-        decision_index=_index_or_none(_get(pred, "decision_index", "decision")),
+        n_events=int(_get(pred, "n_events", 0) or 0),
+        dropped=int(_get(pred, "dropped", 0) or 0),
+        truth_index=_index_or_none(_get(pred, "truth_index")),
+        decision_index=_index_or_none(_get(pred, "decision_index")),
         decision_step=_index_or_none(_get(pred, "decision_step")),
         gesture_index=_index_or_none(gesture),
     )

@@ -11,7 +11,7 @@ Output schema — one JSON object per line on stdout, one per prediction::
       "probs_per_step": [[C floats] × T],  # softmax per time step, oldest first
                                     # (stream mode: the last ≤ T steps)
       "latency_ms": 3.1,            # arrival of the completing events → this prediction
-      "events": 5120,               # events in the window
+      "n_events": 5120,             # events in the window (Window.n_events)
       "dropped": 0,                 # windows (stream mode: bins) dropped so far, cumulative
       "mode": "window",             # or "stream"
       "gesture": "hand_clap",       # the class the app shows; null while no gesture is under way

@@ -24,7 +24,8 @@ class Prediction:
         label_index, label: top class of ``probs``; ``confidence`` = its probability.
         latency_ms: wall time from the arrival of the chunk that completed the window to this
             prediction (windowing + queueing + inference).
-        events: events inside the window (stream mode: in the last T bins).
+        n_events: events inside the window (stream mode: in the last T bins); the name of
+            ``Window.n_events`` and of the JSON key.
         dropped: windows (stream mode: bins) dropped so far because inference was slower than the
             input (cumulative since the engine started).
         mode: ``"window"`` or ``"stream"``.
@@ -49,7 +50,7 @@ class Prediction:
     label: str
     confidence: float
     latency_ms: float
-    events: int
+    n_events: int
     dropped: int
     mode: str
     truth_index: int | None = None
@@ -73,7 +74,7 @@ class Prediction:
             "probs": np.round(self.probs.astype(np.float64), digits).tolist(),
             "probs_per_step": np.round(self.probs_per_step.astype(np.float64), digits).tolist(),
             "latency_ms": round(float(self.latency_ms), 3),
-            "events": int(self.events),
+            "n_events": int(self.n_events),
             "dropped": int(self.dropped),
             "mode": self.mode,
             "gesture": self.gesture,

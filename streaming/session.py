@@ -186,7 +186,7 @@ class InferenceSession:
             label=self._name(k),
             confidence=float(probs[k]),
             latency_ms=latency,
-            events=int(n_events),
+            n_events=int(n_events),
             dropped=int(dropped),
             mode=self.mode,
             truth_index=truth_index,

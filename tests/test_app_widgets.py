@@ -188,7 +188,7 @@ def _prediction(T=4, C=3, k=1, truth=None):
     probs = pps.mean(0)
     return Prediction(
         t_us=1_000_000, t_start_us=500_000, probs_per_step=pps, probs=probs, label_index=k,
-        label=f"c{k}", confidence=float(probs[k]), latency_ms=3.5, events=42, dropped=2,
+        label=f"c{k}", confidence=float(probs[k]), latency_ms=3.5, n_events=42, dropped=2,
         mode="window", truth_index=truth, truth=None if truth is None else f"c{truth}",
     )  # fmt: skip
 
@@ -196,11 +196,27 @@ def _prediction(T=4, C=3, k=1, truth=None):
 def test_to_view_prediction_from_engine_and_json():
     p = _prediction(truth=2)
     v = to_view_prediction(p)
-    assert (v.label_index, v.truth_index, v.events, v.dropped, v.t_us) == (1, 2, 42, 2, 1_000_000)
+    assert (v.label_index, v.truth_index, v.n_events, v.dropped, v.t_us) == (1, 2, 42, 2, 1_000_000)
     assert v.probs_per_step.shape == (4, 3)
     v2 = to_view_prediction(p.to_json())  # the headless JSON line gives the same view
     np.testing.assert_allclose(v2.probs, v.probs, atol=1e-4)
     assert (v2.label_index, v2.truth_index, v2.latency_ms) == (1, 2, 3.5)
+
+
+def test_bridge_reads_each_field_under_one_name():
+    """The view reads the ``Prediction`` attribute = JSON key of each field, and no other
+    spelling: a class name where an index belongs, or the old ``events`` count, is not read."""
+    p = _prediction(truth=2)
+    line = p.to_json()
+    assert "events" not in line and line["n_events"] == 42
+    assert to_view_prediction(line).n_events == 42
+    old = {"probs": [0.1, 0.2, 0.7], "events": 42, "label": 0, "truth": 1, "decision": 1}
+    v = to_view_prediction({**old, "gesture": None})
+    assert v.n_events == 0  # the old key is ignored
+    assert v.label_index == 2  # "label" is a class name: the index is the argmax
+    assert v.truth_index is None and v.decision_index is None
+    assert v.gesture_index == 2  # no gesture_index: no gate decision carried, the top class
+    assert to_view_prediction({**old, "n_events": 7, "label_index": 0}).n_events == 7
 
 
 def test_bridge_generations_and_cross_thread_signals(qapp):
@@ -370,7 +386,8 @@ def test_bridge_carries_the_shown_gesture():
     assert (
         to_view_prediction({**base, "gesture": None, "gesture_index": None}).gesture_index is None
     )
-    assert to_view_prediction({**base, "gesture": None}).gesture_index is None  # JSON line
+    line = {**base, "gesture": None, "gesture_index": None, "label": "b"}  # a JSON line, gated
+    assert to_view_prediction(line).gesture_index is None
     assert to_view_prediction({**base, "gesture": "b", "gesture_index": 2}).gesture_index == 2
     assert to_view_prediction(base).gesture_index == 1  # no gate decision: the top class
 

@@ -19,7 +19,7 @@ DVS = "aedat4/dvSave-2024_06_13_16_16_25.aedat4"
 T = 8
 SPEC = FramingSpec(T=T, split_by="time", size=(16, 16), sensor_size=(128, 128), window_us=240_000)
 KEYS = {"t_us", "label", "label_index", "confidence", "probs", "probs_per_step", "latency_ms",
-        "events", "dropped", "mode"}  # fmt: skip
+        "n_events", "dropped", "mode"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def _check_schema(d: dict, mode: str, n_steps: int | None = T) -> None:
     assert all(len(r) == C and abs(sum(r) - 1) < 1e-3 for r in rows)
     if n_steps is not None:
         assert len(rows) == n_steps
-    assert d["latency_ms"] >= 0 and d["events"] >= 0 and d["dropped"] >= 0
+    assert d["latency_ms"] >= 0 and d["n_events"] >= 0 and d["dropped"] >= 0
     assert d["mode"] == mode
     # the shown gesture: a class of the model, or null (no gesture under way), with its index
     assert "gesture" in d and "gesture_index" in d and d["activity"] >= 0
@@ -80,7 +80,7 @@ def test_headless_json_on_a_real_recording(ckpt, capsys, mode):
         _check_schema(d, mode, T if mode == "window" or i >= T - 1 else i + 1)
         assert d["dropped"] == 0 and "truth" not in d
     assert np.all(np.diff([d["t_us"] for d in lines]) > 0)
-    assert sum(d["events"] for d in lines) > 0
+    assert sum(d["n_events"] for d in lines) > 0
     assert "predictions from" in err and "Traceback" not in err
 
 

@@ -103,7 +103,7 @@ def test_window_mode_is_the_offline_pipeline():
         np.testing.assert_allclose(p.probs_per_step, softmax(logits), rtol=1e-6)
         np.testing.assert_allclose(p.probs, softmax(logits.mean(0)), rtol=1e-6)
         assert p.label == pred.class_names[int(logits.mean(0).argmax())]
-        assert p.events == sel.shape[0] and p.mode == "window"
+        assert p.n_events == sel.shape[0] and p.mode == "window"
 
 
 def _stream_vs_window(pred, ev, atol):
@@ -119,7 +119,7 @@ def _stream_vs_window(pred, ev, atol):
     assert p.probs_per_step.shape == (T, len(pred.class_names))
     np.testing.assert_allclose(p.probs_per_step, sw.probs_per_step, atol=atol)
     np.testing.assert_allclose(p.probs, sw.probs, atol=atol)
-    assert p.events == sw.events and p.t_us == sw.t_us and p.t_start_us == sw.t_start_us
+    assert p.n_events == sw.n_events and p.t_us == sw.t_us and p.t_start_us == sw.t_start_us
     # the first emissions have fewer rows (history still filling)
     assert out[0].probs_per_step.shape[0] == 1 and out[3].probs_per_step.shape[0] == 4
 

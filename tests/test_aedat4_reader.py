@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from neuromoco.events import EventFormatError, iter_events, read_recording
-from neuromoco.formats.aedat4 import io_header
+from neuromoco.formats.aedat4_writer import io_header
 from neuromoco.types import EVENT_DTYPE, make_events
 
 SIZE = (64, 48)

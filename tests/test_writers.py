@@ -387,7 +387,7 @@ def test_aedat4_lz4_frame_is_a_standard_frame():
     is stored raw, high bit of its size set), across several 4 MiB blocks."""
     import lz4.frame
 
-    from neuromoco.formats.aedat4 import lz4_frame
+    from neuromoco.formats.aedat4_writer import lz4_frame
 
     rng = np.random.default_rng(1)
     for raw in (

@@ -1,4 +1,5 @@
-"""AEDAT 4.0 (iniVation DV): our own packet reader and streaming writer (numpy + LZ4).
+"""AEDAT 4.0 (iniVation DV): our own packet reader (numpy + LZ4), and the format's constants
+the writer (:mod:`neuromoco.formats.aedat4_writer`) shares.
 
 Reading: the IOHeader flatbuffer and its info XML are parsed and checked here
 (:func:`check_io_header`), then the packets are walked: the 8-byte packet header (stream id,
@@ -29,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.formats import registry
 from neuromoco.formats.base import (
     VOID13,
     Checked,
     FileInfo,
+    Head,
     copy_records,
     count_decreasing,
     events_of,
@@ -40,11 +43,9 @@ from neuromoco.formats.base import (
     measure,
     xy_view,
 )
-from neuromoco.formats.event_writer import EventWriter
 from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 MAGIC = b"#!AER-DAT4.0"
-DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat4": (128, 128)}
 # the XML header sits in the first kilobytes; never scan further
 _HEADER_SCAN = 1 << 20
 
@@ -58,7 +59,8 @@ def _corrupt(e: BaseException) -> bool:
     )
 
 
-_COMPRESSION_NAMES = ("none", "lz4", "lz4-high", "zstd", "zstd-high")
+COMPRESSION_NAMES = ("none", "lz4", "lz4-high", "zstd", "zstd-high")
+"""The IOHeader ``compression`` codes 0..4, by name."""
 
 
 def check_io_header(path: Path) -> tuple[int, int, str, int]:
@@ -67,7 +69,6 @@ def check_io_header(path: Path) -> tuple[int, int, str, int]:
     (a description that is not UTF-8: pyo3 "PyObject pointer is null", then a panic during
     unwinding), so nothing reaches it before this passes: every offset inside the header,
     the compression a known code, the description valid UTF-8 XML text."""
-    import struct
 
     def bad(why: str) -> EventFormatError:
         return EventFormatError(path, f"corrupt AEDAT 4.0 header: {why}")
@@ -103,7 +104,7 @@ def check_io_header(path: Path) -> tuple[int, int, str, int]:
         if off and (off < 4 or off + width > t_size):
             raise bad(f"field {i} at +{off} outside its {t_size}-byte table")
     compression = struct.unpack_from("<i", buf, table + field[0])[0] if field[0] else 0
-    if not 0 <= compression < len(_COMPRESSION_NAMES):
+    if not 0 <= compression < len(COMPRESSION_NAMES):
         raise bad(f"unknown compression code {compression}")
     table_pos = struct.unpack_from("<q", buf, table + field[1])[0] if field[1] else -1
     xml = ""
@@ -230,7 +231,14 @@ def _xml_streams(path: Path, xml: str) -> dict[int, dict]:
     return streams
 
 
-def probe(path: Path, fmt: str = "aedat4", sensor_size: SensorSize | None = None) -> FileInfo:
+def probe(
+    path: Path,
+    fmt: str = "aedat4",
+    sensor_size: SensorSize | None = None,
+    head: Head | None = None,
+) -> FileInfo:
+    """The IOHeader of an AEDAT 4.0 file and its first event stream's info (size, camera);
+    ``head`` is not used (the header is parsed from the file, with its own bounds)."""
     with open(path, "rb") as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise EventFormatError(path, "not an AEDAT 4.0 file (no #!AER-DAT4.0 magic)")
@@ -241,7 +249,7 @@ def probe(path: Path, fmt: str = "aedat4", sensor_size: SensorSize | None = None
     ev_ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
     if not ev_ids:
         # a valid recording with frames/IMU only: zero events
-        size = sensor_size or DEFAULT_SENSOR_SIZE["aedat4"]
+        size = sensor_size or registry.get("aedat4").default_sensor
         return FileInfo("aedat4", tuple(size), None, 0, {"stream_id": None})
     sid = ev_ids[0]
     w, h = streams[sid].get("width", 0), streams[sid].get("height", 0)
@@ -252,7 +260,7 @@ def probe(path: Path, fmt: str = "aedat4", sensor_size: SensorSize | None = None
     extra = {
         "stream_id": sid,
         "streams": {i: s["type"] for i, s in streams.items()},
-        "compression": _COMPRESSION_NAMES[compression],
+        "compression": COMPRESSION_NAMES[compression],
         "data_table_position": table_pos,
     }
     return FileInfo("aedat4", tuple(sensor_size), streams[sid].get("source"), data_offset, extra)
@@ -333,10 +341,24 @@ def _lz4_decompress(frame: memoryview) -> bytes:
     return _lz4_frame.decompress(frame)
 
 
-_EVTS_LAYOUT = bytes.fromhex("100000004556545300000600080004000600000004000000")
+EVENT_STRUCT = np.dtype(
+    {
+        "names": ["t", "x", "y", "p"],
+        "formats": ["<i8", "<i2", "<i2", "u1"],
+        "offsets": [0, 8, 10, 12],
+        "itemsize": 16,
+    }
+)
+"""The EVTS packet's Event struct: int64 t, int16 x, int16 y, bool polarity, 3 padding bytes
+(its first 13 bytes are ``EVENT_DTYPE``'s layout)."""
+EVTS_HEAD = 32
+"""Bytes before the first Event in a size-prefixed EVTS flatbuffer as DV (and our writer)
+lays it out; the event count is the uint32 at byte 28."""
+EVTS_LAYOUT = np.frombuffer(
+    bytes.fromhex("100000004556545300000600080004000600000004000000"), dtype=np.uint8
+)
 """Bytes 4-27 of every EVTS packet DV writes (root offset, identifier, vtable, table, vector
-offset): the events then start at byte 32, their count at 28."""
-_EVTS_ROW = np.frombuffer(_EVTS_LAYOUT, dtype=np.uint8)
+offset): the events then start at :data:`EVTS_HEAD`, their count at 28."""
 
 
 def _evts_events(buf, path: Path) -> memoryview:
@@ -431,7 +453,7 @@ def _packet_events(bodies: list, path: Path) -> tuple[np.ndarray, Exception | No
         np.cumsum(lens[:-1], out=off[1:])
         head = joined[off[:, None] + np.arange(4, 32)]
         k = head[:, 24:28].copy().view("<u4")[:, 0].astype(np.int64)
-        if (head[:, :24] == _EVTS_ROW).all() and (32 + 16 * k == lens).all():
+        if (head[:, :24] == EVTS_LAYOUT).all() and (EVTS_HEAD + 16 * k == lens).all():
             keep = np.ones(joined.shape[0] // 16, dtype=bool)
             keep[off // 16] = False  # the two 16-byte header rows of each packet
             keep[off // 16 + 1] = False
@@ -591,270 +613,3 @@ def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.nd
 
 def read(path: Path, info: FileInfo) -> np.ndarray:
     return concat_events(iter_chunks(path, info, 1 << 20))
-
-
-# ---------------------------------------------------------------------------------------------
-# Streaming AEDAT 4.0 writer (numpy + LZ4; dv-processing's per-event push_back managed ~1 M ev/s)
-#
-# Layout (iniVation "AEDAT 4.0" docs; checked byte for byte against a dv-processing file):
-# ``#!AER-DAT4.0\r\n``, int32 size + IOHeader flatbuffer (compression, dataTablePosition,
-# infoNode XML), then packets: int32 stream id, int32 size, the (LZ4-frame compressed)
-# size-prefixed ``EVTS`` EventPacket flatbuffer (a vector of 16-byte Event structs: int64 t,
-# int16 x, int16 y, bool polarity, 3 padding bytes). close() appends the ``FTAB`` file data
-# table (one entry per packet, compressed like the packets) and patches dataTablePosition,
-# which stays -1 until then: readers then scan the packets, so a flushed file is readable.
-
-EVENT_STRUCT = np.dtype(
-    {
-        "names": ["t", "x", "y", "p"],
-        "formats": ["<i8", "<i2", "<i2", "u1"],
-        "offsets": [0, 8, 10, 12],
-        "itemsize": 16,
-    }
-)
-_EVTS_HEAD = 32  # bytes before the first Event in a size-prefixed EVTS buffer
-_COMPRESSION = {"none": 0, "lz4": 1}
-_TABLE_POS_OFFSET = len(MAGIC) + 2 + 4 + 36  # file offset of IOHeader.dataTablePosition (int64)
-
-
-def _info_xml(sensor_size: SensorSize, camera: str, compression: str) -> bytes:
-    w, h = sensor_size
-    cam = camera.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return (
-        '<dv version="2.0">\n'
-        '    <node name="outInfo" path="/outInfo/">\n'
-        '        <node name="0" path="/outInfo/0/">\n'
-        f'            <attr key="compression" type="string">{compression.upper()}</attr>\n'
-        '            <attr key="originalModuleName" type="string">neuromoco</attr>\n'
-        '            <attr key="originalOutputName" type="string">events</attr>\n'
-        '            <attr key="typeDescription" type="string">Array of events.</attr>\n'
-        '            <attr key="typeIdentifier" type="string">EVTS</attr>\n'
-        '            <node name="info" path="/outInfo/0/info/">\n'
-        f'                <attr key="sizeX" type="int">{w}</attr>\n'
-        f'                <attr key="sizeY" type="int">{h}</attr>\n'
-        f'                <attr key="source" type="string">{cam}</attr>\n'
-        "            </node>\n"
-        "        </node>\n"
-        "    </node>\n"
-        "</dv>\n"
-    ).encode()
-
-
-def io_header(sensor_size: SensorSize, camera: str, compression: str) -> bytes:
-    """Magic line + size-prefixed IOHeader flatbuffer (dataTablePosition = -1)."""
-    import struct
-
-    xml = _info_xml(sensor_size, camera, compression)
-    body = bytearray()
-    body += struct.pack("<I", 24) + b"IOHE" + bytes(6)
-    body += struct.pack("<5H", 10, 24, 4, 12, 8)  # vtable: 3 fields
-    # table at 24: soffset to vtable, compression, offset to the XML string, dataTablePosition
-    body += struct.pack("<iiIq", 10, _COMPRESSION[compression], 16, -1) + bytes(4)
-    body += struct.pack("<I", len(xml)) + xml + b"\0"
-    body += bytes(-len(body) % 4)
-    return MAGIC + b"\r\n" + struct.pack("<I", len(body)) + bytes(body)
-
-
-def _evts_buffer(events: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The size-prefixed EVTS EventPacket flatbuffer of ``events`` (uint8 array).
-
-    ``out``: a reused uint8 buffer of at least ``32 + 16 n`` bytes whose padding bytes are zero
-    (they are never written here: only the header and each record's first 13 bytes are), so a
-    writer allocates (and the kernel zero-fills) its packet buffer once, not per packet."""
-    n = events.shape[0]
-    size = _EVTS_HEAD + 16 * n
-    buf = np.zeros(size, dtype=np.uint8) if out is None else out[:size]
-    head = buf[:_EVTS_HEAD].view("<u4")
-    head[0] = size - 4  # size prefix
-    head[1] = 16  # root: table at 4 + 16
-    head[2] = 0x53545645  # "EVTS"
-    head[3] = 0
-    buf[14:20] = (6, 0, 8, 0, 4, 0)  # vtable: 1 field at +4, table size 8
-    head[5] = 6  # table -> vtable
-    head[6] = 4  # -> vector at 28
-    head[7] = n
-    # the Event struct's first 13 bytes are EVENT_DTYPE's layout (x, y < 32768 checked by the
-    # writer, so the int16 fields read back the same); the 3 padding bytes stay zero
-    copy_records(buf[_EVTS_HEAD:].view(EVENT_STRUCT), np.ascontiguousarray(events))
-    return buf
-
-
-_LZ4_BLOCK = 4 << 20  # LZ4 frame block maximum size (BD = 7)
-_LZ4_ACCELERATION = 1
-"""LZ4 ``acceleration`` (1 = LZ4's default): measured on real DVS events, higher values buy
-little speed for larger files (docs/benchmarks.md, "Recording and long runs")."""
-_lz4_header: bytes | None = None
-
-
-def _lz4_frame_header() -> bytes:
-    """The 7-byte LZ4 frame header we write: magic, FLG 0x60 (version 1, independent blocks, no
-    checksums, no content size), BD 0x70 (4 MiB blocks), and the header checksum (xxh32 of FLG
-    and BD), taken from a frame python-lz4 makes with the same settings (computed once)."""
-    global _lz4_header
-    if _lz4_header is None:
-        import lz4.frame
-
-        ref = lz4.frame.compress(
-            bytes(_LZ4_BLOCK),  # a source of 4 MiB: LZ4F keeps the 4 MiB block size
-            block_size=lz4.frame.BLOCKSIZE_MAX4MB,
-            block_linked=False,
-            content_checksum=False,
-            store_size=False,
-        )
-        if ref[4:6] != b"\x60\x70":
-            raise RuntimeError(f"unexpected LZ4 frame descriptor {ref[4:6].hex()}")
-        _lz4_header = bytes(ref[:7])
-    return _lz4_header
-
-
-def lz4_frame(raw: np.ndarray, acceleration: int = _LZ4_ACCELERATION) -> list:
-    """``raw`` (uint8, contiguous) as one LZ4 frame, in parts to write one after the other.
-
-    The frame is made here from LZ4 *blocks* (``lz4.block.compress``: one call per 4 MiB
-    block, no per-64 KiB block overhead, and an ``acceleration`` setting python-lz4's frame API
-    does not expose): header, per block a uint32 size (high bit set: stored uncompressed, when
-    LZ4 does not shrink it) and the data, then the zero end mark. Any LZ4 frame decoder reads
-    it (dv-processing and ``aedat`` in the tests)."""
-    import struct
-
-    import lz4.block
-
-    parts: list = [_lz4_frame_header()]
-    for i in range(0, raw.shape[0], _LZ4_BLOCK):
-        blk = raw[i : i + _LZ4_BLOCK]
-        c = lz4.block.compress(blk, mode="fast", acceleration=acceleration, store_size=False)
-        if len(c) < blk.shape[0]:
-            parts += [struct.pack("<I", len(c)), c]
-        else:
-            parts += [struct.pack("<I", blk.shape[0] | 0x80000000), blk]
-    parts.append(b"\0\0\0\0")
-    return parts
-
-
-_FDD_VTABLE = np.array([14, 44, 12, 4, 20, 28, 36], dtype="<u2")  # FileDataDefinition
-_FDD_STRIDE = 48  # 44-byte table + 4 bytes so every table's int64 fields stay 8-aligned
-_TABLE_ROW = np.dtype("<i8")  # spooled index rows: byte offset, size, events, t first, t last
-
-
-def _ftab_blocks(rows_file, n: int, block: int = 1 << 16):
-    """The size-prefixed ``FTAB`` FileDataTable flatbuffer for ``n`` packets, as byte blocks
-    (bounded memory: the rows are read back from the spool file ``block`` at a time).
-
-    Layout: size, root offset, "FTAB", table vtable, table (one vector field), the vector of
-    ``n`` offsets, one FileDataDefinition vtable shared by all entries, then the entries:
-    soffset, PacketHeader struct (stream id, size), ByteOffset, NumElements, TimestampStart,
-    TimestampEnd."""
-    import struct
-
-    vt = 32 + 4 * n  # shared entry vtable
-    t0 = vt + 14
-    t0 += (4 - t0) % 8  # entry tables start at 4 mod 8: their int64 fields at +12 are aligned
-    total = t0 + _FDD_STRIDE * n
-    head = struct.pack("<II4s", total - 4, 16, b"FTAB") + bytes(2)
-    head += struct.pack("<3H", 6, 8, 4) + struct.pack("<iII", 6, 4, n)
-    yield head
-    for i in range(0, n, block):
-        k = np.arange(i, min(n, i + block), dtype=np.int64)
-        yield (t0 + _FDD_STRIDE * k - (32 + 4 * k)).astype("<u4").tobytes()
-    yield _FDD_VTABLE.tobytes() + bytes(t0 - vt - 14)
-    rows_file.seek(0)
-    for i in range(0, n, block):
-        m = min(block, n - i)
-        rows = np.fromfile(rows_file, dtype=_TABLE_ROW, count=5 * m).reshape(m, 5)
-        k = np.arange(i, i + m, dtype=np.int64)
-        out = np.zeros((m, _FDD_STRIDE), dtype=np.uint8)
-        i32 = out.view("<i4")
-        i32[:, 0] = (t0 + _FDD_STRIDE * k) - vt  # soffset: table - vtable
-        i32[:, 1] = 0  # stream id
-        i32[:, 2] = rows[:, 1]
-        i64 = out[:, 12:44].copy().view("<i8")  # ByteOffset, NumElements, t first, t last
-        i64[:, 0] = rows[:, 0]
-        i64[:, 1:4] = rows[:, 2:5]
-        out[:, 12:44] = i64.view(np.uint8)
-        yield out.tobytes()
-
-
-class Aedat4Writer(EventWriter):
-    """Streaming AEDAT 4.0 writer (see :mod:`neuromoco.formats.writer` for the interface).
-
-    ``compression``: ``"lz4"`` (default, LZ4 frames as DV writes them) or ``"none"``.
-    ``packet_events``: events per packet (a flush writes a shorter one); memory holds at most
-    one packet. ``camera``: the ``source`` name in the header.
-    """
-
-    format = "aedat4"
-    max_coord = 1 << 15  # int16 coordinates
-
-    def __init__(
-        self,
-        path,
-        sensor_size: SensorSize,
-        overwrite: bool = False,
-        compression: str = "lz4",
-        packet_events: int = 1 << 15,
-        camera: str = "neuromoco",
-        label=None,
-    ):
-        if compression not in _COMPRESSION:
-            raise ValueError(f"{path}: AEDAT 4.0 compression must be 'lz4' or 'none'")
-        if compression == "lz4":
-            import lz4.frame  # noqa: F401  (fail before creating the file)
-        self.compression = compression
-        self.packet_events = max(1, int(packet_events))
-        self.camera = camera
-        self._n_packets = 0
-        self._raw: np.ndarray | None = None  # the packet's flatbuffer, reused
-        super().__init__(path, sensor_size, overwrite=overwrite, label=label)
-
-    def _start(self) -> None:
-        import tempfile
-
-        self._f.write(io_header(self.sensor_size, self.camera, self.compression))
-        self._pos = self._f.tell()
-        # the packet index grows with the file: it is spooled to an anonymous temporary file
-        self._rows = tempfile.TemporaryFile()
-
-    def _emit(self, ev: np.ndarray) -> None:
-        import struct
-
-        if self._raw is None:  # zeroed once: the records' padding bytes are never written
-            self._raw = np.zeros(_EVTS_HEAD + 16 * self.packet_events, dtype=np.uint8)
-        raw = _evts_buffer(ev, self._raw)
-        # one write() per packet after its 8-byte head (which the buffered file holds until
-        # then): a process killed between writes leaves whole packets, never a cut one
-        if self.compression == "lz4":
-            parts = lz4_frame(raw)
-            size = sum(len(p) for p in parts)
-            self._f.write(struct.pack("<ii", 0, size))
-            self._f.write(b"".join(parts))
-        else:
-            size = raw.shape[0]
-            self._f.write(struct.pack("<ii", 0, size))
-            self._f.write(raw)
-        t = ev["t"]
-        self._rows.write(struct.pack("<5q", self._pos + 8, size, ev.shape[0], t[0], t[-1]))
-        self._pos += 8 + size
-        self._n_packets += 1
-
-    def _finish(self) -> None:
-        import struct
-
-        self._rows.flush()
-        if self.compression == "lz4":
-            import lz4.frame
-
-            comp = lz4.frame.LZ4FrameCompressor(block_size=lz4.frame.BLOCKSIZE_MAX64KB)
-            self._f.write(comp.begin())
-            for part in _ftab_blocks(self._rows, self._n_packets):
-                self._f.write(comp.compress(part))
-            self._f.write(comp.flush())
-        else:
-            for part in _ftab_blocks(self._rows, self._n_packets):
-                self._f.write(part)
-        # the index is on disk before the header points at it
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.seek(_TABLE_POS_OFFSET)
-        self._f.write(struct.pack("<q", self._pos))
-        self._f.seek(0, os.SEEK_END)
-        self._rows.close()

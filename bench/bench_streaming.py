@@ -61,7 +61,7 @@ def _uniform(rate: float, dur_s: float, w=128, h=128, seed=0, t0=0):
 def _small_model(tmp: Path) -> tuple[dict, bool, str]:
     """({backend/mode: path}, trained?, description); ONNX graphs are exported once here."""
     env = os.environ.get("NEUROMOCO_BENCH_MODEL")
-    from neuromoco.streaming.model import bundled_model_path
+    from neuromoco.streaming.model import bundled_model_path, graph_for
 
     path, trained, desc = None, True, ""
     if env:
@@ -92,9 +92,9 @@ def _small_model(tmp: Path) -> tuple[dict, bool, str]:
         from neuromoco.models.onnx_export import export_onnx
 
         paths[("torch", "window")] = paths[("torch", "stream")] = path
-        for mode, graph in (("window", "window"), ("stream", "step")):
-            out = tmp / f"small-{graph}.onnx"
-            export_onnx(path, out, mode=graph)
+        for mode in ("window", "stream"):
+            out = tmp / f"small-{graph_for(mode)}.onnx"
+            export_onnx(path, out, graph=graph_for(mode))
             paths[("onnx", mode)] = out
     return paths, trained, desc
 
@@ -330,7 +330,9 @@ def agreement(pred, events, sensor_size, segments=None) -> dict:
     bin_us = spec.window_us // spec.T
     o = int(events["t"][0]) if segments is None else 0
     ww = Windower.from_spec(spec, sensor_size, hop_us=bin_us, origin_us=o)
-    wb = Windower.from_spec(spec, sensor_size, hop_us=bin_us, emit="bin", partial=True, origin_us=o)
+    wb = Windower.from_spec(
+        spec, sensor_size, hop_us=bin_us, mode="stream", partial=True, origin_us=o
+    )
     end = int(events["t"][-1]) + 1
     wins = {w.t_us: w for w in ww.push(events, end)}
     sw, ss = InferenceSession(pred, "window"), InferenceSession(pred, "stream")

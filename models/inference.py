@@ -24,20 +24,16 @@ when the cores are shared; it must be set before torch starts its thread pool). 
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from neuromoco.framing import FramingSpec
-from neuromoco.models.onnx_metadata import parse_metadata
+from neuromoco.models.onnx_metadata import GRAPH_KEY, GRAPHS, parse_metadata
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
-GRAPHS = ("window", "step")
-"""The graph kinds: ``window`` (T frames at once, fresh state) or ``step`` (one frame, explicit
-state). Not to be confused with the streaming ``mode`` (window | stream) that uses them."""
 
 
 class PredictorError(ValueError):
@@ -195,7 +191,7 @@ class OnnxPredictor(Predictor):
         # the metadata is read through onnxruntime: this path imports neither torch nor onnx
         props = self.session.get_modelmeta().custom_metadata_map
         meta = parse_metadata(props, path)
-        self.file_graph = meta["mode"]  # the metadata key of the file format
+        self.file_graph = meta[GRAPH_KEY]
         if graph == "step" and self.file_graph != "step":
             raise PredictorError(
                 f"{path}: a 'window' ONNX graph cannot be stepped; export it with "
@@ -299,12 +295,3 @@ def load_predictor(
             export_onnx(path, out, graph=graph)
         path = out
     return OnnxPredictor(path, device, graph, threads)
-
-
-def default_threads() -> int:
-    """A sensible CPU thread count for inference: the CPUs this process may use, at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))

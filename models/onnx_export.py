@@ -10,7 +10,7 @@ Graph conventions (tools rely on them):
   window graph.
 
 Weights are embedded (``external_data=False``: one self-contained file). Metadata properties
-(``neuromoco.*``, JSON values) carry the framing spec, class names, architecture and kwargs, graph kind (key ``mode``),
+(``neuromoco.*``, JSON values) carry the framing spec, class names, architecture and kwargs, graph kind (key ``mode``: ``onnx_metadata.GRAPH_KEY``),
 state names/shapes (without the batch axis) and ``output`` (``"logits"``, or ``"spikes"`` for a
 model whose output layer spikes, e.g. ``neurobench_dvs_gesture``: the ``logits`` output then holds
 its output spikes), so an app needs only the ``.onnx`` file.
@@ -35,10 +35,9 @@ from torch import nn
 from neuromoco.atomic import atomic_path
 from neuromoco.framing import FramingSpec
 from neuromoco.models.checkpoint import Checkpoint, build_model, load_checkpoint
-from neuromoco.models.onnx_metadata import META_PREFIX, parse_metadata
+from neuromoco.models.onnx_metadata import GRAPH_KEY, GRAPHS, META_PREFIX, parse_metadata
 from neuromoco.models.stateful import StatefulStep
 
-GRAPHS = ("window", "step")
 ONNX_FORMAT_VERSION = 1
 OUTPUT_KINDS = ("logits", "spikes")
 
@@ -113,7 +112,7 @@ def export_onnx(
     batch = torch.export.Dim("batch", min=1, max=4096)
     meta = {
         "format_version": ONNX_FORMAT_VERSION,
-        "mode": graph,  # the file format's key for the graph kind
+        GRAPH_KEY: graph,
         "arch": arch,
         "output": output_kind(model),
         "model_kwargs": kwargs,

@@ -11,6 +11,15 @@ from pathlib import Path
 META_PREFIX = "neuromoco."
 """Prefix of every metadata key the exporter writes."""
 
+GRAPHS = ("window", "step")
+"""The graph kinds of an exported model: ``window`` (T frames at once, neurons from zero) or
+``step`` (one frame, explicit membrane state). The model's words; the streaming mode that runs a
+``step`` graph is called ``stream`` (``neuromoco.streaming.model.graph_for`` translates)."""
+
+GRAPH_KEY = "mode"
+"""The metadata key that holds the graph kind (named ``mode`` by format 1; files already out
+carry it, so the key stays)."""
+
 
 def parse_metadata(props: Mapping[str, str], path: str | Path) -> dict:
     """The ``neuromoco.*`` entries of ``props`` (key → JSON text), JSON-decoded, keys without the
@@ -22,7 +31,7 @@ def parse_metadata(props: Mapping[str, str], path: str | Path) -> dict:
                 meta[key[len(META_PREFIX) :]] = json.loads(value)
             except json.JSONDecodeError:
                 raise ValueError(f"{path}: metadata {key} is not valid JSON") from None
-    if "framing" not in meta or "mode" not in meta:
+    if "framing" not in meta or GRAPH_KEY not in meta:
         raise ValueError(
             f"{path}: not exported by neuromoco (no framing/mode metadata); "
             "export it with `neuromoco export-onnx`"

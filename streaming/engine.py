@@ -41,9 +41,9 @@ from .activity_meter import ActivityMeter
 from .engine_config import (
     DEFAULT_NOISE_FILTER_US,
     DEFAULT_WINDOW_US,
-    MODES,
     EngineConfig,
     Schedule,
+    check_mode,
     plan,
 )
 from .hot_pixel_filter import HotPixelFilter
@@ -160,7 +160,7 @@ class Engine:
     """Runs a source through a model, off the caller's thread.
 
     Args:
-        predictor: a loaded predictor (``neuromoco.streaming.model.load_model``).
+        predictor: a loaded predictor (``neuromoco.streaming.model.open_model``).
         config: what to do (:class:`EngineConfig`); keyword ``options`` override its fields
             (``Engine(p, mode="stream", hop_us=...)`` is ``Engine(p, EngineConfig(mode=...))``).
         on_prediction, on_status: called with each :class:`Prediction` / :class:`StatusEvent`.
@@ -235,7 +235,7 @@ class Engine:
             hop_us=c.tick_us,
             window_us=c.window_us,
             window_events=c.window_events,
-            emit=c.emit,
+            mode=c.mode,
             partial=c.partial,
         )
 
@@ -292,8 +292,8 @@ class Engine:
         self._reconfigure(predictor=predictor)
 
     def _reconfigure(self, mode=None, predictor=None):
-        if mode is not None and mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode is not None:
+            check_mode(mode)
         with self._lock:
             config = replace(self._config, mode=mode) if mode is not None else self._config
             predictor = predictor if predictor is not None else self._predictor

@@ -30,6 +30,9 @@ from .gesture_gate import GateConfig
 
 Mode = Literal["window", "stream"]
 MODES: tuple[str, ...] = ("window", "stream")
+"""The streaming modes, the user's words (``--mode``): ``window`` runs the network afresh over the
+T bins of each window; ``stream`` steps it once per time bin, carrying its state. The model side
+calls the graph that ``stream`` runs ``step`` (:func:`neuromoco.streaming.model.graph_for`)."""
 
 DEFAULT_WINDOW_US = 500_000
 """Window length (µs) used when the model's framing has none (it was trained on whole clips)."""
@@ -52,6 +55,13 @@ framing applies the neighbour filter itself."""
 TARGET_HOP_US = 33_000
 """Prediction period aimed at in window mode (µs of stream time): about 30 predictions/s, a
 display rate; with time bins the hop is the whole number of bins closest to it."""
+
+
+def check_mode(mode: str) -> Mode:
+    """``mode`` when it is one of :data:`MODES`; ``ValueError`` naming the choices otherwise."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -99,8 +109,7 @@ class EngineConfig:
     partial_windows: bool = False
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        check_mode(self.mode)
         if isinstance(self.noise_filter_us, str) and self.noise_filter_us != AUTO:
             raise ValueError(
                 f"noise_filter_us must be µs, None or {AUTO!r}, got {self.noise_filter_us!r}"
@@ -120,13 +129,12 @@ class Schedule:
     """The engine's plan for one model and config.
 
     Attributes:
-        mode: as in the config.
+        mode: as in the config; also what the windower emits (``window``: ``[T, 2, H, W]``;
+            ``stream``: the newest bin).
         T: time bins per window (the model's).
         window_us, window_events: the window in use (exactly one is set).
         tick_us: windower tick period (µs): the hop in window mode, one bin in stream mode.
         report_hop_us: how often a prediction comes out (µs of stream time).
-        emit: what the windower emits: ``"window"`` (``[T, 2, H, W]``) or ``"bin"`` (the newest
-            bin, stream mode).
         emit_every: stream mode: steps between predictions.
         backlog: windows/bins the hand-over between the threads holds (1 window; T bins).
         reset_on_drop: reset the network state when the backlog is dropped (stream mode).
@@ -142,7 +150,6 @@ class Schedule:
     window_events: int | None
     tick_us: int
     report_hop_us: int
-    emit: Literal["window", "bin"]
     emit_every: int
     backlog: int
     reset_on_drop: bool
@@ -186,7 +193,7 @@ def plan(config: EngineConfig, framing) -> Schedule:
             )
         return Schedule(
             mode="stream", T=T, window_us=window_us, window_events=None, tick_us=bin_us,
-            report_hop_us=hop, emit="bin", emit_every=hop // bin_us, backlog=T,
+            report_hop_us=hop, emit_every=hop // bin_us, backlog=T,
             reset_on_drop=True, partial=True, noise_filter_us=nf, spike_span=span,
         )  # fmt: skip
     if hop is None:
@@ -197,6 +204,6 @@ def plan(config: EngineConfig, framing) -> Schedule:
             hop = TARGET_HOP_US
     return Schedule(
         mode="window", T=T, window_us=window_us, window_events=window_events, tick_us=int(hop),
-        report_hop_us=int(hop), emit="window", emit_every=1, backlog=1, reset_on_drop=False,
+        report_hop_us=int(hop), emit_every=1, backlog=1, reset_on_drop=False,
         partial=config.partial_windows, noise_filter_us=nf,
     )  # fmt: skip

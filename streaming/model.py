@@ -1,21 +1,39 @@
-"""Loading the model a stream runs on: a bundled model's name, a ``.pt`` checkpoint or an ``.onnx`` file."""
+"""Opening the model a stream runs on: a bundled model's name, a ``.pt`` checkpoint or an ``.onnx`` file.
+
+The verbs, one job each: ``neuromoco.models.bundled.resolve_model`` (a name or a path → the file),
+``neuromoco.models.checkpoint.load_checkpoint``/``load_model`` and
+``neuromoco.models.inference.load_predictor`` (a file → its data, torch module or predictor, for
+a model graph), and :func:`open_model` here (a name or a path → a predictor for a streaming mode:
+the one call the app and the commands make)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+# the bundled models' names and defaults, re-exported as they are: the app reaches them here
+from neuromoco.models.bundled import (
+    BUNDLED,
+    bundled_model_path,
+    default_model_name,
+    preferred_mode,
+    resolve_model,
+)
+
+from .engine_config import check_mode
+
+__all__ = [
+    "ModelError",
+    "bundled_model_path",
+    "default_model_name",
+    "graph_for",
+    "inference_threads",
+    "open_model",
+    "preferred_mode",
+]
+
 
 class ModelError(ValueError):
     """No usable model (missing file, unknown name, unreadable checkpoint, wrong backend...)."""
-
-
-def bundled_model_path(name: str | None = None) -> Path | None:
-    """The file of bundled model ``name`` (default: the default bundled model: an ``.onnx`` step
-    graph, else its ``.pt``), or None if absent."""
-    from neuromoco.models.bundled import DEFAULT_MODEL
-    from neuromoco.models.bundled import bundled_model_path as path
-
-    return path(name or DEFAULT_MODEL)
 
 
 def inference_threads() -> int:
@@ -30,20 +48,14 @@ def inference_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def default_model_name(source_kind: str | None = None) -> str:
-    """The bundled model a source of ``source_kind`` runs when no model is given (``camera``,
-    ``file``: ``dvs128-gesture``; ``demo``, ``webcam``: ``gesture-demo``)."""
-    from neuromoco.models.bundled import default_model_name as name
+def graph_for(mode: str) -> str:
+    """The model graph that runs streaming ``mode``: ``window`` → ``window``, ``stream`` → ``step``.
 
-    return name(source_kind)
-
-
-def preferred_mode(model: str | Path | None, source_kind: str | None = None) -> str:
-    """The mode ``model`` runs in when none is asked for (``stream`` for ``dvs128-gesture``,
-    ``window`` otherwise); see ``neuromoco.models.bundled.preferred_mode``."""
-    from neuromoco.models.bundled import preferred_mode as mode
-
-    return mode(model, source_kind)
+    The one place where the user's word for per-bin inference (``stream``: ``--mode``,
+    ``EngineConfig.mode``, the app) becomes the model's word (``step``: the stateful ONNX graph,
+    ``neuromoco.models.onnx_metadata.GRAPHS``, ``export-onnx --graph step``). ``ValueError`` for
+    a mode not in :data:`~neuromoco.streaming.engine_config.MODES`."""
+    return "step" if check_mode(mode) == "stream" else "window"
 
 
 def open_model(
@@ -54,19 +66,19 @@ def open_model(
     threads: int | None = None,
     source_kind: str | None = None,
 ):
-    """Load a predictor for streaming ``mode`` (``"window"`` or ``"stream"``).
+    """A predictor for streaming ``mode`` (``"window"`` or ``"stream"``; :func:`graph_for`).
 
     ``model``: a bundled model's name (``dvs128-gesture``, ``gesture-demo``: see
-    ``neuromoco.models.bundled``), a ``.pt`` checkpoint or an ``.onnx`` file; None takes the
-    default bundled model of ``source_kind`` (``camera``/``file``: ``dvs128-gesture``;
-    ``demo``/``webcam``: ``gesture-demo``). The predictor gets a ``model_name`` attribute (the
+    ``neuromoco.models.bundled``), a model the user taught, a ``.pt`` checkpoint or an ``.onnx``
+    file; None takes the default bundled model of ``source_kind`` (``default_model_name``). The
+    predictor gets a ``model_name`` attribute (the
     bundled name or the file name) for window titles and status lines.
 
     ``threads``: intra-op CPU threads (default :func:`inference_threads`). Every failure is a
-    :class:`ModelError` naming the model and the reason (no traceback needed).
+    :class:`ModelError` naming the model and the reason (no traceback needed); an unknown
+    ``mode`` is a ``ValueError``.
     """
-    from neuromoco.models.bundled import BUNDLED, resolve_model
-
+    graph = graph_for(mode)
     m = BUNDLED.get(model) if isinstance(model, str) else None
     if m is not None and m.kind == "encoder":
         raise ModelError(
@@ -92,7 +104,7 @@ def open_model(
             path,
             backend=backend,
             device=device,
-            graph="step" if mode == "stream" else "window",
+            graph=graph,
             threads=inference_threads() if threads is None else threads,
         )
     except (ValueError, OSError, KeyError, RuntimeError) as e:

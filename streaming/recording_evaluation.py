@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from .engine import Engine
+from .engine_config import check_mode
 from .file_source import ArraySource, FileSource
-
-MODES = ("window", "stream")
 
 
 @dataclass(frozen=True)
@@ -171,8 +170,7 @@ def evaluate_recordings(
     truth, columns: prediction; clips without a prediction are not in it), "clips": [...],
     "seconds"}``. ``progress(i, n, ClipResult)`` is called after every clip.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_mode(mode)
     names = [str(c) for c in predictor.class_names]
     items = read_labels(labels_csv, names)
     base = Path(labels_csv).parent

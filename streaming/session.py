@@ -27,11 +27,10 @@ from collections import deque
 
 import numpy as np
 
+from .engine_config import check_mode
 from .gesture_gate import GateConfig, GestureGate
 from .prediction import Prediction, early_decision, running_shares, softmax, spike_readout
 from .windower import Window
-
-MODES = ("window", "stream")
 
 
 class InferenceSession:
@@ -62,8 +61,7 @@ class InferenceSession:
         gate: GateConfig | None = None,
         spike_span: int | None = None,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        check_mode(mode)
         if int(emit_every) < 1:
             raise ValueError(f"emit_every must be ≥ 1, got {emit_every}")
         if early_threshold is not None and not 0 < early_threshold <= 1:

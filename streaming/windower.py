@@ -49,7 +49,7 @@ from neuromoco.framing import (
 )
 from neuromoco.types import concat_events
 
-from .engine_config import TARGET_HOP_US
+from .engine_config import TARGET_HOP_US, Mode, check_mode
 
 _NO_BIN = np.iinfo(np.int64).min
 
@@ -62,7 +62,7 @@ class Window:
         t_us: the tick: window end (exclusive), stream time in µs.
         t_start_us: window start (inclusive) in µs for duration windows; the first event's
             timestamp for count windows (``t_us`` when empty).
-        frames: float32 ``[T, 2, H, W]`` (``emit="window"``) or ``[1, 2, H, W]`` (``emit="bin"``:
+        frames: float32 ``[T, 2, H, W]`` (``mode="window"``) or ``[1, 2, H, W]`` (``mode="stream"``:
             only the newest bin ``[t_us − bin_us, t_us)``), owned by the receiver.
         n_events: events inside ``frames``.
         index: tick number (0 for the first emitted tick), counts every tick of the grid.
@@ -95,8 +95,9 @@ class Windower:
         origin_us: stream time of the tick grid origin; default: the first event's timestamp.
         denoise_us: neighbour denoise window (µs) applied to the stream before windowing
             (None: off); the denoise state lives as long as the stream (``reset`` clears it).
-        emit: ``"window"`` (``[T, 2, H, W]`` per tick) or ``"bin"`` (only the newest bin; needs
-            the ring strategy and ``hop_us`` equal to the bin duration, as in stream mode).
+        mode: the streaming mode it feeds (``EngineConfig.mode``): ``"window"`` (``[T, 2, H, W]``
+            per tick) or ``"stream"`` (only the newest bin; needs the ring strategy and ``hop_us``
+            equal to the bin duration).
         partial: emit ticks whose window still reaches before the first event (default False:
             the first window is emitted once it is full).
     """
@@ -112,7 +113,7 @@ class Windower:
         hop_us: int = TARGET_HOP_US,
         normalize: Normalize = "none",
         origin_us: int | None = None,
-        emit: str = "window",
+        mode: Mode = "window",
         partial: bool = False,
         denoise_us: int | None = None,
     ):
@@ -128,8 +129,7 @@ class Windower:
             raise ValueError(f"hop_us must be positive, got {hop_us}")
         if split_by not in ("time", "number"):
             raise ValueError(f"split_by must be 'time' or 'number', got {split_by!r}")
-        if emit not in ("window", "bin"):
-            raise ValueError(f"emit must be 'window' or 'bin', got {emit!r}")
+        check_mode(mode)
         if denoise_us is not None and int(denoise_us) <= 0:
             raise ValueError(f"denoise_us must be positive, got {denoise_us}")
         self.denoise_us = int(denoise_us) if denoise_us is not None else None
@@ -143,7 +143,7 @@ class Windower:
         )
         self.hop_us = int(hop_us)
         self.normalize = normalize
-        self.emit = emit
+        self.mode = mode
         self.partial = bool(partial)
         self.ring = (
             split_by == "time"
@@ -152,9 +152,9 @@ class Windower:
             and self.hop_us % (self.window_us // self.T) == 0
         )
         self.bin_us = self.window_us // self.T if self.ring else None
-        if emit == "bin" and not (self.ring and self.hop_us == self.bin_us):
+        if mode == "stream" and not (self.ring and self.hop_us == self.bin_us):
             raise ValueError(
-                "emit='bin' (stream mode) needs split_by='time', window_us divisible by T and "
+                "mode='stream' needs split_by='time', window_us divisible by T and "
                 f"hop_us equal to the bin duration (window_us={window_us}, T={T}, hop_us={hop_us})"
             )
         self._origin_arg = origin_us
@@ -382,7 +382,7 @@ class Windower:
         if not (full or self.partial):
             return None
         k_end = (tick - self.origin_us) // self.bin_us
-        ks = range(k_end - 1, k_end) if self.emit == "bin" else range(k_end - self.T, k_end)
+        ks = range(k_end - 1, k_end) if self.mode == "stream" else range(k_end - self.T, k_end)
         frames = np.empty((len(ks), *self._slots.shape[1:]), dtype=np.float32)
         n = 0
         for i, k in enumerate(ks):

@@ -71,10 +71,10 @@ def _events(n=20_000, dur_us=1_000_000, seed=0, t0=0, w=32, h=32):
     )
 
 
-def _windows(ev, spec, emit="window", hop=None):
+def _windows(ev, spec, mode="window", hop=None):
     bin_us = spec.window_us // spec.T
     win = Windower.from_spec(
-        spec, (32, 32), hop_us=hop or bin_us, emit=emit, partial=emit == "bin", origin_us=0
+        spec, (32, 32), hop_us=hop or bin_us, mode=mode, partial=mode == "stream", origin_us=0
     )
     return win.push(ev, watermark_us=int(ev["t"][-1]) + 1)
 
@@ -108,7 +108,7 @@ def test_window_mode_is_the_offline_pipeline():
 
 def _stream_vs_window(pred, ev, atol):
     wins = _windows(ev, SPEC, "window")
-    bins = _windows(ev, SPEC, "bin")
+    bins = _windows(ev, SPEC, "stream")
     T = SPEC.T
     # the first full window ends at tick T·bin; the stream has then taken exactly T steps
     assert wins[0].t_us == bins[T - 1].t_us
@@ -141,7 +141,7 @@ def test_stream_first_T_steps_equal_window_real_model(tiny_model):
 
 def test_stream_emit_every_and_reset():
     ev = _events()
-    bins = _windows(ev, SPEC, "bin")
+    bins = _windows(ev, SPEC, "stream")
     ss = InferenceSession(LeakyPredictor(), "stream", emit_every=4)
     out = [ss.process(b) for b in bins[:12]]
     assert [o is not None for o in out] == [True, False, False, False] * 3

@@ -139,14 +139,14 @@ def test_explicit_watermarks_and_empty_windows():
 def test_bin_emission_is_the_newest_bin():
     ev = _random_stream(20_000, 1_000_000, seed=3)
     wa = Windower(8, (64, 48), (32, 24), "time", 160_000, None, 20_000)
-    wb = Windower(8, (64, 48), (32, 24), "time", 160_000, None, 20_000, emit="bin")
+    wb = Windower(8, (64, 48), (32, 24), "time", 160_000, None, 20_000, mode="stream")
     ga, gb = _run(wa, ev), _run(wb, ev)
     assert [w.t_us for w in ga] == [w.t_us for w in gb]
     for a, b in zip(ga, gb, strict=True):
         assert b.frames.shape == (1, 2, 24, 32)
         np.testing.assert_array_equal(a.frames[-1:], b.frames)
-    with pytest.raises(ValueError, match="emit='bin'"):
-        Windower(8, (64, 48), None, "time", 160_000, None, 40_000, emit="bin")
+    with pytest.raises(ValueError, match="mode='stream'"):
+        Windower(8, (64, 48), None, "time", 160_000, None, 40_000, mode="stream")
 
 
 def test_partial_windows_and_from_spec():
@@ -238,24 +238,24 @@ def _read_gesture_csv(rel: str, seed: int = 0) -> np.ndarray:
     "rel", ["dvsgesture_csv/class2_user02_led.csv", "aedat4/dvSave-2024_06_20_16_13_00.aedat4"]
 )
 @pytest.mark.parametrize(
-    "emit, hop, ring",
-    [("bin", 40_000, True), ("window", 200_000, True), ("window", 330_000, False)],
+    "mode, hop, ring",
+    [("stream", 40_000, True), ("window", 200_000, True), ("window", 330_000, False)],
     ids=["stream-bins", "window-ring", "window-buffer"],
 )
-def test_denoised_spec_streaming_equals_offline(rel, emit, hop, ring):
+def test_denoised_spec_streaming_equals_offline(rel, mode, hop, ring):
     """Offline = the recording denoised from its first event on, then binned (the spec's
     definition); the windower sees it in random chunks and must emit exactly those frames."""
     from neuromoco.denoise import denoise
 
     ev = _read_gesture_csv(rel) if rel.endswith(".csv") else _read_aedat4(rel)
     spec = GESTURE_SPEC
-    win = Windower.from_spec(spec, (128, 128), hop_us=hop, emit=emit, partial=True)
+    win = Windower.from_spec(spec, (128, 128), hop_us=hop, mode=mode, partial=True)
     assert win.ring is ring and win.denoise_us == 10_000
     got = _run(win, ev, seed=7, max_chunk=3000)
     assert len(got) > 15
     clean, _ = denoise(ev, spec.denoise_us, (128, 128))
     assert 0 < win.n_denoised == ev.shape[0] - clean.shape[0]
-    T, span = (1, 40_000) if emit == "bin" else (spec.T, spec.window_us)
+    T, span = (1, 40_000) if mode == "stream" else (spec.T, spec.window_us)
     t = clean["t"]
     for i, w in enumerate(got):
         sel = clean[np.searchsorted(t, w.t_us - span) : np.searchsorted(t, w.t_us)]
@@ -268,5 +268,5 @@ def test_denoised_spec_streaming_equals_offline(rel, emit, hop, ring):
                 prefix, T, (128, 128), "time", (32, 32), w.t_us - span, w.t_us, denoise_us=10_000
             )
             np.testing.assert_array_equal(w.frames, ref2)
-    if emit == "bin":  # stream mode sees every bin of the recording once (up to the last tick)
+    if mode == "stream":  # stream mode sees every bin of the recording once (up to the last tick)
         assert sum(w.n_events for w in got) == int(np.searchsorted(t, got[-1].t_us))

@@ -16,11 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint", metavar="MODEL", help="a NeuroMoCo checkpoint (.pt) or a bundled model's name"
     )
     parser.add_argument("output", help="ONNX file to write (.onnx)")
+    from neuromoco.models.onnx_metadata import GRAPHS
+
     parser.add_argument(
         "--graph",
-        "--mode",  # its earlier name; "mode" now means window|stream everywhere
-        dest="graph",
-        choices=("window", "step"),
+        choices=GRAPHS,
         default="window",
         help="graph kind: window ([T,N,2,H,W] -> [T,N,C]) or step (one frame, explicit state; "
         "what stream mode runs) (default window)",

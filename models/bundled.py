@@ -9,8 +9,8 @@ ONNX graph (``NAME.onnx``, which also serves window mode by stepping T times), m
   default for real event streams: ``neuromoco-app --camera`` and ``--file``.
 * ``gesture-demo``: a ``lif_convnet4`` pretrained with NeuroMoCo and finetuned on the procedural
   gestures. The default for the procedural ``--demo`` stream and the ``--webcam`` emulator.
-  Rebuild it with ``python -m neuromoco.train.bundle --build`` (training code lives on the
-  training side: this module imports neither torch nor ``neuromoco.train``).
+  Rebuild it with ``python -m tools.build_bundled --build`` (a build script of the source
+  checkout, not part of the package: this module imports neither torch nor ``neuromoco.train``).
 
 Everywhere a command takes a model, a bundled model's name works as well as a path
 (:func:`resolve_model`).

@@ -15,7 +15,7 @@ DEMO = bundled.bundled_model("gesture-demo")
 def _shipped():
     if DEMO.path() is None:
         pytest.fail(
-            "no gesture-demo model in models/weights/: run python -m neuromoco.train.bundle --build"
+            "no gesture-demo model in models/weights/: run python -m tools.build_bundled --build"
         )
     return DEMO.onnx, DEMO.checkpoint
 
@@ -88,7 +88,7 @@ def test_bundled_build_runs_end_to_end(tmp_path):
     """The whole build (pretrain, finetune, measure, export, atomic replace) on tiny settings.
     The procedural recipe pair: its flat ``data.options`` take one override for both recipes
     (the mixed pretraining recipe nests options per dataset; bench.real_gain --quick runs it)."""
-    from neuromoco.train.bundle import build
+    from tools.build_bundled import build
 
     m = build(
         tmp_path / "runs",

@@ -137,6 +137,45 @@ def evaluate_classifier(
     return out
 
 
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    dataset,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    transform=None,
+) -> dict:
+    """Top-1 (and the rest of :func:`evaluate_classifier`'s numbers) of a classifier checkpoint on
+    a dataset (e.g. a recipe's test split), one process.
+
+    Args:
+        checkpoint: a ``.pt`` classifier checkpoint (``num_classes > 0``).
+        dataset: yields ``(frames [T, 2, H, W], label)``, framed as the checkpoint expects.
+        batch_size: samples per forward pass.
+        transform: optional function applied to every batch of frames ``[N, T, 2, H, W]`` (float)
+            before the model sees it (e.g. a polarity change); None = the frames as they are.
+
+    Returns:
+        :func:`evaluate_classifier`'s dict: ``n``, ``top1``, ``latency_acc``, ``confusion``,
+        ``loss_mbc``.
+    """
+    from torch.utils.data import DataLoader
+
+    from neuromoco.models.checkpoint import CheckpointError, load_model
+
+    device = torch.device(device)
+    model, ck = load_model(checkpoint, device=device)
+    if ck.num_classes == 0:
+        raise CheckpointError(
+            checkpoint, "is a pretraining (backbone-only) checkpoint; finetune it first"
+        )
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    loader = DataLoader(dataset, batch_size=batch_size)
+    if transform is not None:
+        loader = ((transform(frames.float()), labels) for frames, labels in loader)
+    return evaluate_classifier(model, loader, device, ck.num_classes)
+
+
 def _save_figure(fig, path: Path, written: list[Path]) -> None:
     """Lay out, save (atomically) and close ``fig``; ``path`` is added to ``written``."""
     import matplotlib.pyplot as plt

@@ -1,6 +1,6 @@
 """Rebuild the bundled ``gesture-demo`` model from its recipes: one command.
 
-``python -m neuromoco.train.bundle --build`` pretrains a ``lif_convnet4`` with NeuroMoCo on the
+``python -m tools.build_bundled --build`` pretrains a ``lif_convnet4`` with NeuroMoCo on the
 procedural gestures together with the real unlabelled DVS128 recordings of
 ``../shared/testdata/unlabeled_dvs128`` (no label used: the paper's mixed-set recipe,
 ``recipes/pretrain_demo_mixed.toml``), finetunes it on procedural labels only
@@ -10,8 +10,10 @@ are complete; the pretrained encoder of the first stage ships as ``neuromoco-ssl
 (``models/weights/neuromoco_ssl.{pt,json}``, for ``neuromoco teach --base neuromoco-ssl --only``) (about 10–20 min on 2 CPU cores). ``--recipes procedural`` uses the
 procedural-only pair (``*_demo_procedural.toml``), which needs no real recordings.
 
-This is training code, so it lives on the training side; ``neuromoco.models.bundled`` only says
-where the shipped files are.
+This is a build script, not a feature of the installed package: it lives in ``tools/``, next to the
+``recipes/`` it reads, outside the import path of ``neuromoco`` (the wheel ships neither). It only
+chains package features (:mod:`neuromoco.train.experiment`, the ONNX export);
+``neuromoco.models.bundled`` only says where the shipped files are.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ RECIPES = RECIPE_SETS["mixed"]
 
 
 def _recipes_dir(recipes: tuple[str, str] = RECIPES) -> Path:
-    d = Path(__file__).resolve().parents[2] / "recipes"
+    d = Path(__file__).resolve().parents[1] / "recipes"
     missing = [r for r in recipes if not (d / r).is_file()]
     if missing:
         raise FileNotFoundError(
@@ -43,20 +45,6 @@ def _recipes_dir(recipes: tuple[str, str] = RECIPES) -> Path:
             "source checkout of NeuroMoCo (the recipes are not part of the installed package)"
         )
     return d
-
-
-def _test_metrics(ckpt: Path, test_ds) -> dict:
-    import torch
-    from torch.utils.data import DataLoader
-
-    from neuromoco.models.checkpoint import load_model
-    from neuromoco.train.evaluate import evaluate_classifier
-
-    model, ck = load_model(ckpt)
-    res = evaluate_classifier(
-        model, DataLoader(test_ds, batch_size=32), torch.device("cpu"), ck.num_classes
-    )
-    return {"n": res["n"], "top1": res["top1"], "latency_acc": res["latency_acc"]}
 
 
 def build(
@@ -74,25 +62,23 @@ def build(
     """
     from neuromoco.models.checkpoint import load_checkpoint, load_model, save_checkpoint
     from neuromoco.models.onnx_export import export_onnx
-    from neuromoco.train.datasets import build_split
-    from neuromoco.train.finetune import run_finetune
-    from neuromoco.train.pretrain import run_pretrain
-    from neuromoco.train.recipe import load_recipe
+    from neuromoco.train.experiment import Stage, pretrain_then_finetune
 
     if recipe_set not in RECIPE_SETS:
         raise ValueError(f"recipe set must be one of {sorted(RECIPE_SETS)}, got {recipe_set!r}")
     pair = RECIPE_SETS[recipe_set]
     recipes = _recipes_dir(pair)
     t0 = time.perf_counter()
-    pre_cfg = load_recipe(recipes / pair[0], list(overrides))
-    run_pretrain(pre_cfg, work / "pretrain")
-    ft_cfg = load_recipe(
-        recipes / pair[1],
-        [*overrides, f"finetune.pretrained={(work / 'pretrain' / 'last.pt').as_posix()}"],
+    runs = pretrain_then_finetune(
+        Stage(recipes / pair[0], tuple(overrides)),
+        Stage(recipes / pair[1], tuple(overrides)),
+        work / "pretrain",
+        work / "finetune",
+        test="test",
     )
-    run_finetune(ft_cfg, work / "finetune")
     last = work / "finetune" / "last.pt"
-    metrics = _test_metrics(last, build_split(ft_cfg, "test"))
+    test = runs["finetune"]["test"]
+    metrics = {"n": test["n"], "top1": test["top1"], "latency_acc": test["latency_acc"]}
     metrics["train_minutes"] = round((time.perf_counter() - t0) / 60, 1)
     metrics["recipes"] = [f"recipes/{r}" for r in pair]
     metrics["overrides"] = list(overrides)
@@ -149,7 +135,7 @@ def save_encoder(pretrain_ckpt: Path, out: Path = WEIGHTS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m neuromoco.train.bundle", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m tools.build_bundled", description=__doc__)
     ap.add_argument("--build", action="store_true", help="retrain and replace the bundled model")
     ap.add_argument("--work", default="runs/demo", help="folder for the training runs")
     ap.add_argument("--out", default=str(WEIGHTS), help="where to write the model files")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from neuromoco.app.engine_adapter import MODES
+
 EVENT_FILE_FILTER = (
     "Event recordings (*.aedat4 *.aedat *.aedat3 *.dat *.raw *.bin *.npz);;All files (*)"
 )
@@ -94,7 +96,7 @@ class Controls(QtWidgets.QToolBar):
         self.addWidget(self.speed_box)
         self.addWidget(QtWidgets.QLabel(" mode "))
         self.mode_box = QtWidgets.QComboBox()
-        self.mode_box.addItems(["window", "stream"])
+        self.mode_box.addItems(list(MODES))
         self.mode_box.setToolTip(
             "window: reset and run the whole T-bin window every hop (training semantics); "
             "stream: advance the network one bin at a time (~1/T of the cost)"

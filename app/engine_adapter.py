@@ -7,10 +7,10 @@ the methods: importing the app stays cheap and never pulls torch before a model 
 
 from __future__ import annotations
 
-from neuromoco.streaming.engine_config import EngineConfig
+from neuromoco.streaming.engine_config import MODES, EngineConfig
 from neuromoco.streaming.source_factory import SOURCE_KINDS, SourceSpec
 
-__all__ = ["SOURCE_KINDS", "EngineAdapter", "SourceSpec", "speed_value"]
+__all__ = ["MODES", "SOURCE_KINDS", "EngineAdapter", "SourceSpec", "speed_value"]
 
 
 def speed_value(speed: float | None) -> float:
@@ -78,11 +78,12 @@ class EngineAdapter:
 
         return open_source(spec, speed=speed_value(speed), loop=self.loop_files, seed=self.seed)
 
-    def load_predictor(
+    def open_model(
         self, model: str | None, mode: str, backend: str | None, source_kind: str | None = None
     ):
-        """Load ``model`` (a bundled name or a path; ``None``: the bundled default of
-        ``source_kind``) for ``mode``; raises ``ModelError``."""
+        """A predictor of ``model`` (a bundled name or a path; ``None``: the bundled default of
+        ``source_kind``) for ``mode`` (``neuromoco.streaming.model.open_model``); raises
+        ``ModelError``."""
         from neuromoco.streaming.model import open_model
 
         return open_model(
@@ -93,7 +94,7 @@ class EngineAdapter:
             source_kind=source_kind,
         )
 
-    def default_model(self, source_kind: str) -> str:
+    def default_model_name(self, source_kind: str) -> str:
         """The bundled model a source of ``source_kind`` runs when the user chose none."""
         from neuromoco.streaming.model import default_model_name
 

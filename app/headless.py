@@ -72,7 +72,7 @@ def run(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     spec = SourceSpec(args.source_kind, args.source_value)
     # open the model first: a bad model should fail before a camera is grabbed
     # no --model: the loader takes the bundled default of this source kind
-    predictor = adapter.load_predictor(args.model, args.mode, args.backend, spec.kind)
+    predictor = adapter.open_model(args.model, args.mode, args.backend, spec.kind)
     source = adapter.open_source(spec, speed=args.speed)
     try:
         # no warm-up here: it runs below, once the configuration has been said

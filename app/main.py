@@ -12,6 +12,7 @@ import os
 import sys
 
 from neuromoco.app import PROG
+from neuromoco.app.engine_adapter import MODES
 from neuromoco.cli_errors import run_reporting_errors
 
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "models lists them) or a .pt checkpoint / .onnx file (default: gesture-demo)",
     )
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    p.add_argument("--mode", choices=("window", "stream"), default=None,
+    p.add_argument("--mode", choices=MODES, default=None,
                    help="window: reset + T frames every hop; stream: one stateful step per bin "
                         "(default: the model's own: stream for dvs128-gesture, else window)")  # fmt: skip
     p.add_argument(

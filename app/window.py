@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from neuromoco.app.bridge import Bridge, ViewPrediction
 from neuromoco.app.controls import Controls
-from neuromoco.app.engine_adapter import EngineAdapter, SourceSpec, speed_value
+from neuromoco.app.engine_adapter import MODES, EngineAdapter, SourceSpec, speed_value
 from neuromoco.app.event_tap import EventTap
 from neuromoco.app.event_view import EventView, strip_pool
 from neuromoco.app.prediction_view import PredictionView
@@ -198,7 +198,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _wanted_model(self, spec: SourceSpec) -> str:
         """The model ``spec`` runs: the user's choice, else the bundled default of its kind."""
-        return self.model if self.model is not None else self.adapter.default_model(spec.kind)
+        return self.model if self.model is not None else self.adapter.default_model_name(spec.kind)
 
     def _predictor_for(self, spec: SourceSpec):
         """``(predictor, name)`` for ``spec``: the loaded one when it is the wanted model, else
@@ -209,7 +209,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # loading (an ONNX export of a checkpoint: seconds) runs here: say so first
         self.status.show_info(f"loading model {wanted}…")
         QtWidgets.QApplication.processEvents()
-        return self.adapter.load_predictor(wanted, self.mode, self.backend, spec.kind), wanted
+        return self.adapter.open_model(wanted, self.mode, self.backend, spec.kind), wanted
 
     def open_source(self, spec: SourceSpec) -> bool:
         """Open ``spec`` and run the current model on it. On failure (no camera, bad file, bad
@@ -326,11 +326,11 @@ class MainWindow(QtWidgets.QMainWindow):
         cannot run in that mode."""
         spec = self.source_spec or self.wanted_spec
         kind = spec.kind if spec is not None else None
-        name = model if model is not None else self.adapter.default_model(kind or "demo")
+        name = model if model is not None else self.adapter.default_model_name(kind or "demo")
         self.status.show_info(f"loading model {name}…")
         QtWidgets.QApplication.processEvents()
         try:
-            predictor = self.adapter.load_predictor(name, mode, self.backend, kind)
+            predictor = self.adapter.open_model(name, mode, self.backend, kind)
         except Exception as e:
             self.show_error(f"cannot load model {name}: {user_message(e)}")
             return False
@@ -356,8 +356,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_mode(self, mode: str) -> bool:
         """``"window"`` or ``"stream"``; on failure the previous mode keeps running."""
-        if mode not in ("window", "stream"):
-            self.show_error(f"unknown mode {mode!r} (window or stream)")
+        if mode not in MODES:
+            self.show_error(f"unknown mode {mode!r} ({' or '.join(MODES)})")
             return False
         ok = self._reload(self.model, mode)
         self.controls.set_mode(self.mode)

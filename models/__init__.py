@@ -9,6 +9,13 @@ Kept light (no torch import here); import the submodules:
 * ``neuromoco.models.heads``: ``ProjectionHead`` (per-step 2-layer MLP for contrastive learning).
 * ``neuromoco.models.stateful``: ``StatefulStep`` (one frame at a time, explicit membrane state).
 * ``neuromoco.models.checkpoint``: ``save_checkpoint``, ``load_checkpoint``, ``load_model``.
-* ``neuromoco.models.onnx_export``: ``export_onnx`` (``window`` / ``step`` graphs).
+* ``neuromoco.models.onnx_export``: ``export_onnx`` (``window`` / ``step`` graphs,
+  ``onnx_metadata.GRAPHS``).
 * ``neuromoco.models.inference``: ``load_predictor`` (PyTorch or ONNX Runtime, window or step).
+* ``neuromoco.models.bundled``: the shipped models, ``resolve_model``.
+
+The verbs: ``resolve_model`` takes a name or a path to a file; ``load_checkpoint``,
+``load_model`` and ``load_predictor`` take a file to its data (``Checkpoint``), its torch module,
+or a predictor for a graph (``window``/``step``). Opening a model by name for a streaming mode
+(``window``/``stream``) is ``neuromoco.streaming.open_model``.
 """

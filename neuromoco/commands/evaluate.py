@@ -36,6 +36,8 @@ from neuromoco.commands._input_args import add_sensor_size_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from neuromoco.streaming.engine_config import MODES
+
     parser.add_argument(
         "checkpoint",
         metavar="MODEL",
@@ -55,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rec = parser.add_argument_group("with --recordings")
     rec.add_argument(
         "--mode",
-        choices=("window", "stream"),
+        choices=MODES,
         default=None,
         help="window: a fresh run over T bins every hop; stream: one stateful step per bin "
         "(default: the model's own: stream for dvs128-gesture, else window)",

@@ -52,7 +52,7 @@ def labelled_clips() -> list[tuple[Path, int]]:
 
 def policies(ev: np.ndarray) -> dict[str, np.ndarray]:
     """Polarity arrays (0/1) per policy for events ``ev`` (t, x, y; file order)."""
-    from neuromoco.formats.text import hash_polarity
+    from neuromoco.polarity import hash_polarity
 
     n = ev.shape[0]
     out = {

@@ -24,7 +24,8 @@ from neuromoco.events import (
     read_recording,
     sort_events,
 )
-from neuromoco.formats import text
+from neuromoco.formats import text, text_parse
+from neuromoco.polarity import hash_polarity
 
 CLIPS = [f"dvsgesture_csv/class{c}_user02_led.csv" for c in (2, 3, 5, 6, 7)]
 M64 = (1 << 64) - 1
@@ -108,7 +109,7 @@ def test_hash_polarity_matches_naive_definition():
     t = np.concatenate([rng.integers(-(2**62), 2**62, 300), [0, 1, -1, 2**63 - 1, -(2**63)]])
     x = rng.integers(0, 65536, t.size)
     y = rng.integers(0, 65536, t.size)
-    got = text.hash_polarity(t, x, y)
+    got = hash_polarity(t, x, y)
     want = [naive_hash_polarity(int(a), int(b), int(c)) for a, b, c in zip(t, x, y, strict=True)]
     np.testing.assert_array_equal(got, want)
 
@@ -253,7 +254,7 @@ def test_fast_and_line_by_line_paths_agree(tmp_path, monkeypatch):
     lines[9_000] = lines[9_000].replace(",", " ", 1)
     path.write_text("\n".join(lines) + "\n")
     fast = text.read(path, text.probe(path))
-    monkeypatch.setattr(text, "_parse_fast", lambda *a: None)
+    monkeypatch.setattr(text_parse, "_parse_fast", lambda *a: None)
     slow = text.read(path, text.probe(path))
     np.testing.assert_array_equal(fast, slow)
     keep = np.ones(t.size, bool)

@@ -7,7 +7,7 @@
 * no magic at all: ATIS ``.bin`` (5-byte records, no header) is recognised only by its ``.bin``
   suffix (the format has no magic bytes);
 * printable text whose first line is a header or 3..8 numbers → text (CSV / TXT events,
-  ``neuromoco.formats.text.looks_like_text``).
+  ``neuromoco.formats.text_layout.looks_like_text``).
 
 A zero-byte file takes its format from the suffix (and reads as zero events).
 """
@@ -94,7 +94,7 @@ def detect(path: Path, head: bytes | None = None) -> str:
         return _prophesee(path, head)
     if suffix == ".bin":
         return "atis_bin"
-    from neuromoco.formats.text import looks_like_text
+    from neuromoco.formats.text_layout import looks_like_text
 
     if looks_like_text(head, text_suffix=suffix in (".csv", ".txt")):
         return "text"

@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
+from neuromoco.data.procedural_writer import write_dataset
 from neuromoco.emulator import EmulatorConfig, EventEmulator
-from neuromoco.synth import NUM_CLASSES, generate_gesture, write_dataset
+from neuromoco.synth import NUM_CLASSES, generate_gesture
 
 
 def _moving_scene(h: int, w: int, n: int, speed_px: float, seed: int = 0) -> np.ndarray:

@@ -260,8 +260,9 @@ def test_procedural_cache_keyed_by_generator_version(tmp_path, monkeypatch):
 
 def test_procedural_directory_from_synth_write_dataset(tmp_path):
     from neuromoco import synth
+    from neuromoco.data.procedural_writer import write_dataset
 
-    synth.write_dataset(tmp_path, per_class=2, seed=0, users=5, duration_us=30_000, gap_us=10_000)
+    write_dataset(tmp_path, per_class=2, seed=0, users=5, duration_us=30_000, gap_us=10_000)
     tr = build_dataset("procedural", tmp_path, "train", FramingSpec(T=2, size=(32, 32)))
     te = build_dataset("procedural", tmp_path, "test", FramingSpec(T=2, size=(32, 32)))
     assert len(tr) + len(te) == 22 and len(te) > 0

@@ -206,6 +206,24 @@ def test_core_rows_import_only_downwards():
     assert not bad, f"a core layer imports a higher one: {bad}"
 
 
+# The procedural generator's own layers, lowest first (see neuromoco/synth/__init__.py); the
+# dataset writer is dataset code (neuromoco.data.procedural_writer), a row above all of them.
+SYNTH_ROWS = ("neuromoco.synth.params", "neuromoco.synth.kinematics", "neuromoco.synth.render",
+              "neuromoco.synth.gesture", "neuromoco.synth.stream")  # fmt: skip
+
+
+def test_synth_layers_import_only_downwards():
+    assert set(SYNTH_ROWS) == {m for m in MODULES if m.startswith("neuromoco.synth.")}
+    assert GRAPH["neuromoco.synth"] <= {"neuromoco.lazy"}, "the package __init__ stays light"
+    assert _core_row("neuromoco.synth.stream") < _core_row("neuromoco.data.procedural_writer")
+    bad = _edges(
+        lambda a, b: (
+            a in SYNTH_ROWS and b in SYNTH_ROWS and SYNTH_ROWS.index(b) > SYNTH_ROWS.index(a)
+        )
+    )
+    assert not bad, f"a synth layer imports a higher one: {bad}"
+
+
 def test_models_never_import_the_datasets():
     bad = _edges(lambda a, b: _layer(a) == "neuromoco.models" and _core_row(b) in (2, 3))
     assert not bad, f"models import datasets, augmentation or training: {bad}"

@@ -10,9 +10,11 @@ import pytest
 
 from neuromoco import synth
 from neuromoco.cli import main
+from neuromoco.data import procedural_writer
 from neuromoco.events import EVENT_DTYPE, read_events
 from neuromoco.framing import to_frames
 from neuromoco.synth import CLASS_NAMES, SENSOR_SIZE, GestureStream, generate_gesture, sample_params
+from neuromoco.synth.gesture import _hot_pixel_events
 
 
 def test_class_names_and_sensor():
@@ -123,7 +125,7 @@ def test_whole_arm_circle_is_big_and_low_like_the_real_ones():
 
 def test_hot_pixels_fire_alternating():
     p = _with(0, 0, hot_pixels=5, hot_hz=200.0)
-    ev = synth._hot_pixel_events(p, 1_000_000, np.random.default_rng(0))
+    ev = _hot_pixel_events(p, 1_000_000, np.random.default_rng(0))
     pix = ev["y"].astype(int) * 128 + ev["x"]
     assert np.unique(pix).size == 5 and 600 < ev.size < 1400
     for q in np.unique(pix):
@@ -149,9 +151,9 @@ def test_hot_pixels_fire_alternating():
         (lambda: GestureStream(0, gap_us=-1), "gap_us"),
         (lambda: GestureStream(0, labels=[]), "labels"),
         (lambda: GestureStream(0, labels=[12]), "label"),
-        (lambda: synth.dataset_plan(0), "per_class"),
-        (lambda: synth.dataset_plan(3, users=1), "at least 2 users"),
-        (lambda: synth.dataset_plan(3, test_fraction=1.0), "test_fraction"),
+        (lambda: procedural_writer.dataset_plan(0), "per_class"),
+        (lambda: procedural_writer.dataset_plan(3, users=1), "at least 2 users"),
+        (lambda: procedural_writer.dataset_plan(3, test_fraction=1.0), "test_fraction"),
     ],
 )
 def test_bad_arguments(call, match):
@@ -200,14 +202,14 @@ def _check_dataset(root, per_class, n_files):
             assert n_in > 100
             seen.append(cls)
     assert sorted(seen) == sorted(list(range(1, 12)) * per_class)
-    man = json.loads((root / synth.MANIFEST).read_text())
+    man = json.loads((root / procedural_writer.MANIFEST).read_text())
     assert man["per_class"] == per_class and man["generator_version"] == synth.GENERATOR_VERSION
     assert len(man["samples"]) == 11 * per_class
     assert (root / "README.md").is_file()
 
 
 def test_write_dataset_layout_and_loader(tmp_path):
-    out = synth.write_dataset(
+    out = procedural_writer.write_dataset(
         tmp_path / "ds", per_class=3, users=3, duration_us=120_000, gap_us=30_000
     )
     _check_dataset(out, 3, 3)
@@ -217,7 +219,7 @@ def test_write_dataset_layout_and_loader(tmp_path):
     te = DVS128Gesture(out, "test")
     assert len(tr.samples) == 22 and len(te.samples) == 11
     # one sample regenerates exactly from the manifest's seed
-    man = json.loads((out / synth.MANIFEST).read_text())
+    man = json.loads((out / procedural_writer.MANIFEST).read_text())
     s = man["samples"][4]
     ev = read_events(out / "DvsGesture" / s["file"])
     part = ev[(ev["t"] >= s["start_us"]) & (ev["t"] < s["end_us"])]
@@ -227,15 +229,15 @@ def test_write_dataset_layout_and_loader(tmp_path):
 
 def test_write_dataset_reproducible_and_force_removes_stale(tmp_path):
     kw = dict(per_class=2, users=2, seed=4, duration_us=60_000, gap_us=10_000)
-    a = synth.write_dataset(tmp_path / "a", **kw)
-    b = synth.write_dataset(tmp_path / "b", **kw)
+    a = procedural_writer.write_dataset(tmp_path / "a", **kw)
+    b = procedural_writer.write_dataset(tmp_path / "b", **kw)
     for f in sorted((a / "DvsGesture").iterdir()):
         assert f.read_bytes() == (b / "DvsGesture" / f.name).read_bytes(), f.name
-    big = synth.write_dataset(
+    big = procedural_writer.write_dataset(
         tmp_path / "c", per_class=4, users=4, duration_us=60_000, gap_us=10_000
     )
     assert (big / "DvsGesture" / "user04_fluorescent.aedat").exists()
-    synth.write_dataset(big, **kw)
+    procedural_writer.write_dataset(big, **kw)
     names = sorted(p.name for p in (big / "DvsGesture").iterdir())
     assert "user04_fluorescent.aedat" not in names and "user04_fluorescent_labels.csv" not in names
     _check_dataset(big, 2, 2)

@@ -70,11 +70,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out_dir).expanduser()
     _check_out_dir(out, args.force)
 
-    from neuromoco import synth
+    from neuromoco.data.procedural_writer import dataset_plan, write_dataset
+    from neuromoco.synth import NUM_CLASSES
 
     # Validate the split before any file is written (raises ValueError with the reason).
-    plan = synth.dataset_plan(args.per_class, args.users, args.test_fraction)
-    total = args.per_class * synth.NUM_CLASSES
+    plan = dataset_plan(args.per_class, args.users, args.test_fraction)
+    total = args.per_class * NUM_CLASSES
     start = time.perf_counter()
     tty = sys.stderr.isatty()
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    synth.write_dataset(
+    write_dataset(
         out,
         per_class=args.per_class,
         seed=args.seed,
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     )
     n_test = sum(1 for f in plan if f["split"] == "test")
     print(
-        f"wrote {total} samples ({synth.NUM_CLASSES} classes x {args.per_class}) in {len(plan)} recordings "
+        f"wrote {total} samples ({NUM_CLASSES} classes x {args.per_class}) in {len(plan)} recordings "
         f"({len(plan) - n_test} train, {n_test} test) to {out / 'DvsGesture'} "
         f"in {time.perf_counter() - start:.1f} s"
     )

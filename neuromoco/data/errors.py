@@ -23,7 +23,8 @@ DATASET_SOURCES: dict[str, str] = {
         "<root>/Caltech101/airplanes/image_0001.bin exists"
     ),
     "procedural": (
-        "procedural gestures are generated locally: `neuromoco.synth.write_dataset(out_dir, ...)` "
+        "procedural gestures are generated locally: `neuromoco synth OUT_DIR --per-class N` or "
+        "`neuromoco.data.procedural_writer.write_dataset(out_dir, ...)` "
         "(or build_dataset('procedural', root=None, ...) for an in-memory set)"
     ),
 }

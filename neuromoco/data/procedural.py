@@ -1,6 +1,6 @@
 """Procedural DVS128-Gesture-like samples (:mod:`neuromoco.synth`): on disk or in memory.
 
-* On disk: ``neuromoco.synth.write_dataset(out_dir, ...)`` writes the DVS128 Gesture layout
+* On disk: ``neuromoco.data.procedural_writer.write_dataset(out_dir, ...)`` writes the DVS128 Gesture layout
   (``out_dir/DvsGesture/userXX_<lighting>.aedat`` + ``_labels.csv`` + ``trials_to_*.txt``);
   :func:`procedural_from_directory` reads it with the DVS128 Gesture loader (its own trial lists
   are the split).
@@ -20,17 +20,12 @@ import os
 
 import numpy as np
 
+from neuromoco import synth
 from neuromoco.data.dvs128_gesture import DVS128Gesture
 from neuromoco.data.samples import SampleRef, SampleSource, check_split
 from neuromoco.synth import GESTURE_DURATION_US
 
 NAME = "procedural"
-
-
-def _synth():
-    from neuromoco import synth
-
-    return synth
 
 
 def sample_seed(seed: int, label: int, index: int) -> int:
@@ -61,7 +56,6 @@ class ProceduralGestures(SampleSource):
         duration_us: int = GESTURE_DURATION_US,
         test_fraction: float = 0.2,
     ):
-        synth = _synth()
         self.split = check_split(split)
         if int(per_class) < 1:
             raise ValueError(f"per_class must be ≥ 1, got {per_class}")
@@ -93,21 +87,20 @@ class ProceduralGestures(SampleSource):
 
     def read_source(self, source: str) -> np.ndarray:
         _, label, s, dur = source.split(":")
-        return _synth().generate_gesture(int(label), int(s), int(dur))
+        return synth.generate_gesture(int(label), int(s), int(dur))
 
     def source_identity(self, source: str) -> tuple:
         return ("synth", self.version, source)
 
 
 def procedural_from_directory(root: str | os.PathLike, split: str = "train") -> DVS128Gesture:
-    """A directory written by ``neuromoco.synth.write_dataset`` (DVS128 Gesture layout)."""
+    """A directory written by :func:`neuromoco.data.procedural_writer.write_dataset` (DVS128 Gesture layout)."""
     from neuromoco.data.errors import DatasetNotFoundError
 
     try:
         ds = DVS128Gesture(root, split, layout="aedat")
     except DatasetNotFoundError as e:
         raise DatasetNotFoundError(NAME, root, e.problem) from None
-    synth = _synth()
     ds.name = NAME
     ds.class_names = tuple(synth.CLASS_NAMES)
     return ds

@@ -190,18 +190,17 @@ def bench_small_file(path: Path, fmt: str, repeats: int = 2000) -> list[tuple[st
     """Per-file cost (µs, best of ``repeats``) of a small file, step by step: what a data set of
     thousands of such files (N-CARS: ~4 k events each) pays per file. The steps are timed one by
     one (in a loop of the whole read they overlap in the CPU cache, so they need not add up)."""
-    from neuromoco import events as E
+    from neuromoco.events import open_file, stat_file
     from neuromoco.formats.base import read_head
     from neuromoco.formats.detect import detect
 
-    p, size = E._stat_file(path)
+    p, size = stat_file(path)
     head = read_head(p, size)
-    mod = E._format_module(fmt, p)
-    kw = {"head": head} if getattr(mod, "PROBE_TAKES_HEAD", False) else {}
-    info = mod.probe(p, fmt, None, **kw)
+    opened = open_file(p, format=fmt)
+    mod = opened.module
 
     def decode():
-        for _ in E._checked(p, fmt, mod, info, 1 << 20):
+        for _ in opened.checked_chunks(1 << 20):
             pass
 
     def chunked():
@@ -209,9 +208,9 @@ def bench_small_file(path: Path, fmt: str, repeats: int = 2000) -> list[tuple[st
             pass
 
     steps = [
-        ("stat + the first 64 KiB read", lambda: read_head(*E._stat_file(path))),
+        ("stat + the first 64 KiB read", lambda: read_head(*stat_file(path))),
         ("format detection (from those bytes)", lambda: detect(p, head.data)),
-        ("header probe (from those bytes)", lambda: mod.probe(p, fmt, None, **kw)),
+        ("header probe (from those bytes)", lambda: mod.probe(p, fmt, None, head)),
         ("decoding + order/range checks", decode),
     ]
     out = [(name, _best(fn, repeats) * 1e6) for name, fn in steps]

@@ -18,9 +18,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neuromoco.formats import registry as _registry
 from neuromoco.types import (  # noqa: F401  (re-exported: neuromoco.events is the public face)
     EVENT_DTYPE,
     EventFormatError,
@@ -28,6 +31,11 @@ from neuromoco.types import (  # noqa: F401  (re-exported: neuromoco.events is t
     empty_events,
     make_events,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from neuromoco.formats.base import Checked, FileInfo
 
 
 @dataclass(frozen=True)
@@ -84,22 +92,13 @@ def check_range(max_x: int, max_y: int, max_p: int, sensor_size: SensorSize, pat
 
 
 # --------------------------------------------------------------------------------------------
-# Reading and writing files. The format modules (neuromoco.formats.*) are imported lazily, inside
-# the functions, so `import neuromoco.events` stays light (numpy only).
+# Reading and writing files. The format modules (neuromoco.formats.*) are imported lazily, by
+# name from the format registry (itself light), so `import neuromoco.events` stays light.
 
-FORMATS: tuple[str, ...] = (
-    "aedat4",
-    "aedat3",
-    "aedat2",
-    "atis_bin",
-    "dat",
-    "evt2",
-    "evt3",
-    "npz",
-    "text",
-)
-"""Readable formats (names accepted by ``format=``). Sensor size and camera per format (details
-in each ``neuromoco.formats`` module):
+FORMATS: tuple[str, ...] = _registry.NAMES
+"""Readable formats (names accepted by ``format=``; one record each in
+:data:`neuromoco.formats.registry.FORMATS`). Sensor size and camera per format (details in each
+``neuromoco.formats`` module; the shared rules in :mod:`neuromoco.formats.sensor_size`):
 
 ========  =================================  ==============================================
 format    reader                             sensor size (width, height) when not overridden
@@ -113,47 +112,19 @@ atis_bin  own numpy (5-byte records)         34×34 (N-MNIST) if all events fit,
 dat       own numpy (8-byte records)         header Width/Height, else 304×240 (ATIS/N-CARS)
 evt2      own numpy (32-bit words)           header geometry / plugin, else 640×480
 evt3      ``evt3`` (Rust; numpy fallback)     header geometry / plugin, else 1280×720
-npz       own (zip streamed)                 stored ``sensor_size``, else the first of
+npz       own (zip streamed)                 stored ``sensor_size``, else inferred from the
+                                             events (below)
+text      own numpy (CSV / TXT lines)        inferred from the events: the first of
                                              128×128, 240×180, 346×260, 640×480, 1280×720
-                                             that holds every event
-text      own numpy (CSV / TXT lines)        the first of the npz list that holds every
-                                             event, else max + 1 (see neuromoco.formats.text)
+                                             that holds every event, else max + 1
 ========  =================================  ==============================================
 
 Coordinates are image coordinates (origin top-left, y down); jAER's y-up AEDAT 2.0 rows are
 flipped. A zero-byte file of a known suffix reads as zero events with the format's default size.
 """
 
-WRITABLE_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "evt2", "evt3", "dat", "npz")
+WRITABLE_FORMATS: tuple[str, ...] = _registry.WRITABLE
 """Formats :func:`write_events` can write (losslessly for events; see each writer's notes)."""
-
-_MODULES = {
-    "aedat4": "aedat4",
-    "aedat3": "aedat3",
-    "aedat2": "aedat2",
-    "atis_bin": "atis_bin",
-    "dat": "prophesee",
-    "evt2": "prophesee",
-    "evt3": "prophesee",
-    "npz": "npz",
-    "text": "text",
-}
-
-
-_LOADED: dict = {}
-
-
-def _format_module(fmt: str, path=None):
-    mod = _LOADED.get(fmt)
-    if mod is None:
-        import importlib
-
-        if fmt not in _MODULES:
-            raise EventFormatError(
-                path, f"unknown event format {fmt!r}; known: {', '.join(FORMATS)}"
-            )
-        mod = _LOADED[fmt] = importlib.import_module(f"neuromoco.formats.{_MODULES[fmt]}")
-    return mod
 
 
 @functools.cache
@@ -167,9 +138,9 @@ def _opening():
     return read_head, detect
 
 
-def _stat_file(path) -> tuple[Path, int]:
-    """``path`` as a Path and its size in bytes (one ``stat``); errors for a missing file or
-    one that is not a regular file."""
+def stat_file(path: str | Path) -> tuple[Path, int]:
+    """``path`` as a Path and its size in bytes (one ``stat``); ``FileNotFoundError`` for a
+    missing file, :class:`EventFormatError` for one that is not a regular file."""
     p = path if isinstance(path, Path) else Path(path)
     try:
         st = os.stat(p)
@@ -188,37 +159,79 @@ def detect_format(path: str | Path) -> str:
     """
     from neuromoco.formats.detect import detect
 
-    return detect(_stat_file(path)[0])
+    return detect(stat_file(path)[0])
 
 
-def _open(path, sensor_size, format, options=None):
+@dataclass(frozen=True)
+class OpenedFile:
+    """An event file whose format is known and whose header has been read (:func:`open_file`)."""
+
+    path: Path
+    format: str
+    module: ModuleType
+    """The format's reader module (:func:`neuromoco.formats.registry.reader_module`)."""
+    info: FileInfo
+    """What the header says: sensor size (already overridden by ``sensor_size=``), camera, ..."""
+
+    def checked_chunks(self, chunk_events: int) -> Iterator[Checked]:
+        """The non-empty chunks of the file, in file order, of at most ``chunk_events`` events,
+        as :class:`~neuromoco.formats.base.Checked`, each range-checked against
+        ``info.sensor_size``; decoder errors become :class:`EventFormatError` naming the file.
+
+        Order and range are measured by the decoder on its own columns where the format module
+        has ``iter_checked``, else on the raw chunks here."""
+        from neuromoco.formats.base import measure
+
+        p, fmt, mod, info = self.path, self.format, self.module, self.info
+        fn = getattr(mod, "iter_checked", None)
+        if fn is not None:
+            chunks = _guarded(p, fmt, lambda: fn(p, info, chunk_events))
+        else:
+            raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, chunk_events))
+            chunks = (measure(ev) for ev in raw)
+        step = functools.partial(next, chunks, None)
+        while True:
+            c = _guarded(p, fmt, step)
+            if c is None:
+                return
+            if c.events.size:
+                check_range(c.max_x, c.max_y, c.max_p, info.sensor_size, p)
+                yield c
+
+
+def open_file(
+    path: str | Path,
+    sensor_size: SensorSize | None = None,
+    format: str | None = None,
+    **options,
+) -> OpenedFile:
+    """Detect the format of ``path`` (unless ``format`` names it) and read its header.
+
+    What :func:`read_recording` and :func:`iter_events` start with (same arguments); the events
+    are then read with :meth:`OpenedFile.checked_chunks`. Raises :class:`EventFormatError` for an
+    unknown format or option, a bad ``sensor_size`` and a bad header."""
     # One stat and one read of the file's first 64 KiB serve detection, the header probe and,
     # for a file that small, the decoding: a dataset of thousands of small files pays this per
     # file (docs/benchmarks.md, "Event-file I/O vs faery").
     read_head, detect = _opening()
-    p, n_bytes = _stat_file(path)
+    p, n_bytes = stat_file(path)
     head = read_head(p, n_bytes)
     fmt = format or detect(p, head.data)
-    mod = _format_module(fmt, p)
+    spec = _registry.get(fmt, p)
+    mod = _registry.reader_module(fmt, p)
     if sensor_size is not None:
         sensor_size = _check_sensor_size(sensor_size, p)
     if n_bytes == 0:
         # A zero-byte file of a known format holds zero events (not an error).
         from neuromoco.formats.base import EMPTY, FileInfo
 
-        size = sensor_size or mod.DEFAULT_SENSOR_SIZE.get(fmt, (128, 128))
-        return p, fmt, EMPTY, FileInfo(fmt, tuple(size), None, 0, {"empty_file": True})
-    kw = dict(options or {})
-    if kw:  # format-specific reading options (text files: columns=, time_unit=, ...)
-        unknown = sorted(set(kw) - set(getattr(mod, "OPTIONS", ())))
-        if unknown:
-            raise EventFormatError(
-                p, f"reading option(s) {', '.join(unknown)} do not apply to {fmt}"
-            )
-    if getattr(mod, "PROBE_TAKES_HEAD", False):
-        kw["head"] = head
-    info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size, **kw))
-    return p, fmt, mod, info
+        size = tuple(sensor_size or spec.default_sensor)
+        return OpenedFile(p, fmt, EMPTY, FileInfo(fmt, size, None, 0, {"empty_file": True}))
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:  # format-specific reading options (text files: columns=, time_unit=, ...)
+        raise EventFormatError(p, f"reading option(s) {', '.join(unknown)} do not apply to {fmt}")
+    info = _guarded(p, fmt, lambda: mod.probe(p, fmt, sensor_size, head, **options))
+    return OpenedFile(p, fmt, mod, info)
 
 
 def _check_sensor_size(sensor_size, path=None) -> SensorSize:
@@ -272,31 +285,7 @@ READ_CHUNK_EVENTS = 1 << 20
 """Whole-file reads decode and check chunks of this many events (13 MB: in the CPU cache)."""
 
 
-def _checked(p, fmt, mod, info, chunk_events: int):
-    """The non-empty chunks of a file as :class:`~neuromoco.formats.base.Checked`, each
-    range-checked against ``info.sensor_size``; decoder errors become ``EventFormatError``.
-
-    Order and range are measured by the decoder on its own columns where the format module has
-    ``iter_checked``, else on the raw chunks here."""
-    from neuromoco.formats.base import measure
-
-    fn = getattr(mod, "iter_checked", None)
-    if fn is not None:
-        chunks = _guarded(p, fmt, lambda: fn(p, info, chunk_events))
-    else:
-        raw = _guarded(p, fmt, lambda: mod.iter_chunks(p, info, chunk_events))
-        chunks = (measure(ev) for ev in raw)
-    step = functools.partial(next, chunks, None)
-    while True:
-        c = _guarded(p, fmt, step)
-        if c is None:
-            return
-        if c.events.size:
-            check_range(c.max_x, c.max_y, c.max_p, info.sensor_size, p)
-            yield c
-
-
-def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
+def _read_checked(f: OpenedFile) -> tuple[np.ndarray, int]:
     """All events of a file, stable-sorted by t, and the number out of order in the file.
 
     The range and order checks are made on each chunk as it is decoded, by the decoder on its
@@ -307,7 +296,7 @@ def _read_checked(p, fmt, mod, info) -> tuple[np.ndarray, int]:
     parts = []
     n_bad = 0
     last = None
-    for c in _checked(p, fmt, mod, info, READ_CHUNK_EVENTS):
+    for c in f.checked_chunks(READ_CHUNK_EVENTS):
         t = c.events["t"]
         n_bad += c.n_bad + int(last is not None and t[0] < last)
         last = int(t[-1])
@@ -333,16 +322,16 @@ def read_recording(
     for truncated/corrupt files, unknown formats and events outside the sensor; a file with a
     valid header and no events reads as zero events.
     """
-    p, fmt, mod, info = _open(path, sensor_size, format, options)
-    events, n_bad = _read_checked(p, fmt, mod, info)
+    f = open_file(path, sensor_size, format, **options)
+    events, n_bad = _read_checked(f)
     return Recording(
         events=events,
-        sensor_size=tuple(info.sensor_size),
-        format=fmt,
-        path=str(p),
-        camera=info.camera,
+        sensor_size=tuple(f.info.sensor_size),
+        format=f.format,
+        path=str(f.path),
+        camera=f.info.camera,
         n_reordered=n_bad,
-        extra=dict(info.extra),
+        extra=dict(f.info.extra),
     )
 
 
@@ -379,10 +368,11 @@ class EventChunks:
         if int(chunk_events) < 1:
             raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
         self.chunk_events = int(chunk_events)
-        self.path, self.format, self._mod, self._info = _open(path, sensor_size, format, options)
-        self.sensor_size: SensorSize = tuple(self._info.sensor_size)
-        self.camera: str | None = self._info.camera
-        self.extra: dict = dict(self._info.extra)
+        self._file = open_file(path, sensor_size, format, **options)
+        self.path, self.format = self._file.path, self._file.format
+        self.sensor_size: SensorSize = tuple(self._file.info.sensor_size)
+        self.camera: str | None = self._file.info.camera
+        self.extra: dict = dict(self._file.info.extra)
         self.n_reordered = 0
         self._gen = None
 
@@ -394,7 +384,7 @@ class EventChunks:
 
     def _generate(self):
         last_t = None
-        for c in _checked(self.path, self.format, self._mod, self._info, self.chunk_events):
+        for c in self._file.checked_chunks(self.chunk_events):
             ev = c.events
             n_bad = c.n_bad
             if n_bad:
@@ -435,9 +425,6 @@ def iter_events(
     )
 
 
-_WRITE_SUFFIX = {".aedat4": "aedat4", ".npz": "npz", ".aedat": "aedat3", ".dat": "dat"}
-
-
 def write_events(
     path: str | Path, events: np.ndarray, sensor_size: SensorSize, format: str | None = None
 ) -> None:
@@ -445,21 +432,13 @@ def write_events(
 
     ``format``: ``"aedat4"`` (LZ4 packets), ``"aedat3"`` (AEDAT 3.1 polarity packets, DVS128
     Gesture style), ``"evt2"``, ``"evt3"``, ``"dat"`` (Prophesee), ``"npz"`` (this project's);
-    ``None`` picks it from the suffix (``.aedat4``, ``.aedat`` → aedat3, ``.dat``, ``.npz``; a
-    ``.raw`` file needs ``format="evt2"``/``"evt3"``). All but npz go through the streaming
+    ``None`` picks it from the suffix (``.aedat4``, ``.aedat``/``.aedat3`` → aedat3, ``.dat``,
+    ``.npz``; a ``.raw`` file needs ``format="evt2"``/``"evt3"``; the rule of every writer:
+    :func:`neuromoco.formats.registry.output_format`). All but npz go through the streaming
     writers of :mod:`neuromoco.formats.writer`. The file appears complete or not at all.
     """
     p = Path(path)
-    fmt = format or _WRITE_SUFFIX.get(p.suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"{p}: cannot tell the output format from the suffix {p.suffix!r}; "
-            f"pass format= one of {', '.join(WRITABLE_FORMATS)}"
-        )
-    if fmt not in WRITABLE_FORMATS:
-        raise ValueError(
-            f"{p}: cannot write format {fmt!r}; writable: {', '.join(WRITABLE_FORMATS)}"
-        )
+    fmt = _registry.output_format(p, format)
     events = np.asarray(events)
     if events.dtype != EVENT_DTYPE:
         if events.dtype.names is None or not set("txyp") <= set(events.dtype.names):
@@ -470,8 +449,8 @@ def write_events(
         if int(np.count_nonzero(np.diff(events["t"]) < 0)):
             raise ValueError(f"{p}: events must be sorted by t before writing (use sort_events)")
         check_coordinates(events, (w, h), p)
-    if fmt == "npz":
-        _format_module(fmt, p).write(p, events, (w, h))
+    if not _registry.get(fmt).stream_writable:  # npz: written whole
+        _registry.reader_module(fmt, p).write(p, events, (w, h))
         return
     from neuromoco.atomic import atomic_path
     from neuromoco.formats.writer import open_writer

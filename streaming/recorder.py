@@ -57,20 +57,16 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.events import EVENT_DTYPE, SensorSize
+from neuromoco.formats import registry
 from neuromoco.types import concat_events
 
-RECORD_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "evt2", "evt3", "dat")
-"""Formats a recording can be written in (all stream)."""
-FORMAT_SUFFIXES = {
-    "aedat4": (".aedat4",),
-    "aedat3": (".aedat", ".aedat3"),
-    "evt2": (".raw",),
-    "evt3": (".raw",),
-    "dat": (".dat",),
-}
-_SUFFIX_FORMAT = {".aedat4": "aedat4", ".aedat": "aedat3", ".aedat3": "aedat3", ".dat": "dat"}
+RECORD_FORMATS: tuple[str, ...] = registry.STREAM_WRITABLE
+"""Formats a recording can be written in: every streaming format of the format registry."""
 PARTIAL_TAG = ".partial"
-_PARTIAL_NAME = re.compile(r"\.partial\d*(\.aedat4|\.aedat3?|\.raw|\.dat)$", re.IGNORECASE)
+_RECORD_SUFFIXES = sorted({s for f in RECORD_FORMATS for s in registry.BY_NAME[f].suffixes})
+_PARTIAL_NAME = re.compile(
+    r"\.partial\d*(" + "|".join(map(re.escape, _RECORD_SUFFIXES)) + ")$", re.IGNORECASE
+)
 
 DEFAULT_REORDER_US = 20_000
 DEFAULT_FLUSH_S = 0.5
@@ -88,49 +84,24 @@ start (DAT holds < 2**32, EVT 2.0 < 2**34; EVT 3.0 would spell out every 2**24 Â
 while an iniVation camera gives Âµs since 1970."""
 
 
-def record_format(path: str | Path, format: str | None = None) -> str:
-    """The format a recording to ``path`` is written in, or ``ValueError`` naming the path and
-    the reason (npz, an unknown suffix, ``.raw`` without ``format``, a suffix that does not go
-    with ``format``)."""
+def check_record_target(path: str | Path, format: str | None = None) -> str:
+    """Check that a recording can go to ``path`` (format, folder) without creating anything;
+    returns the format. Raises ``ValueError``/``OSError`` naming the path and the reason.
+
+    The format is the one every writer picks (:func:`neuromoco.formats.registry.output_format`:
+    ``format``, else the suffix's; ``.raw`` needs ``format``), with two recorder rules: never
+    npz, and a given ``format`` must go with the suffix (the recording keeps its name)."""
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".npz" or (format or "").lower() == "npz":
+    if p.suffix.lower() == ".npz" or (format or "").lower() == "npz":
         raise ValueError(
             f"{p}: cannot record to .npz: an npz file is written whole at the end (its arrays' "
             "sizes come before their data), so the recording would sit in memory and a crash "
             "would lose it; record to .aedat4 (default), .aedat, .dat or .raw (EVT 2.0/3.0) and "
             f"convert afterwards (neuromoco convert {p.with_suffix('.aedat4').name} {p.name})"
         )
-    if format is None:
-        if suffix == ".raw":
-            raise ValueError(
-                f"{p}: a .raw recording is EVT 2.0 or EVT 3.0: choose one (--record-format "
-                "evt2|evt3)"
-            )
-        fmt = _SUFFIX_FORMAT.get(suffix)
-        if fmt is None:
-            raise ValueError(
-                f"{p}: cannot record to {p.suffix or 'a file without suffix'!r}; use .aedat4 "
-                "(AEDAT 4.0, default), .aedat (AEDAT 3.1), .dat, or .raw with evt2/evt3"
-            )
-        return fmt
-    fmt = format.lower()
-    if fmt not in RECORD_FORMATS:
-        raise ValueError(
-            f"{p}: cannot record format {format!r}; formats: {', '.join(RECORD_FORMATS)}"
-        )
-    if suffix not in FORMAT_SUFFIXES[fmt]:
-        raise ValueError(
-            f"{p}: a {fmt} recording needs the suffix {' or '.join(FORMAT_SUFFIXES[fmt])}"
-        )
-    return fmt
-
-
-def check_record_target(path: str | Path, format: str | None = None) -> str:
-    """Check that a recording can go to ``path`` (format, folder) without creating anything;
-    returns the format. Raises ``ValueError``/``OSError`` naming the path and the reason."""
-    p = Path(path)
-    fmt = record_format(p, format)
+    fmt = registry.output_format(
+        p, format, stream=True, action="record", option="--record-format", match_suffix=True
+    )
     if not p.parent.is_dir():
         raise FileNotFoundError(f"{p}: cannot record there, the folder {p.parent} does not exist")
     if p.is_dir():
@@ -261,7 +232,7 @@ class Recorder:
     ``close`` from any thread.
 
     Args:
-        path: the target file; the format follows the suffix (:func:`record_format`).
+        path: the target file; the format follows the suffix (:func:`check_record_target`).
         sensor_size: ``(width, height)`` pixels of the recorded source.
         format: one of :data:`RECORD_FORMATS` (needed for ``.raw``: ``"evt2"``/``"evt3"``).
         on_status: called with ``(kind, message)`` from the adding or the writer thread:

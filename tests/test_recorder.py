@@ -24,10 +24,10 @@ from neuromoco.events import EVENT_DTYPE, make_events, read_recording
 from neuromoco.formats.writer import open_writer
 from neuromoco.streaming.recorder import (
     Recorder,
+    check_record_target,
     final_path_of,
     find_partial_recordings,
     leftover_message,
-    record_format,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -252,15 +252,18 @@ def test_refusals_and_names(tmp_path):
     with pytest.raises(ValueError, match=r"x\.npz: cannot record to \.npz: an npz file"):
         Recorder(tmp_path / "x.npz", (128, 128))
     with pytest.raises(ValueError, match=r"x\.raw: a \.raw recording is EVT 2\.0 or EVT 3\.0"):
-        record_format(tmp_path / "x.raw")
+        check_record_target(tmp_path / "x.raw")
     with pytest.raises(ValueError, match=r"x\.mp4: cannot record to '\.mp4'"):
-        record_format(tmp_path / "x.mp4")
+        check_record_target(tmp_path / "x.mp4")
     with pytest.raises(ValueError, match=r"needs the suffix \.raw"):
-        record_format(tmp_path / "x.aedat4", "evt3")
+        check_record_target(tmp_path / "x.aedat4", "evt3")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Recorder(tmp_path / "no" / "x.aedat4", (128, 128))
     assert not list(tmp_path.iterdir())
-    assert record_format("a.aedat") == "aedat3" and record_format("a.raw", "evt2") == "evt2"
+    assert (
+        check_record_target("a.aedat") == "aedat3"
+        and check_record_target("a.raw", "evt2") == "evt2"
+    )
     assert final_path_of(tmp_path / "r.partial3.raw") == tmp_path / "r.raw"
 
 

@@ -19,7 +19,8 @@ import pytest
 from test_formats_peers import dv_aedat4, naive_dat, naive_evt2, naive_evt3
 
 from neuromoco.events import EVENT_DTYPE, EventFormatError, make_events, read_recording
-from neuromoco.formats.writer import STREAMING_FORMATS, open_writer
+from neuromoco.formats.registry import STREAM_WRITABLE
+from neuromoco.formats.writer import open_writer
 
 REPO = Path(__file__).resolve().parents[1]
 SUFFIX = {"aedat4": ".aedat4", "aedat3": ".aedat", "evt2": ".raw", "evt3": ".raw", "dat": ".dat"}
@@ -130,7 +131,7 @@ T_CASES = {
 }
 
 
-@pytest.mark.parametrize("fmt", STREAMING_FORMATS)
+@pytest.mark.parametrize("fmt", STREAM_WRITABLE)
 @pytest.mark.parametrize("case", ["small_t", "large_t"])
 def test_round_trip_read_back_by_peers(fmt, case, tmp_path):
     size = (346, 260) if fmt != "aedat3" else (128, 128)
@@ -148,7 +149,7 @@ def test_round_trip_read_back_by_peers(fmt, case, tmp_path):
         assert peer_size == size
 
 
-@pytest.mark.parametrize("fmt", STREAMING_FORMATS)
+@pytest.mark.parametrize("fmt", STREAM_WRITABLE)
 def test_empty_and_single_event_files(fmt, tmp_path):
     size = (128, 128)
     p = _write(tmp_path / f"e{SUFFIX[fmt]}", np.zeros(0, EVENT_DTYPE), size, fmt)
@@ -258,7 +259,7 @@ def test_other_formats_flushed_file_survives_sigkill(fmt, tmp_path):
 # ------------------------------------------------------------------ memory, refusals
 
 
-@pytest.mark.parametrize("fmt", STREAMING_FORMATS)
+@pytest.mark.parametrize("fmt", STREAM_WRITABLE)
 def test_memory_is_bounded(fmt, tmp_path):
     """Writing 3 M events in 100 k chunks holds about one packet, not the recording."""
     import tracemalloc

@@ -1,8 +1,9 @@
 """Convert an event file to another format without loss (aedat4, aedat3, evt2, evt3, dat, npz).
 
 Reads any readable format (AEDAT 2.0/3.1/4.0, ATIS .bin, DAT/EVT2/EVT3, npz, CSV/TXT) and writes
-OUT in --format (default: from OUT's suffix: .aedat4, .aedat → AEDAT 3.1, .dat, .npz; .raw needs
---format evt2/evt3). Events, their order (stable-sorted by t) and the sensor size are kept
+OUT in --format (default: from OUT's suffix, the rule of every writer,
+``neuromoco.formats.registry.output_format``: .aedat4, .aedat/.aedat3 → AEDAT 3.1, .dat, .npz;
+.raw needs --format evt2/evt3). Events, their order (stable-sorted by t) and the sensor size are kept
 exactly; the output is written atomically (a temporary file renamed when complete).
 
 Memory is bounded whatever the file size: chunks from ``iter_events`` go straight into a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 from neuromoco.commands._input_args import add_sensor_size_argument
+from neuromoco.formats import registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         dest="fmt",
-        choices=["aedat4", "aedat3", "evt2", "evt3", "dat", "npz"],
+        choices=registry.WRITABLE,
         default=None,
         help="output format (default: from the output suffix)",
     )
@@ -105,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{out}: input and output are the same file")
     from neuromoco.commands._input_args import text_options
 
-    fmt = args.fmt or _suffix_format(out)
-    if fmt == "npz":  # cannot stream: whole file in memory
+    fmt = registry.output_format(out, args.fmt, option="--format")
+    if not registry.get(fmt).stream_writable:  # npz: whole file in memory
         rec = read_recording(
             args.input, sensor_size=args.sensor_size, format=args.input_format, **text_options(args)
         )
@@ -142,17 +144,3 @@ def run(args: argparse.Namespace) -> int:
         f" (from {src}{', ' + str(n_bad) + ' reordered' if n_bad else ''})"
     )
     return 0
-
-
-def _suffix_format(out) -> str:
-    """The output format from the suffix, with the same rules as the writers."""
-    if out.suffix.lower() == ".npz":
-        return "npz"
-    from neuromoco.formats.writer import SUFFIX_FORMATS
-
-    fmt = SUFFIX_FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"{out}: cannot tell the output format from the suffix {out.suffix!r}; pass --format"
-        )
-    return fmt

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.formats import registry
 from neuromoco.formats.base import (
     Checked,
     FileInfo,
@@ -41,23 +42,15 @@ from neuromoco.formats.base import (
     scratch,
     xy_view,
 )
+from neuromoco.formats.sensor_size import camera_size
 from neuromoco.types import EventFormatError, SensorSize, concat_events
 
 MAGIC = "!AER-DAT2.0"
 RECORD = np.dtype([("a", ">u4"), ("t", ">u4")])
 # records are read as native uint32 pairs and byte-swapped in place (faster than '>u4' fields)
 _SWAP = sys.byteorder == "little"
-DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat2": (128, 128)}
-
-DAVIS_SIZES: list[tuple[str, SensorSize]] = [
-    ("davis240", (240, 180)),
-    ("davis346", (346, 260)),
-    ("davis640", (640, 480)),
-    ("davis128", (128, 128)),
-]
-
-
-PROBE_TAKES_HEAD = True
+UNKNOWN_DAVIS_SIZE: SensorSize = (240, 180)
+"""A DAVIS chip class whose size is not among the registry's known cameras (``aedat2``)."""
 
 
 def probe(
@@ -76,15 +69,15 @@ def probe(
             chip = line.split(":", 1)[1].strip()
             break
     short = chip.rsplit(".", 1)[-1] if chip else None
-    layout = "dvs128"
-    size: SensorSize = (128, 128)
-    if short and "davis" in short.lower():
-        layout = "davis"
-        size = next((s for k, s in DAVIS_SIZES if k in short.lower()), (240, 180))
-    elif short and not any(k in short.lower() for k in ("dvs128", "tmpdiff128")):
+    spec = registry.get("aedat2")
+    size = camera_size(short, spec.cameras)
+    davis = bool(short) and "davis" in short.lower()
+    if short and size is None and not davis:
         raise EventFormatError(
             path, f"AEDAT 2.0 chip {short!r} has an address layout this reader does not know"
         )
+    layout = "davis" if davis else "dvs128"
+    size = size or (UNKNOWN_DAVIS_SIZE if davis else spec.default_sensor)
     n = fixed_records(path, offset, RECORD.itemsize, "AEDAT 2.0", head)
     extra = {"layout": layout, "n_records": n, "chip_class": chip}
     # The geometry of the address decoding is the chip's; a sensor_size override only changes

@@ -26,50 +26,49 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.formats import registry
 from neuromoco.formats.base import (
     BLOCK_EVENTS,
     FileInfo,
+    Head,
     file_size,
     scratch,
     shrink,
     xy_view,
 )
 from neuromoco.formats.event_writer import EventWriter
+from neuromoco.formats.sensor_size import camera_size
 from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 MAGIC = b"#!AER-DAT3.1"
 END_HEADER = b"#!END-HEADER"
 PACKET_HEADER = struct.Struct("<hhiiiiii")
 POLARITY_EVENT = 1
-DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"aedat3": (128, 128)}
 # Packets written per file by write(); cAER files hold a few thousand events per packet.
 WRITE_PACKET_EVENTS = 8192
 
-# camera name fragment (lower case) -> (width, height); first match wins
-CAMERA_SIZES: list[tuple[str, SensorSize]] = [
-    ("dvs128", (128, 128)),
-    ("davis240", (240, 180)),
-    ("davis346", (346, 260)),
-    ("davis640", (640, 480)),
-    ("dvxplorer", (640, 480)),  # DVXplorer Lite is 320x240: an upper bound, pass sensor_size
-    ("davis128", (128, 128)),
-]
+_CAMERA_NAMES = {"dvs128": "DVS128", "davis240": "DAVIS240C", "davis346": "DAVIS346"}
+"""The ``#Source`` name the writer gives a known camera (registry fragment -> name)."""
 
 
-def camera_size(name: str | None) -> SensorSize | None:
+def source_size(name: str | None) -> SensorSize | None:
+    """The size a ``#Source`` camera name says: ``WxH`` in the name (written by this module for
+    sizes without a known camera), else the registry's known cameras of ``aedat3``."""
     if not name:
         return None
     m = re.search(r"(\d+)x(\d+)", name)
-    if m:  # written by this module for sizes without a known camera
+    if m:
         return int(m.group(1)), int(m.group(2))
-    low = name.lower().replace(" ", "")
-    for key, size in CAMERA_SIZES:
-        if key in low:
-            return size
-    return None
+    return camera_size(name, registry.get("aedat3").cameras)
 
 
-def probe(path: Path, fmt: str = "aedat3", sensor_size: SensorSize | None = None) -> FileInfo:
+def probe(
+    path: Path,
+    fmt: str = "aedat3",
+    sensor_size: SensorSize | None = None,
+    head: Head | None = None,
+) -> FileInfo:
+    """The ``#`` header of an AEDAT 3.1 file (read line by line; ``head`` is not used)."""
     camera = None
     offset = 0
     with open(path, "rb") as f:
@@ -91,7 +90,7 @@ def probe(path: Path, fmt: str = "aedat3", sensor_size: SensorSize | None = None
             m = re.match(rb"#Source\s+\d+:\s*(.+)", line.strip())
             if m and camera is None:
                 camera = m.group(1).decode("latin-1").strip()
-    size = sensor_size or camera_size(camera) or DEFAULT_SENSOR_SIZE["aedat3"]
+    size = sensor_size or source_size(camera) or registry.get("aedat3").default_sensor
     return FileInfo("aedat3", tuple(size), camera, offset)
 
 
@@ -316,9 +315,9 @@ class Aedat3Writer(EventWriter):
 
 
 def camera_name_for(sensor_size: SensorSize) -> str:
-    for key, size in CAMERA_SIZES:
+    """The ``#Source`` camera name written for ``sensor_size`` (the first known camera of that
+    size, else ``neuromoco_<W>x<H>``, which :func:`source_size` reads back)."""
+    for key, size in registry.get("aedat3").cameras:
         if tuple(size) == tuple(sensor_size):
-            return {"dvs128": "DVS128", "davis240": "DAVIS240C", "davis346": "DAVIS346"}.get(
-                key, f"neuromoco_{size[0]}x{size[1]}"
-            )
+            return _CAMERA_NAMES.get(key, f"neuromoco_{size[0]}x{size[1]}")
     return f"neuromoco_{sensor_size[0]}x{sensor_size[1]}"

@@ -38,11 +38,7 @@ OVERFLOW_Y = 240
 OVERFLOW_US = 1 << 13
 NMNIST_SIZE: SensorSize = (34, 34)
 NCALTECH101_SIZE: SensorSize = (240, 180)
-DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"atis_bin": NCALTECH101_SIZE}
 _SCAN_RECORDS = 1 << 22
-
-
-PROBE_TAKES_HEAD = True
 
 
 def probe(

@@ -9,7 +9,8 @@
 * printable text whose first line is a header or 3..8 numbers → text (CSV / TXT events,
   ``neuromoco.formats.text_layout.looks_like_text``).
 
-A zero-byte file takes its format from the suffix (and reads as zero events).
+A zero-byte file takes its format from the suffix (and reads as zero events): the guess of
+:func:`neuromoco.formats.registry.suffix_hint`.
 """
 
 from __future__ import annotations
@@ -17,21 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from neuromoco.formats.base import HEAD_BYTES
+from neuromoco.formats.registry import suffix_hint
 from neuromoco.types import EventFormatError
-
-# suffix -> format, for zero-byte files and headerless formats
-SUFFIX_HINTS = {
-    ".aedat4": "aedat4",
-    ".aedat": "aedat3",
-    ".aedat3": "aedat3",
-    ".aedat2": "aedat2",
-    ".bin": "atis_bin",
-    ".dat": "dat",
-    ".raw": "evt3",
-    ".npz": "npz",
-    ".csv": "text",
-    ".txt": "text",
-}
 
 
 def _prophesee(path: Path, head: bytes) -> str:
@@ -61,8 +49,7 @@ def _prophesee(path: Path, head: bytes) -> str:
             raise EventFormatError(path, f"Prophesee RAW with unsupported format '{v}'")
     if any(line.startswith(("data file containing", "version")) for line in lines):
         return "dat"
-    suffix = path.suffix.lower()
-    if suffix == ".dat":
+    if suffix_hint(path.suffix) == "dat":
         return "dat"
     raise EventFormatError(
         path, "'%' header without an 'evt' or 'format' line: cannot tell EVT2 from EVT3"
@@ -75,10 +62,10 @@ def detect(path: Path, head: bytes | None = None) -> str:
     if head is None:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
-    suffix = path.suffix.lower()
+    hint = suffix_hint(path.suffix)  # the registry's guess from the suffix
     if not head:
-        if suffix in SUFFIX_HINTS:
-            return SUFFIX_HINTS[suffix]
+        if hint is not None:
+            return hint
         raise EventFormatError(path, "empty file with an unknown suffix: format unknown")
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12]
@@ -92,11 +79,11 @@ def detect(path: Path, head: bytes | None = None) -> str:
         return "npz"
     if head.startswith(b"%"):
         return _prophesee(path, head)
-    if suffix == ".bin":
+    if hint == "atis_bin":
         return "atis_bin"
     from neuromoco.formats.text_layout import looks_like_text
 
-    if looks_like_text(head, text_suffix=suffix in (".csv", ".txt")):
+    if looks_like_text(head, text_suffix=hint == "text"):
         return "text"
     raise EventFormatError(
         path,

@@ -2,9 +2,10 @@
 
 Keys ``t``, ``x``, ``y``, ``p`` (one 1-D array each, equal lengths; any integer dtype, ``p`` may
 be bool) are required. This project's writer adds ``sensor_size`` = ``[width, height]`` and
-``neuromoco_format`` = 1. spikingjelly's files store no sensor size: the default is the first of
-128×128 (DVS128 Gesture, CIFAR10-DVS), 240×180 (N-Caltech101), 346×260, 640×480, 1280×720 that
-holds every event (documented inference; pass ``sensor_size`` to override). Chunked reading
+``neuromoco_format`` = 1. spikingjelly's files store no sensor size: it is inferred from the events by the rule every
+reader shares (:func:`neuromoco.formats.sensor_size.infer_sensor_size`: the first of 128×128
+(DVS128 Gesture, CIFAR10-DVS), 240×180 (N-Caltech101), 346×260, 640×480, 1280×720 that holds
+every event, else max + 1); pass ``sensor_size`` to override. Chunked reading
 streams each member from the zip (compressed or not) without loading the whole array.
 """
 
@@ -18,12 +19,11 @@ from tokenize import TokenError
 import numpy as np
 
 from neuromoco.atomic import atomic_write
-from neuromoco.formats.base import FileInfo
+from neuromoco.formats.base import FileInfo, Head
+from neuromoco.formats.sensor_size import extent, infer_sensor_size
 from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
 KEYS = ("t", "x", "y", "p")
-DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {"npz": (128, 128)}
-INFERRED_SIZES: list[SensorSize] = [(128, 128), (240, 180), (346, 260), (640, 480), (1280, 720)]
 
 
 def _open_member(zf: zipfile.ZipFile, key: str, path: Path):
@@ -76,7 +76,11 @@ def _zip(path: Path) -> zipfile.ZipFile:
         raise EventFormatError(path, f"not a valid npz (zip) file: {e}") from e
 
 
-def probe(path: Path, fmt: str = "npz", sensor_size: SensorSize | None = None) -> FileInfo:
+def probe(
+    path: Path, fmt: str = "npz", sensor_size: SensorSize | None = None, head: Head | None = None
+) -> FileInfo:
+    """Member lengths and sensor size of an npz file (``head`` is not used: the zip directory
+    sits at the end of the file)."""
     with _zip(path) as zf:
         lengths = {}
         for k in KEYS:
@@ -93,25 +97,10 @@ def probe(path: Path, fmt: str = "npz", sensor_size: SensorSize | None = None) -
     }
     size = sensor_size or stored
     if size is None:
-        size = _infer_size(path)
+        _n, max_x, max_y = extent(iter_chunks(path, FileInfo("npz", (1, 1)), 1 << 22))
+        size = infer_sensor_size(max_x, max_y)
         extra["sensor_size_inferred"] = True
     return FileInfo("npz", tuple(size), None, 0, extra)
-
-
-def _infer_size(path: Path) -> SensorSize:
-    xmax = ymax = -1
-    for ev in iter_chunks(path, FileInfo("npz", (1, 1)), 1 << 22):
-        if ev.size:
-            xmax = max(xmax, int(ev["x"].max()))
-            ymax = max(ymax, int(ev["y"].max()))
-    for w, h in INFERRED_SIZES:
-        if xmax < w and ymax < h:
-            return w, h
-    raise EventFormatError(
-        path,
-        f"npz stores no sensor size and its events (max x={xmax}, max y={ymax}) exceed the "
-        "known sensors: pass sensor_size=(width, height)",
-    )
 
 
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:

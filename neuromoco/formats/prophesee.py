@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromoco.formats import registry
 from neuromoco.formats.base import (
     Checked,
     FileInfo,
@@ -46,29 +47,12 @@ from neuromoco.formats.base import (
     xy_view,
 )
 from neuromoco.formats.event_writer import EventWriter
+from neuromoco.formats.sensor_size import camera_size
 from neuromoco.types import EVENT_DTYPE, EventFormatError, SensorSize, concat_events
 
-DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {
-    "dat": (304, 240),
-    "evt2": (640, 480),
-    "evt3": (1280, 720),
-}
 DAT_TYPES = {0x00: "Event2D", 0x0C: "EventCD"}
 """DAT event types holding CD events in the 8-byte layout this project reads and writes."""
 WORD_BYTES = {"dat": 8, "evt2": 4, "evt3": 2}
-PLUGIN_SIZES: list[tuple[str, SensorSize]] = [
-    ("gen41", (1280, 720)),
-    ("gen4", (1280, 720)),
-    ("imx636", (1280, 720)),
-    ("imx646", (1280, 720)),
-    ("gen31", (640, 480)),
-    ("gen3", (640, 480)),
-    ("imx8", (320, 320)),
-    ("genx320", (320, 320)),
-    ("gen1", (304, 240)),
-    ("atis", (304, 240)),
-]
-
 
 # header line patterns (compiled once: a probe matches every header line against them)
 _GEOMETRY = re.compile(r"geometry\s+(\d+)\s*x\s*(\d+)", re.I)
@@ -99,9 +83,6 @@ def _header_size(lines: list[str]) -> SensorSize | None:
     return (w, h) if w > 0 and h > 0 else None
 
 
-PROBE_TAKES_HEAD = True
-
-
 def probe(
     path: Path, fmt: str, sensor_size: SensorSize | None = None, head: Head | None = None
 ) -> FileInfo:
@@ -115,10 +96,9 @@ def probe(
         m = _DATA_FILE.match(line)
         if m and camera is None:
             camera = m.group(1)
-    size = _header_size(lines)
-    if size is None and camera:
-        size = next((s for k, s in PLUGIN_SIZES if k in camera.lower()), None)
-    size = sensor_size or size or DEFAULT_SENSOR_SIZE[fmt]
+    spec = registry.get(fmt, path)
+    size = sensor_size or _header_size(lines) or camera_size(camera, spec.cameras)
+    size = size or spec.default_sensor
     n_data = file_size(path, head) - offset
     if fmt == "dat":
         for line in lines:

@@ -77,8 +77,6 @@ from neuromoco.formats.text_parse import iter_blocks
 from neuromoco.types import SensorSize, concat_events
 
 FORMAT = "text"
-DEFAULT_SENSOR_SIZE: dict[str, SensorSize] = {FORMAT: (128, 128)}
-OPTIONS: tuple[str, ...] = ("columns", "time_unit", "delimiter", "polarity")
 BLOCK_BYTES = 1 << 22
 """Bytes parsed at a time (~300 k events of a DVS CSV): bounds memory and keeps passes cached."""
 

@@ -21,9 +21,9 @@
   it); the context manager closes on exit, also when the block raised (the events written up to
   then form a valid file). ``events_written`` counts the events accepted so far.
 
-Formats: ``aedat4`` (default, LZ4-compressed packets), ``aedat3``, ``evt2``, ``evt3``, ``dat``.
-``npz`` cannot be streamed (a zip member's size is written before its data):
-:func:`open_writer` refuses it. The file is written in place (a recorder wants the data at
+Formats (``registry.STREAM_WRITABLE``): ``aedat4`` (LZ4-compressed packets), ``aedat3``,
+``evt2``, ``evt3``, ``dat``, from the suffix unless ``format`` names one. ``npz`` cannot be
+streamed (a zip member's size is written before its data): :func:`open_writer` refuses it. The file is written in place (a recorder wants the data at
 ``path`` after every flush); whole-file writers (:func:`neuromoco.events.write_events`,
 ``neuromoco convert``) write to a temporary file and rename it when complete.
 """
@@ -32,38 +32,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neuromoco.formats import registry
 from neuromoco.formats.event_writer import EventWriter
 from neuromoco.types import SensorSize
 
-__all__ = ["DEFAULT_FORMAT", "STREAMING_FORMATS", "SUFFIX_FORMATS", "EventWriter", "open_writer",
-           "writer_format"]  # fmt: skip
-
-STREAMING_FORMATS: tuple[str, ...] = ("aedat4", "aedat3", "evt2", "evt3", "dat")
-SUFFIX_FORMATS = {".aedat4": "aedat4", ".aedat": "aedat3", ".aedat3": "aedat3", ".dat": "dat"}
-DEFAULT_FORMAT = "aedat4"
-
-
-def writer_format(path: str | Path, format: str | None = None) -> str:
-    """The format a writer uses for ``path``: ``format``, else from the suffix (``.aedat4``,
-    ``.aedat`` → aedat3, ``.dat``; ``.raw`` needs ``format="evt2"`` or ``"evt3"``), else aedat4."""
-    p = Path(path)
-    if format is not None:
-        fmt = format.lower()
-    else:
-        suffix = p.suffix.lower()
-        if suffix == ".raw":
-            raise ValueError(f"{p}: a .raw file is EVT 2.0 or EVT 3.0: pass format='evt2'/'evt3'")
-        fmt = SUFFIX_FORMATS.get(suffix, "npz" if suffix == ".npz" else DEFAULT_FORMAT)
-    if fmt == "npz":
-        raise ValueError(
-            f"{p}: npz cannot be written as a stream (a zip member's size precedes its data); "
-            "use write_events() for npz, or a streaming format: " + ", ".join(STREAMING_FORMATS)
-        )
-    if fmt not in STREAMING_FORMATS:
-        raise ValueError(
-            f"{p}: cannot stream format {fmt!r}; streaming formats: {', '.join(STREAMING_FORMATS)}"
-        )
-    return fmt
+__all__ = ["EventWriter", "open_writer"]
 
 
 def open_writer(
@@ -75,22 +48,14 @@ def open_writer(
 ) -> EventWriter:
     """Open a streaming writer for ``path`` (see the module docstring).
 
-    ``sensor_size``: (width, height) pixels. ``format``: one of :data:`STREAMING_FORMATS`, or
-    ``None`` for the suffix's (default aedat4). ``overwrite``: replace an existing file (else
-    ``FileExistsError``). ``options`` go to the format's writer (AEDAT 4.0:
+    ``sensor_size``: (width, height) pixels. ``format``: one of
+    :data:`neuromoco.formats.registry.STREAM_WRITABLE`, or ``None`` for the suffix's
+    (:func:`neuromoco.formats.registry.output_format`: ``.aedat4``, ``.aedat``/``.aedat3``,
+    ``.dat``; ``.raw`` needs ``format="evt2"``/``"evt3"``). ``overwrite``: replace an existing
+    file (else ``FileExistsError``). ``options`` go to the format's writer (AEDAT 4.0:
     ``compression="lz4"|"none"``, ``packet_events``, ``camera``; AEDAT 3.1: ``camera``).
     """
-    fmt = writer_format(path, format)
-    if fmt == "aedat4":
-        from neuromoco.formats.aedat4 import Aedat4Writer as cls
-    elif fmt == "aedat3":
-        from neuromoco.formats.aedat3 import Aedat3Writer as cls
-    elif fmt == "evt3":
-        from neuromoco.formats.evt3 import Evt3Writer as cls
-    else:
-        from neuromoco.formats.prophesee import DatWriter, Evt2Writer
-
-        cls = Evt2Writer if fmt == "evt2" else DatWriter
+    cls = registry.writer_class(registry.output_format(path, format, stream=True, action="stream"))
     if Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path}: exists (pass overwrite=True to replace it)")
     return cls(path, sensor_size, overwrite=overwrite, **options)

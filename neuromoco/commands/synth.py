@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--test-fraction",
         type=float,
         default=0.2,
-        help="fraction of users whose recordings form the test split (default 0.2; 0 = no test split)",
+        help="fraction of each class's samples held out for testing, recorded by separate users "
+        "(default 0.2; 0 = no test split)",
     )
     parser.add_argument(
         "--duration-ms", type=int, default=1500, help="length of each gesture in ms (default 1500)"

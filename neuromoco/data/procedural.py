@@ -1,16 +1,27 @@
-"""Procedural DVS128-Gesture-like samples (:mod:`neuromoco.synth`): on disk or in memory.
+"""Procedural DVS128-Gesture-like samples (:mod:`neuromoco.synth`): on disk or in memory, one seed scheme and one split rule.
 
-* On disk: ``neuromoco.data.procedural_writer.write_dataset(out_dir, ...)`` writes the DVS128 Gesture layout
-  (``out_dir/DvsGesture/userXX_<lighting>.aedat`` + ``_labels.csv`` + ``trials_to_*.txt``);
-  :func:`procedural_from_directory` reads it with the DVS128 Gesture loader (its own trial lists
-  are the split).
 * In memory: :class:`ProceduralGestures` generates ``per_class`` samples of each of the 11
-  classes on demand. Sample ``i`` of class ``c`` uses the generator seed
-  ``SeedSequence([seed, c, i])`` (so sets of different ``per_class`` share their first samples),
-  and its own deterministic split: indices ``i < ceil(per_class · (1 − test_fraction))`` are
-  training samples, the rest test samples. Nothing is written unless a cache is used; the cache
-  key is the generator version and arguments (``neuromoco.synth.GENERATOR_VERSION``), so a change
-  of the renderer invalidates cached frames.
+  classes on demand. Nothing is written unless a cache is used; the cache key is the generator
+  version and arguments (``neuromoco.synth.GENERATOR_VERSION``), so a change of the renderer
+  invalidates cached frames.
+* On disk: :func:`neuromoco.data.procedural_writer.write_dataset` writes the same samples in the
+  DVS128 Gesture layout (``out_dir/DvsGesture/userXX_<lighting>.aedat`` + ``_labels.csv`` +
+  ``trials_to_*.txt``); :func:`procedural_from_directory` reads it with the DVS128 Gesture loader
+  (its own trial lists are the split).
+
+Both follow the rules below, so a written set holds exactly the in-memory set of the same
+``seed``, ``per_class`` and ``test_fraction``, split the same way:
+
+* **Seeds** (:func:`sample_seed`): sample ``i`` of class ``c`` in a set made with ``seed`` is
+  ``generate_gesture(c, sample_seed(seed, c, i))``, from ``SeedSequence([seed, c, i])``, so sets
+  of different ``per_class`` share their first samples. The writer draws a recording's class order
+  and idle noise from ``sample_seed(seed, RECORDING_KEY, file_index)``: ``RECORDING_KEY`` is one
+  past the last label, so it never equals a sample's key.
+* **Split** (:func:`train_count`): of the ``n`` samples of a class, indices
+  ``i < ceil(n · (1 − test_fraction))`` train, the rest test. The writer splits by user like the
+  real dataset, so it also keeps at least one test sample (and one test user) whenever
+  ``test_fraction > 0``; the in-memory set only differs where that rule leaves its test split
+  empty (``n · test_fraction < 1``).
 """
 
 from __future__ import annotations
@@ -23,16 +34,32 @@ import numpy as np
 from neuromoco import synth
 from neuromoco.data.dvs128_gesture import DVS128Gesture
 from neuromoco.data.samples import SampleRef, SampleSource, check_split
-from neuromoco.synth import GESTURE_DURATION_US
+from neuromoco.synth import GESTURE_DURATION_US, NUM_CLASSES
 
 NAME = "procedural"
+RECORDING_KEY = NUM_CLASSES
+"""The ``label`` slot of :func:`sample_seed` for a written recording's own draws (class order,
+idle noise): one past the last class label, never a sample's."""
 
 
 def sample_seed(seed: int, label: int, index: int) -> int:
-    """The generator seed of sample ``index`` of class ``label`` in a set made with ``seed``."""
+    """The generator seed of sample ``index`` of class ``label`` in a set made with ``seed``
+    (``SeedSequence([seed, label, index])``, 31 bits)."""
     return int(
         np.random.SeedSequence([int(seed), int(label), int(index)]).generate_state(1)[0] >> 1
     )
+
+
+def train_count(n: int, test_fraction: float, *, nonempty_test: bool = False) -> int:
+    """How many of ``n`` ordered items train: ``ceil(n · (1 − test_fraction))``, the rest test.
+
+    ``nonempty_test`` (the writer's split by user) keeps at least one test item whenever
+    ``test_fraction > 0`` and ``n ≥ 2``.
+    """
+    k = math.ceil(n * (1.0 - float(test_fraction)))
+    if nonempty_test and test_fraction > 0 and n >= 2:
+        k = min(k, n - 1)
+    return k
 
 
 class ProceduralGestures(SampleSource):
@@ -70,7 +97,7 @@ class ProceduralGestures(SampleSource):
         self.duration_us = int(duration_us)
         self.test_fraction = float(test_fraction)
         self.version = int(synth.GENERATOR_VERSION)
-        n_train = math.ceil(self.per_class * (1.0 - self.test_fraction))
+        n_train = train_count(self.per_class, self.test_fraction)
         rng = range(self.per_class)
         idx = {"train": rng[:n_train], "test": rng[n_train:], "all": rng}[split]
         self.samples = [

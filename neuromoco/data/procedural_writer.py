@@ -1,8 +1,9 @@
 """Write a procedural DVS128-Gesture-like dataset to disk, in the real dataset's layout.
 
-Recordings of "users" under 5 lighting names, each playing rounds of the 11 classes, split by
-user like the real dataset (:func:`dataset_plan`); the gestures come from
-:func:`neuromoco.synth.gesture.generate_gesture`.
+The files hold exactly the samples of the in-memory :class:`~neuromoco.data.procedural.ProceduralGestures`
+of the same ``seed``, ``per_class`` and ``test_fraction``: same per-sample seeds, same split (the
+rules of :mod:`neuromoco.data.procedural`). Round ``r`` of a recording plays sample ``r`` of each
+class; train rounds go to the train users' recordings, test rounds to the test users'.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.atomic import atomic_write_text
+from neuromoco.data.procedural import RECORDING_KEY, sample_seed, train_count
 from neuromoco.events import write_events
 from neuromoco.sensor_noise import background_activity
 from neuromoco.synth.gesture import generate_gesture
@@ -30,51 +32,52 @@ from neuromoco.synth.params import (
 )
 
 MANIFEST = "neuromoco_synth.json"
+WRITER_VERSION = 2
+"""Bumped whenever the files written for the same arguments change at the same generator version
+(2: the seed scheme and split rule of the in-memory set; 1 had seeds and a user split of its own)."""
 LIGHTINGS = ("fluorescent", "fluorescent_led", "lab", "led", "natural")
 """Lighting names of the real DVS128 Gesture files (``userXX_<lighting>.aedat``)."""
 
 
-def _sample_seed(seed: int, round_: int, label: int) -> int:
-    return int(
-        np.random.default_rng([GENERATOR_VERSION, 0xDA7A, seed, round_, label]).integers(2**31)
-    )
-
-
 def dataset_plan(per_class: int, users: int = 10, test_fraction: float = 0.2) -> list[dict]:
-    """Which recording file holds which rounds (one gesture of each class per round).
+    """Which recording file holds which rounds (round ``r``: sample ``r`` of each class).
 
     Returns one dict per file: ``name`` (``userXX_<lighting>.aedat``), ``user``, ``lighting``,
-    ``split`` (``"train"``/``"test"``, by user like the real dataset: the last users are test
-    users) and ``rounds`` (round indices).
+    ``split`` (``"train"``/``"test"``) and ``rounds`` (round indices). At most ``per_class`` users
+    record; :func:`~neuromoco.data.procedural.train_count` splits the rounds and, the same way,
+    the users (the last users are test users, like the real dataset's), so no user is in both.
     """
     for name, v in (("per_class", per_class), ("users", users)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if not 0.0 <= float(test_fraction) < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
-    n_files = min(per_class, users * len(LIGHTINGS))
-    n_users = min(users, n_files)
-    n_test = 0
-    if test_fraction > 0:
-        if n_users < 2:
-            raise ValueError(
-                f"a train/test split by user needs recordings of at least 2 users: per_class={per_class} "
-                f"and users={users} give {n_users}; use per_class ≥ 2 and users ≥ 2, or test_fraction=0"
-            )
-        n_test = min(max(1, round(n_users * float(test_fraction))), n_users - 1)
-    files = []
-    for j in range(n_files):
-        user = j % n_users + 1
-        lighting = LIGHTINGS[j // n_users]
-        files.append(
-            {
-                "name": f"user{user:02d}_{lighting}.aedat",
-                "user": user,
-                "lighting": lighting,
-                "split": "test" if user > n_users - n_test else "train",
-                "rounds": list(range(j, per_class, n_files)),
-            }
+    n_users = min(users, per_class)
+    if test_fraction > 0 and n_users < 2:
+        raise ValueError(
+            f"a train/test split by user needs recordings of at least 2 users: per_class={per_class} "
+            f"and users={users} give {n_users}; use per_class ≥ 2 and users ≥ 2, or test_fraction=0"
         )
+    n_train = train_count(per_class, test_fraction, nonempty_test=True)
+    u_train = train_count(n_users, test_fraction, nonempty_test=True)
+    files = []
+    for split, rounds, user_ids in (
+        ("train", range(n_train), range(1, u_train + 1)),
+        ("test", range(n_train, per_class), range(u_train + 1, n_users + 1)),
+    ):
+        n_files = min(len(rounds), len(user_ids) * len(LIGHTINGS))
+        for j in range(n_files):
+            user = user_ids[j % len(user_ids)]
+            lighting = LIGHTINGS[j // len(user_ids)]
+            files.append(
+                {
+                    "name": f"user{user:02d}_{lighting}.aedat",
+                    "user": user,
+                    "lighting": lighting,
+                    "split": split,
+                    "rounds": list(rounds[j::n_files]),
+                }
+            )
     return files
 
 
@@ -101,8 +104,9 @@ def write_dataset(
 
     Each recording plays one or more *rounds* (each class once, in a random order), every
     gesture ``duration_us`` long and separated by ``gap_us`` of idle noise (also before the
-    first). Recordings are spread over ``users`` users and the 5 lighting names; the last
-    ``test_fraction`` of the users form the test split. Every file is written atomically.
+    first). Recordings are spread over ``users`` users and the 5 lighting names
+    (:func:`dataset_plan`); the test users' recordings hold the test samples of the in-memory set.
+    Every file is written atomically.
     ``progress(done, total, message)`` is called after each gesture. Returns ``out_dir``.
     """
     seed = check_seed(seed)
@@ -115,21 +119,18 @@ def write_dataset(
     total = per_class * NUM_CLASSES
     done = 0
     samples = []
-    for f in plan:
+    for j, f in enumerate(plan):
         parts = []
         rows = ["class,startTime_usec,endTime_usec"]
-        order_rng = np.random.default_rng(
-            [GENERATOR_VERSION, 0x0DE5, seed, f["user"], len(samples)]
-        )
+        order_rng = np.random.default_rng(sample_seed(seed, RECORDING_KEY, j))
         t = 0
         for r in f["rounds"]:
             for label in order_rng.permutation(NUM_CLASSES):
                 label = int(label)
-                gap = background_activity(0, gap_us, SENSOR_SIZE, IDLE_NOISE_HZ, order_rng)
-                gap["t"] += t
+                gap = background_activity(t, t + gap_us, SENSOR_SIZE, IDLE_NOISE_HZ, order_rng)
                 parts.append(gap)
                 t += gap_us
-                s_seed = _sample_seed(seed, r, label)
+                s_seed = sample_seed(seed, label, r)
                 ev = generate_gesture(label, s_seed, int(duration_us))
                 ev["t"] += t
                 parts.append(ev)
@@ -149,9 +150,7 @@ def write_dataset(
                 done += 1
                 if progress is not None:
                     progress(done, total, f"{f['name']}: {CLASS_NAMES[label]}")
-        tail = background_activity(0, gap_us, SENSOR_SIZE, IDLE_NOISE_HZ, order_rng)
-        tail["t"] += t
-        parts.append(tail)
+        parts.append(background_activity(t, t + gap_us, SENSOR_SIZE, IDLE_NOISE_HZ, order_rng))
         events = np.concatenate(parts)
         write_events(data_dir / f["name"], events, SENSOR_SIZE, format="aedat3")
         atomic_write_text(
@@ -163,6 +162,7 @@ def write_dataset(
     manifest = {
         "generator": "neuromoco.synth",
         "generator_version": GENERATOR_VERSION,
+        "writer_version": WRITER_VERSION,
         "seed": seed,
         "per_class": per_class,
         "users": users,
@@ -180,13 +180,16 @@ def write_dataset(
     )
     readme = f"""# Procedural DVS128-Gesture-like dataset (NeuroMoCo)
 
-Generated by `neuromoco synth` (neuromoco.synth, generator version {GENERATOR_VERSION}) with
+Generated by `neuromoco synth` (neuromoco.synth generator version {GENERATOR_VERSION}, writer
+version {WRITER_VERSION}) with
 seed={seed}, per_class={per_class}, users={users}, test_fraction={test_fraction},
 duration_us={duration_us}, gap_us={gap_us}: {len(samples)} samples
 ({n_train} train, {len(samples) - n_train} test) in {len(plan)} recordings.
 
 This is **synthetic** data: a rendered person performing the 11 DVS128 Gesture classes, turned
-into events by a DVS emulator. The same arguments and generator version reproduce it exactly;
+into events by a DVS emulator. The same arguments, generator and writer versions reproduce it
+exactly, and `ProceduralGestures(split, per_class, seed, test_fraction=...)` generates the same
+samples in memory;
 `{MANIFEST}` lists every sample's file, label, seed and time range.
 
 Layout: `DvsGesture/userXX_<lighting>.aedat` (AEDAT 3.1, 128x128) with

@@ -12,7 +12,7 @@ import os
 import sys
 
 from neuromoco.app import PROG
-from neuromoco.app.engine_adapter import MODES
+from neuromoco.app.engine_adapter import MODES, RECORD_FORMATS
 from neuromoco.cli_errors import run_reporting_errors
 
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--record-format",
-        choices=("aedat4", "aedat3", "evt2", "evt3", "dat"),
+        choices=RECORD_FORMATS,
         help="format of --record (default: from the suffix; .raw needs evt2 or evt3)",
     )
     p.add_argument("--max-seconds", type=float, help="stop after this many seconds of wall time")

@@ -91,6 +91,11 @@ class Task(Protocol):
 
     def validate(self, loader, reduce) -> dict | None: ...
 
+    def diagnostics(self, step: int) -> dict[str, float]:
+        """Extra numbers for the training log row written after ``step`` steps (every
+        ``run.log_every`` steps; keep it cheap)."""
+        ...
+
     def export(self) -> tuple[nn.Module, str, dict, list[str]]: ...
 
 
@@ -367,7 +372,9 @@ class Trainer:
                 or self.global_step == self.stop_step
             ):
                 mean = {k: sum(r[k] for r in interval) / len(interval) for k in interval[0]}
-                self.logger.log(self.global_step, epoch, "train", lr=lr, **mean)
+                # the task's diagnostics describe the state now, not a mean over the interval
+                extra = self.task.diagnostics(self.global_step) if self.ctx.is_main else {}
+                self.logger.log(self.global_step, epoch, "train", lr=lr, **mean, **extra)
                 interval = []
             if run["ckpt_every_steps"] and self.global_step % run["ckpt_every_steps"] == 0:
                 self.save({"train_loss": loss})

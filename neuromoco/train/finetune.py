@@ -175,6 +175,9 @@ class FinetuneTask:
             "n": r["n"],
         }
 
+    def diagnostics(self, step: int) -> dict[str, float]:
+        return {}
+
     def export(self):
         return self.net.model, self.arch, self.model_kwargs, self.class_names
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from neuromoco.moco import NeuroMoCo
 from neuromoco.train.datasets import build_split_ranked, framing_from
+from neuromoco.train.diagnostics import training_diagnostics
 from neuromoco.train.distributed import DistContext, cleanup_distributed, setup_distributed
 from neuromoco.train.engine import TRAIN_LOSS, fit
 from neuromoco.train.state import seed_everything
@@ -86,6 +87,8 @@ class PretrainTask:
         self.moco = moco_from_recipe(cfg).to(ctx.device)
         self.module: nn.Module = self.moco
         self.views = TwoViews(make_policy(d["augment"]))
+        self.global_batch = global_batch
+        self.last_keys: torch.Tensor | None = None  # [T, N, C] of the last step, for diagnostics
 
     def on_step_start(self, step: int, total_steps: int) -> None:
         self.moco.momentum = self.moco.momentum_at(step, total_steps)
@@ -94,12 +97,22 @@ class PretrainTask:
         x_q, x_k = self.views(frames, generator=gen)  # [N, T, C, H, W]
         out = module(x_q.transpose(0, 1), x_k.transpose(0, 1))
         loss = moco_loss(out, self.cfg["moco"], self.moco.tau)
+        self.last_keys = out.k.detach()
         with torch.no_grad():
             acc = (out.logits.detach().float().mean(0).argmax(1) == 0).float().mean()
         return loss, {"contrast_acc": float(acc), "momentum": self.moco.momentum}
 
     def validate(self, loader, reduce):
         return None
+
+    def diagnostics(self, step: int) -> dict[str, float]:
+        """Collapse and queue numbers of the training log (:mod:`neuromoco.train.diagnostics`):
+        queue fill after ``step`` steps, spread and effective rank of the last batch's keys."""
+        if self.last_keys is None:
+            return {}
+        return training_diagnostics(
+            self.last_keys, step, self.global_batch, self.cfg["moco"]["queue_size"]
+        )
 
     def export(self):
         return self.moco.encoder_k, self.cfg["model"]["arch"], self.model_kwargs, []

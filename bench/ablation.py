@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 from neuromoco.atomic import atomic_write_text
+from neuromoco.train.experiment import Stage, finetune, pretrain
+from neuromoco.train.probe import PROBE_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,12 +79,9 @@ def _common(s: dict, seed: int) -> list[str]:
 
 
 def _finetune(cfg_over, s, seed, train_ds, test_ds, out, epochs, extra):
-    from neuromoco.train.finetune import run_finetune
-    from neuromoco.train.recipe import load_recipe
-
-    cfg = load_recipe(
+    stage = Stage(
         REPO / "recipes" / "finetune_procedural_cpu.toml",
-        [
+        (
             *_common(s, seed),
             f"run.epochs={epochs}",
             f"run.eval_every={epochs}",
@@ -90,27 +89,15 @@ def _finetune(cfg_over, s, seed, train_ds, test_ds, out, epochs, extra):
             'finetune.pretrained=""',
             *cfg_over,
             *extra,
-        ],
+        ),
     )
-    r = run_finetune(cfg, out, train_ds=train_ds, val_ds=test_ds)
-    return _final_eval(out / "last.pt", test_ds) | {
+    r = finetune(stage, out, test=test_ds, train_ds=train_ds, val_ds=test_ds)
+    return {
+        "top1": r["test"]["top1"],
+        "latency": r["test"]["latency_acc"],
         "train_samples": r["train_samples"],
         "seconds": r["seconds"],
     }
-
-
-def _final_eval(ckpt: Path, test_ds) -> dict:
-    import torch
-    from torch.utils.data import DataLoader
-
-    from neuromoco.models.checkpoint import load_model
-    from neuromoco.train.evaluate import evaluate_classifier
-
-    model, ck = load_model(ckpt)
-    res = evaluate_classifier(
-        model, DataLoader(test_ds, batch_size=32), torch.device("cpu"), ck.num_classes
-    )
-    return {"top1": res["top1"], "latency": res["latency_acc"]}
 
 
 def _stats(v: list[float]) -> str:
@@ -169,7 +156,6 @@ def run(mode: str, seeds: list[int], work: Path, out_md: Path, img_dir: Path, ca
     import torch
 
     from neuromoco.train.datasets import build_split
-    from neuromoco.train.pretrain import run_pretrain
     from neuromoco.train.recipe import load_recipe
 
     s = SETTINGS[mode]
@@ -200,21 +186,22 @@ def run(mode: str, seeds: list[int], work: Path, out_md: Path, img_dir: Path, ca
                 )
             )
         pre_dir = work / f"pre_s{seed}"
-        cfg = load_recipe(
+        stage = Stage(
             REPO / "recipes" / "pretrain_procedural_cpu.toml",
-            [
+            (
                 *_common(s, seed),
                 f"run.epochs={s['pre_epochs']}",
                 f"moco.queue_size={s['queue']}",
                 f"schedule.milestones=[{max(1, int(s['pre_epochs'] * 0.7))}]",
-            ],
+            ),
         )
-        r = run_pretrain(cfg, pre_dir, train_ds=train_ds)
+        r = pretrain(stage, pre_dir, train_ds=train_ds)
+        acc = r["contrast_acc_last"]
         pre_info.append(
             {
-                "loss": r["train_loss"],
+                "loss": r["final_loss"],
                 "seconds": r["seconds"],
-                "acc": _last_metric(pre_dir / "train.csv", "contrast_acc"),
+                "acc": float("nan") if acc is None else acc,
             }
         )
         ten = ["data.label_fraction=0.1", "loss.name=mac"]
@@ -229,7 +216,7 @@ def run(mode: str, seeds: list[int], work: Path, out_md: Path, img_dir: Path, ca
                 ten, s, seed, train_ds, test_ds, work / f"t3_moco_s{seed}", s["ft_epochs"], pre
             )
         )
-        probe = [*ten, "finetune.freeze_backbone=true", "optim.lr=0.01"]
+        probe = [*ten, *PROBE_OVERRIDES]
         results["probe_random"].append(
             _finetune(
                 probe,
@@ -261,14 +248,6 @@ def run(mode: str, seeds: list[int], work: Path, out_md: Path, img_dir: Path, ca
     )
     atomic_write_text(out_md, md)
     return md
-
-
-def _last_metric(csv_path: Path, key: str) -> float:
-    import csv
-
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return float(rows[-1][key]) if rows else float("nan")
 
 
 def _markdown(mode, s, seeds, res, pre_info, n_train, n_test, minutes, imgs, out_md) -> str:

@@ -44,13 +44,13 @@ from bench.real_gain import (
     RECIPES,
     REPO,
     _common,
-    _fresh_dir,
     _ms,
-    finetune,
+    finetune_arm,
     ft_overrides,
     real_clips,
 )
 from neuromoco.atomic import atomic_write_text
+from neuromoco.train.experiment import Stage, finetune, resumable
 
 POLICIES = ("hash", "on")
 TEST_INPUTS = ("true", "hash-like", "all ON")
@@ -86,6 +86,8 @@ def repolarise(x, how: str, seed: int = 0):
     event to ON."""
     import torch
 
+    if x.shape[2] != 2:
+        raise ValueError(f"expected 2 polarity channels, got frames {tuple(x.shape)}")
     total = x.sum(dim=2, keepdim=True)
     if how == "all ON":
         return torch.cat([torch.zeros_like(total), total], dim=2)
@@ -96,38 +98,25 @@ def repolarise(x, how: str, seed: int = 0):
 
 def procedural_accuracy(ckpt: Path, test_ds) -> dict[str, float]:
     """Top-1 on the procedural test split for each of :data:`TEST_INPUTS`."""
-    import torch
+    from functools import partial
 
-    from neuromoco.models.checkpoint import load_model
+    from neuromoco.train.evaluate import evaluate_checkpoint
 
-    model, _ck = load_model(ckpt)
-    model.eval()
-    xs, ys = zip(*[test_ds[i] for i in range(len(test_ds))], strict=True)
-    x = torch.stack([torch.as_tensor(v) for v in xs]).float()
-    y = torch.as_tensor(ys)
-    assert x.shape[2] == 2, f"expected 2 polarity channels, got frames {tuple(x.shape)}"
     out = {}
     for how in TEST_INPUTS:
-        xi = x if how == "true" else repolarise(x, how)
-        with torch.no_grad():
-            logits = model(xi.transpose(0, 1)).mean(0)  # [T, N, K] → [N, K]
-        out[how] = float((logits.argmax(1) == y).float().mean())
+        change = None if how == "true" else partial(repolarise, how=how)
+        # one batch: repolarise deals the counts of the whole split with one seeded generator
+        r = evaluate_checkpoint(ckpt, test_ds, batch_size=len(test_ds), transform=change)
+        out[how] = r["top1"]
     return out
 
 
 def finetune_without(seed: int, a, work: Path) -> Path:
     """The scratch arm without RandomPolarity (cached); returns its last checkpoint."""
-    from neuromoco.train.finetune import run_finetune
-    from neuromoco.train.recipe import load_recipe
-
-    out = work / f"ft_scratch_nopol_s{seed}"
-    if (out / "done").is_file():
-        return out / "last.pt"
-    _fresh_dir(out)
     over = [*ft_overrides(seed, a.ft_epochs, a.quick, ""), 'data.augment="neuromoco_gesture"']
-    run_finetune(load_recipe(RECIPES / FINETUNE, over), out)
-    (out / "done").write_text(json.dumps(over) + "\n")
-    return out / "last.pt"
+    stage = Stage(RECIPES / FINETUNE, tuple(over))
+    r = resumable(work / f"ft_scratch_nopol_s{seed}", lambda out: finetune(stage, out))
+    return Path(r["checkpoint"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             "without": finetune_without(seed, a, work),
         }
         if not ckpts["with"].is_file():  # bench.real_gain's scratch arm, same settings
-            finetune("scratch", seed, a, work, test_ds, None)
+            finetune_arm("scratch", seed, a, work, test_ds, None)
         for arm, ck in ckpts.items():
             r = {"procedural": procedural_accuracy(ck, test_ds)}
             for pol in POLICIES:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "pretrain": "pretrain",
     "finetune": "finetune",
     "evaluate": "evaluate",
+    "probe": "probe",
     "models": "models",
     "teach": "teach",
 }

@@ -4,6 +4,7 @@ on the same frozen features, and the few-label plan against its arithmetic."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -145,3 +146,45 @@ def test_few_label_plan_is_its_arithmetic():
             few_label_plan(ds, seed=0, **bad)
     with pytest.raises(ValueError, match="steps"):
         few_label_plan(ds, 0.5, seed=0, steps=0)
+
+
+def test_probe_command(tmp_path, capsys):
+    """``neuromoco probe ENC --recipe R --baseline``: both probes, their JSON, read back on a rerun,
+    and a classifier given as the encoder is a one-line error naming the file."""
+    from neuromoco.cli import main
+    from neuromoco.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    enc = tmp_path / "enc.pt"
+    save_checkpoint(
+        enc, create_model("lif_convnet4", **KW), arch="lif_convnet4", model_kwargs=KW,
+        class_names=[], framing=FRAMING,
+    )  # fmt: skip
+    recipe = tmp_path / "ft.toml"
+    data = ["data.name=procedural", 'data.root=""', f"data.cache_dir={tmp_path / 'cache'}"]
+    data += ["data.options={per_class=2, seed=0, test_fraction=0.5}"]
+    recipe.write_text(dumps(load_recipe(None, [*SMALL, *data, "optim.batch_size=4"])))
+    argv = ["probe", str(enc), "--recipe", str(recipe), "--set", "run.epochs=1"]
+    argv += ["--out", str(tmp_path / "out"), "--baseline"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "linear probe on enc.pt: top-1" in out and "BatchNorm calibrated: top-1" in out
+    res = json.loads((tmp_path / "out" / "probe.json").read_text())
+    assert res["overrides"] == ["run.epochs=1"] and res["lr"] == 0.01
+    for kind in ("encoder", "random_bn"):
+        assert 0.0 <= res[kind]["top1"] <= 1.0 and res[kind]["n"] == 11
+    assert res["random_bn"]["checkpoint"] == str(tmp_path / "out" / "random_bn.pt")
+    stamp = (tmp_path / "out" / "probe" / "last.pt").stat().st_mtime_ns
+    assert main(argv) == 0  # finished runs are read back
+    assert (tmp_path / "out" / "probe" / "last.pt").stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "out" / "probe.json").read_text()) == res
+
+    classifier = tmp_path / "cls.pt"
+    save_checkpoint(
+        classifier, create_model("lif_convnet4", **{**KW, "num_classes": 3}), arch="lif_convnet4",
+        model_kwargs={**KW, "num_classes": 3}, class_names=["a", "b", "c"], framing=FRAMING,
+    )  # fmt: skip
+    capsys.readouterr()
+    assert main(["probe", str(classifier), "--recipe", str(recipe)]) == 1
+    err = capsys.readouterr().err
+    assert "cls.pt" in err and "not a pretrained encoder" in err and "Traceback" not in err

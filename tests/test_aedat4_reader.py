@@ -333,3 +333,85 @@ def test_events_before_the_damage_come_first(tmp_path: Path, damage: str) -> Non
             for c in it:
                 got.append(c)
     np.testing.assert_array_equal(np.concatenate(got), np.concatenate(parts))
+
+
+# ------------------------------------------------------------- other writers, other frame paths
+
+
+def test_faery_written_file_reads_back_what_faery_was_given(tmp_path: Path) -> None:
+    """faery writes its own AEDAT 4.0 layout (packets of 4096 events, each an LZ4 frame of
+    linked 64 KiB blocks with block and content checksums: the liblz4 path)."""
+    faery = pytest.importorskip("faery", reason="faery (a dev dependency) writes the file")
+    ev = _events(20_000, seed=5, t0=1000)
+    arr = np.empty(ev.shape[0], dtype=faery.EVENTS_DTYPE)
+    arr["t"], arr["x"], arr["y"], arr["on"] = ev["t"], ev["x"], ev["y"], ev["p"].astype(bool)
+    f = tmp_path / "faery.aedat4"
+    faery.events_stream_from_array(arr, dimensions=SIZE).to_file(str(f), zero_t0=False)
+    rec = read_recording(f)
+    assert rec.sensor_size == SIZE and rec.n_reordered == 0
+    np.testing.assert_array_equal(rec.events, ev)
+    for chunk in (7, 4096, 5000, 1 << 20):
+        np.testing.assert_array_equal(_chunked(f, chunk), ev)
+
+
+def _checksum_file(tmp_path: Path, parts: list[np.ndarray], name: str = "sums.aedat4") -> Path:
+    """Packets as LZ4 frames with block and content checksums, linked 64 KiB blocks."""
+    packets = []
+    for ev in parts:
+        raw = evts(ev)
+        frame = lz4.frame.compress(
+            raw,
+            block_size=lz4.frame.BLOCKSIZE_MAX64KB,
+            block_linked=True,
+            block_checksum=True,
+            content_checksum=True,
+            store_size=False,
+        )
+        packets.append((0, frame))
+    return aedat4_file(tmp_path / name, packets)
+
+
+@pytest.mark.parametrize("liblz4", [True, False])
+def test_checksummed_frames_with_and_without_liblz4(
+    tmp_path: Path, monkeypatch, liblz4: bool
+) -> None:
+    """The frames that are not plain one-block ones go through liblz4 (ctypes) into one buffer,
+    or, where liblz4 is not found, through lz4.frame: the same events either way, and a
+    checksum that does not match is an error either way."""
+    from neuromoco.formats import aedat4_lz4
+
+    if liblz4:
+        if aedat4_lz4.liblz4() is None:
+            pytest.skip("no shared liblz4 on this machine")
+    else:
+        monkeypatch.setattr(aedat4_lz4, "liblz4", lambda: None)
+    parts = [_events(n, seed=i, t0=10**6 * i) for i, n in enumerate([6000, 0, 1, 300, 4500])]
+    f = _checksum_file(tmp_path, parts)
+    _check_all_ways(f, np.concatenate(parts))
+    # flip the last byte of the last packet (its content checksum): the data decode fine
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(EventFormatError, match=r"packet at byte \d+: LZ4 .*[Cc]hecksum"):
+        read_recording(f)
+
+
+def test_order_is_counted_across_pieces(tmp_path: Path, monkeypatch) -> None:
+    """Pieces decoded one by one are joined into chunks: an event older than the one before it
+    counts the same whether the two lie in one piece or on the seam between two."""
+    from neuromoco.formats import aedat4
+
+    parts = [_events(700, seed=i, t0=1000 * (5 - i)) for i in range(5)]  # each starts earlier
+    ev = np.concatenate(parts)
+    expected = int(np.count_nonzero(ev["t"][1:] < ev["t"][:-1]))
+    assert expected >= 4
+    f = _checksum_file(tmp_path, parts)
+    counts = []
+    for piece_bytes in (1 << 21, 1):  # one piece; one piece per packet
+        monkeypatch.setattr(aedat4, "_PIECE_BYTES", piece_bytes)
+        rec = read_recording(f)
+        counts.append(rec.n_reordered)
+        in_order = ev[np.argsort(ev["t"], kind="stable")]
+        np.testing.assert_array_equal(rec.events, in_order)
+        np.testing.assert_array_equal(_chunked(f, 1 << 20), in_order)  # one chunk, sorted
+    assert counts == [expected, expected]

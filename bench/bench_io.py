@@ -1,11 +1,13 @@
 """Event-file I/O against faery in one run: read (whole, chunked), write and convert per format.
 
-``python -m bench io [--quick]``. Files: the real recordings of ../shared/testdata and ~15 M-event
-versions of them (``--quick``: ~3 M), generated in a temporary folder: the real events repeated
-back to back in time (each copy shifted by the recording's duration), written the way a camera
-writes them: EVT 2.0 / EVT 3.0 by faery's encoder (vectorised EVT 3.0 like a Prophesee camera),
-AEDAT 4.0 in packets of the real file's median size (a few hundred events, as DV writes them),
-DAT by our writer.
+``python -m bench io [--quick] [--formats aedat4,...]`` (``--formats``: only those formats'
+read/write table). Files: the real recordings of ../shared/testdata and ~15 M-event versions of
+them (``--quick``: ~3 M), generated in a temporary folder: the real events repeated back to back
+in time (each copy shifted by the recording's duration), written the way a camera writes them:
+EVT 2.0 / EVT 3.0 by faery's encoder (vectorised EVT 3.0 like a Prophesee camera), AEDAT 4.0 in
+packets of the real file's median size (a few hundred events, as DV writes them), DAT by our
+writer. AEDAT 4.0 once more as faery writes it (packets of 4096 events, LZ4 frames of linked
+64 KiB blocks with block and content checksums): another layout a reader meets.
 
 Measured (wall time, best of ``repeats``, ours and faery run alternately so that both see the same
 load on a shared machine; the files are in the page cache; M events/s, higher is better;
@@ -25,6 +27,7 @@ load on a shared machine; the files are in the page cache; M events/s, higher is
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -88,6 +91,14 @@ def make_big(fmt: str, src: Path, dst: Path, n: int) -> int:
         with open_writer(dst, rec.sensor_size, format=fmt, **opts) as w:
             for i in range(0, ev.shape[0], 1 << 20):
                 w.write(ev[i : i + (1 << 20)])
+    return ev.shape[0]
+
+
+def make_faery_aedat4(src: Path, dst: Path, n: int) -> int:
+    """The ~n-event version of ``src`` as faery writes AEDAT 4.0; returns its event count."""
+    rec = read_recording(src)
+    ev = _tiled(rec.events, n)
+    _faery_write(dst, "aedat4", _faery_events(ev), rec.sensor_size)
     return ev.shape[0]
 
 
@@ -285,36 +296,8 @@ FAERY_CONVERT = (
 OURS_CONVERT = "from neuromoco.cli import main; main(['convert', sys.argv[1], sys.argv[2]])"
 
 
-def main(quick: bool = False) -> str:
-    n_big = 3_000_000 if quick else 15_000_000
-    repeats = 2 if quick else 3
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench_io_") as d:
-        d = Path(d)
-        for fmt, rel in REAL.items():
-            src = TESTDATA / rel
-            if not src.exists():
-                raise FileNotFoundError(f"{src}: the benchmark needs ../shared/testdata")
-            big = d / f"big_{fmt}{SUFFIX[fmt]}"
-            make_big(fmt, src, big, n_big)
-            for label, path, reps in (("real", src, repeats * 3), ("big", big, repeats)):
-                r = bench_format(fmt, path, reps, d)
-                rows.append((fmt, label, r))
-                print(f"  io {fmt} {label}: {r}", file=sys.stderr, flush=True)
-            big.unlink()
-        # convert EVT 2.0 -> AEDAT 4.0, 15 M events, each tool in its own process
-        src = d / "conv_src.raw"
-        n_conv = make_big("evt2", TESTDATA / REAL["evt2"], src, n_big)
-        ours = _run_measured(OURS_CONVERT, str(src), str(d / "o.aedat4"))
-        theirs = _run_measured(FAERY_CONVERT, str(src), str(d / "f.aedat4"))
-        assert read_events(d / "o.aedat4").shape[0] == n_conv
-        baseline = _run_measured("import neuromoco.events, neuromoco.formats.writer, faery")
-        small = bench_small_file(TESTDATA / REAL["dat"], "dat", 300 if quick else 2000)
-        sizes = bench_sizes(
-            "dat", (4407, 10_000, 20_000, 40_000, 80_000, 160_000), d, 40 if quick else 200
-        )
-        dv_w = bench_dv_write(1_000_000 if not quick else 200_000, d)
-
+def _table(rows: list, repeats: int, n_big: int) -> str:
+    """The read/write table (markdown) of ``bench_format`` rows (format, file label, figures)."""
     out = [
         "### Event-file I/O vs faery (issue J): `python -m bench io`",
         "",
@@ -334,6 +317,58 @@ def main(quick: bool = False) -> str:
             f"{r['write'] / 1e6:.1f} | {r['write_faery'] / 1e6:.1f} | "
             f"{r['write'] / r['write_faery']:.2f} |"
         )
+    return "\n".join(out)
+
+
+def main(quick: bool = False, argv: list[str] | None = None) -> str:
+    ap = argparse.ArgumentParser(prog="python -m bench io")
+    ap.add_argument(
+        "--formats",
+        help=f"comma-separated, of {','.join(REAL)}: only their read/write table (default: "
+        "every format, then convert, the per-file cost and the DAT sizes)",
+    )
+    args = ap.parse_args(argv or [])
+    formats = args.formats.split(",") if args.formats else list(REAL)
+    unknown = [f for f in formats if f not in REAL]
+    if unknown:
+        ap.error(f"--formats: unknown {', '.join(unknown)}; known: {', '.join(REAL)}")
+    n_big = 3_000_000 if quick else 15_000_000
+    repeats = 2 if quick else 3
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_io_") as d:
+        d = Path(d)
+        for fmt in formats:
+            src = TESTDATA / REAL[fmt]
+            if not src.exists():
+                raise FileNotFoundError(f"{src}: the benchmark needs ../shared/testdata")
+            big = d / f"big_{fmt}{SUFFIX[fmt]}"
+            make_big(fmt, src, big, n_big)
+            files = [("real", src, repeats * 3), ("big", big, repeats)]
+            if fmt == "aedat4":
+                files.append(("big, faery's", d / "big_faery.aedat4", repeats))
+                make_faery_aedat4(src, files[-1][1], n_big)
+            for label, path, reps in files:
+                r = bench_format(fmt, path, reps, d)
+                rows.append((fmt, label, r))
+                print(f"  io {fmt} {label}: {r}", file=sys.stderr, flush=True)
+                if path != src:
+                    path.unlink()
+        if args.formats:
+            return _table(rows, repeats, n_big) + "\n"
+        # convert EVT 2.0 -> AEDAT 4.0, 15 M events, each tool in its own process
+        src = d / "conv_src.raw"
+        n_conv = make_big("evt2", TESTDATA / REAL["evt2"], src, n_big)
+        ours = _run_measured(OURS_CONVERT, str(src), str(d / "o.aedat4"))
+        theirs = _run_measured(FAERY_CONVERT, str(src), str(d / "f.aedat4"))
+        assert read_events(d / "o.aedat4").shape[0] == n_conv
+        baseline = _run_measured("import neuromoco.events, neuromoco.formats.writer, faery")
+        small = bench_small_file(TESTDATA / REAL["dat"], "dat", 300 if quick else 2000)
+        sizes = bench_sizes(
+            "dat", (4407, 10_000, 20_000, 40_000, 80_000, 160_000), d, 40 if quick else 200
+        )
+        dv_w = bench_dv_write(1_000_000 if not quick else 200_000, d)
+
+    out = [_table(rows, repeats, n_big)]
     base_mb = baseline[1]
     out += [
         "",
@@ -372,4 +407,4 @@ def main(quick: bool = False) -> str:
 
 
 if __name__ == "__main__":
-    print(main(quick="--quick" in sys.argv))
+    print(main(quick="--quick" in sys.argv, argv=[a for a in sys.argv[1:] if a != "--quick"]))

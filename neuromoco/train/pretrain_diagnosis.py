@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from neuromoco.train.diagnostics import effective_rank, queue_fill, spread
+from neuromoco.train.probe import calibrate_batchnorm
 
 
 def _batch(ds, n: int, seed: int) -> torch.Tensor:
@@ -86,13 +87,20 @@ def diagnose_run(run_dir: str | Path, n: int = 64) -> dict:
     views = TwoViews(policy)
     parts = {}
     if d["name"] == "mixed":
-        ds = build_split(cfg, "train")
-        # MixedUnlabeled: procedural first, then the real segments (its `parts` lists the lengths)
-        lens = [ln for _, ln in ds.parts]
         from torch.utils.data import Subset
 
-        parts["procedural"] = Subset(ds, list(range(lens[0])))
-        parts["real_unlabelled"] = Subset(ds, list(range(lens[0], lens[0] + lens[1])))
+        ds = build_split(cfg, "train")
+        # MixedUnlabeled: procedural first, then the real segments (its `parts` lists the lengths);
+        # with data.subset it comes wrapped in a Subset of its first samples
+        mixed, index = (ds.dataset, ds.indices) if isinstance(ds, Subset) else (ds, range(len(ds)))
+        n_proc, n_real = [ln for _, ln in mixed.parts][:2] + [0] * (2 - len(mixed.parts[:2]))
+        for name, lo, hi in (
+            ("procedural", 0, n_proc),
+            ("real_unlabelled", n_proc, n_proc + n_real),
+        ):
+            picked = [i for i, j in enumerate(index) if lo <= j < hi]
+            if picked:
+                parts[name] = Subset(ds, picked)
     else:
         parts["procedural"] = build_split(cfg, "train")
     rand_bb = create_model(m["arch"], **backbone_kwargs(cfg))
@@ -154,12 +162,7 @@ def diagnose_run(run_dir: str | Path, n: int = 64) -> dict:
             rand_bb.eval()
             fr = rand_bb.forward_features(x.transpose(0, 1)).mean(0)
             r["random_feat_nonzero"] = float((fr > 0).float().mean())
-            rand_bb.train()
-            for mod in rand_bb.modules():
-                if isinstance(mod, torch.nn.BatchNorm2d):
-                    mod.reset_running_stats()
-                    mod.momentum = None  # cumulative average over the calibration passes
-            rand_bb.forward_features(x.transpose(0, 1))
+            calibrate_batchnorm(rand_bb, [(xi, 0) for xi in x], seed=0, batch_size=len(x))
             rand_bb.eval()
             fr = rand_bb.forward_features(x.transpose(0, 1)).mean(0)
             r["random_calib_feat_nonzero"] = float((fr > 0).float().mean())

@@ -44,8 +44,10 @@ def test_wheel_layout(wheel):
         assert pkg.replace(".", "/") + "/__init__.py" in names
     assert "neuromoco/models/weights/gesture_demo.onnx" in names
     assert "neuromoco/models/weights/gesture_demo.pt" in names
-    # nothing generic at the top level
-    assert not any(n.startswith(("app/", "models/", "streaming/", "tests/")) for n in names)
+    # nothing generic at the top level; the build scripts (tools/) and benchmarks stay in the checkout
+    top = ("app/", "models/", "streaming/", "tests/", "tools/", "bench/")
+    assert not any(n.startswith(top) for n in names)
+    assert not any("build_bundled" in n or n.endswith("train/bundle.py") for n in names)
 
 
 def test_wheel_imports_every_subpackage(wheel, tmp_path):

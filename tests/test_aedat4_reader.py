@@ -407,8 +407,8 @@ def test_order_is_counted_across_pieces(tmp_path: Path, monkeypatch) -> None:
     assert expected >= 4
     f = _checksum_file(tmp_path, parts)
     counts = []
-    for piece_bytes in (1 << 21, 1):  # one piece; one piece per packet
-        monkeypatch.setattr(aedat4, "_PIECE_BYTES", piece_bytes)
+    for read_bytes in (1 << 21, 64):  # one piece; one piece per packet
+        monkeypatch.setattr(aedat4, "_READ_BYTES", read_bytes)
         rec = read_recording(f)
         counts.append(rec.n_reordered)
         in_order = ev[np.argsort(ev["t"], kind="stable")]

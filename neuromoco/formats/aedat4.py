@@ -3,9 +3,10 @@ the writer (:mod:`neuromoco.formats.aedat4_writer`) shares.
 
 Reading: the IOHeader flatbuffer and its info XML are parsed and checked here
 (:func:`check_io_header`), then the packets are walked: the 8-byte packet header (stream id,
-size), the LZ4 frame decompressed (one ``lz4.block`` call for DV's one-block frames), the
-``EVTS`` EventPacket flatbuffer's offsets checked, and its 16-byte Event structs joined per
-chunk. Only the first event stream is decoded; frame, IMU and trigger packets are skipped
+size), the LZ4 frame decompressed (:mod:`neuromoco.formats.aedat4_lz4`: one ``lz4.block``
+call for DV's one-block frames, liblz4's frame decoder for others), the ``EVTS`` EventPacket
+flatbuffer's offsets checked, and its 16-byte Event structs cut out and checked per 2 MiB of
+file (in the CPU cache), these pieces joined into chunks. Only the first event stream is decoded; frame, IMU and trigger packets are skipped
 without being decompressed. Files compressed with Zstandard (DV's other choice) are read
 through the ``aedat`` package (Rust). dv-processing never reads files here: on corrupt files
 it can hang or segfault (FACTS.md, "Reader robustness"). The sensor size comes from the event
@@ -327,12 +328,12 @@ def _aedat_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.
         yield _join(parts, path)
 
 
-_READ_BYTES = 1 << 20
-"""File bytes read at a time; the packets are parsed out of this buffer."""
-_PIECE_BYTES = 1 << 21
-"""Decompressed packet bytes turned into events at a time (~130 k events): the decompressed
-packets, the events taken out of them and the checks on those stay in the CPU cache. Pieces of
-8 MiB, from 4 MiB of file, made chunked reads of faery's file 25 % slower."""
+_READ_BYTES = 1 << 21
+"""File bytes read at a time (the rest of the file when under twice this): its packets are
+parsed out of this buffer, then decompressed, cut into events and checked together, a piece of
+~4.5 MB of packets (~280 k events) that stays in the CPU cache through those steps. Measured
+on 15 M-event files (CPU time, vs faery): 4 MiB pieces were 10-15 % slower, 1 MiB no faster;
+the whole 16 MiB blocks before, 20-30 % slower on faery's layout."""
 _PACKET_HEAD = struct.Struct("<ii")  # stream id, packet bytes
 
 
@@ -446,9 +447,11 @@ def _packet_frames(path: Path, info: FileInfo) -> Iterator[tuple[bytes, list, li
         f.seek(pos)
         buf = b""
         while pos < end and err is None:
-            # the packets that lie whole in this block of the file
+            # the packets that lie whole in this block of the file (all the rest when it is
+            # under two blocks: no short last piece, a small file in one piece)
             base = pos
-            buf = buf + f.read(max(_READ_BYTES, len(buf)) - len(buf))
+            block = end - pos if end - pos < 2 * _READ_BYTES else _READ_BYTES
+            buf = buf + f.read(max(block, len(buf)) - len(buf))
             off = 0
             starts: list[int] = []
             sizes: list[int] = []
@@ -487,63 +490,14 @@ def _packet_frames(path: Path, info: FileInfo) -> Iterator[tuple[bytes, list, li
         raise err
 
 
-class _Pending:
-    """Decompressed packets waiting to become a block of events, in file order: bytes objects
-    (plain LZ4 frames, uncompressed packets) and runs of packets that ``FrameDecoder`` wrote
-    straight into :attr:`buf`, a buffer reused from block to block (the events are copied out
-    of it before it is written again)."""
-
-    def __init__(self) -> None:
-        self.parts: list = []  # bytes, or (start, stop) byte ranges of buf
-        self.lens: list[int] = []
-        self.n_bytes = 0
-        self.buf = np.empty(0, dtype=np.uint8)
-        self.used = 0  # bytes of buf holding pending packets
-
-    def add(self, bodies: list[bytes]) -> None:
-        self.parts += bodies
-        self.lens += map(len, bodies)
-        self.n_bytes += sum(map(len, bodies))
-
-    def reserve(self, need: int, capacity: int) -> bool:
-        """Make room for ``need`` more bytes in :attr:`buf`: False when they do not fit behind
-        the packets pending there (take those first); else True, :attr:`buf` reallocated to
-        ``capacity`` (at least ``need``) bytes if it was too small."""
-        if self.used + need <= self.buf.shape[0]:
-            return True
-        if self.used:
-            return False
-        self.buf = np.empty(max(need, capacity), dtype=np.uint8)
-        return True
-
-    def add_run(self, lens: list[int]) -> None:
-        """Packets of ``lens`` bytes just written into :attr:`buf` at :attr:`used`."""
-        n = sum(lens)
-        if self.parts and not isinstance(self.parts[-1], bytes):  # right behind the last run
-            self.parts[-1] = (self.parts[-1][0], self.used + n)
-        else:
-            self.parts.append((self.used, self.used + n))
-        self.lens += lens
-        self.used += n
-        self.n_bytes += n
-
-    def take(self) -> tuple[np.ndarray, np.ndarray]:
-        """The pending packets back to back (uint8: a view of :attr:`buf` when they all lie
-        there, else joined) and their sizes; nothing is pending afterwards."""
-        parts = [p if isinstance(p, bytes) else self.buf[p[0] : p[1]] for p in self.parts]
-        data = parts[0] if len(parts) == 1 else b"".join(parts)  # b"": none pending
-        lens = np.array(self.lens, dtype=np.int64)
-        self.parts, self.lens, self.n_bytes, self.used = [], [], 0, 0
-        return np.frombuffer(data, dtype=np.uint8), lens
-
-
 def _event_pieces(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
-    """The events (``EVENT_DTYPE``) of the first event stream, in file order, in pieces of the
-    packets of about ``_PIECE_BYTES`` (packets are joined once per piece, or decompressed into
-    one buffer). At damage, the events before it come first, then the ``EventFormatError``."""
+    """The events (``EVENT_DTYPE``) of the first event stream, in file order: one piece per
+    block of ``_READ_BYTES`` of file, its packets decompressed back to back (plain LZ4 frames
+    one by one and joined; other frames by :class:`FrameDecoder` straight into one reused
+    buffer) and cut into events. At damage, the events before it come first, then the
+    ``EventFormatError``."""
     lz4 = info.extra["compression"] != "none"
-    pending = _Pending()
-    block_bytes = _PIECE_BYTES
+    out = np.empty(0, dtype=np.uint8)  # FrameDecoder's buffer, reused piece after piece
     err: Exception | None = None
     with FrameDecoder(path) as frames:
         try:
@@ -551,40 +505,29 @@ def _event_pieces(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
                 plain = plain_block_sizes(buf, starts, sizes) if lz4 else None
                 if plain is None:  # uncompressed packets
                     mv = memoryview(buf)
-                    pending.add([bytes(mv[a : a + n]) for a, n in zip(starts, sizes, strict=True)])
+                    data = b"".join([mv[a : a + n] for a, n in zip(starts, sizes, strict=True)])
+                    lens = sizes
                 elif plain.all():
                     bodies, err = decompress_plain(buf, starts, sizes, plain, path, base)
-                    pending.add(bodies)
-                else:  # another kind of frame among them: the whole batch through liblz4
+                    data, lens = b"".join(bodies), [len(x) for x in bodies]
+                else:  # another kind of frame among them: the whole piece through liblz4
                     bounds, err = frames.bounds(buf, starts, sizes, base)
-                    need = sum(bounds)
-                    if not pending.reserve(need, block_bytes + need):
-                        ev, bad = _packet_events(*pending.take(), path)
-                        if ev.shape[0]:
-                            yield ev
-                        if bad is not None:
-                            raise bad
-                        pending.reserve(need, block_bytes + need)
+                    if out.shape[0] < sum(bounds):
+                        out = np.empty(sum(bounds), dtype=np.uint8)
                     k = len(bounds)
-                    lens, bad = frames.decompress_into(
-                        pending.buf, pending.used, buf, starts[:k], sizes[:k], base
-                    )
-                    pending.add_run(lens)
+                    lens, bad = frames.decompress_into(out, 0, buf, starts[:k], sizes[:k], base)
                     err = bad or err  # a corrupt frame comes before a malformed later one
-                if pending.n_bytes >= block_bytes or err is not None:
-                    ev, bad = _packet_events(*pending.take(), path)
-                    err = bad or err  # a corrupt packet among these comes before a later damage
-                    if ev.shape[0]:
-                        yield ev
-                    if err is not None:
-                        break
+                    data = out[: sum(lens)]
+                ev, bad = _packet_events(
+                    np.frombuffer(data, dtype=np.uint8), np.array(lens, dtype=np.int64), path
+                )
+                err = bad or err  # a corrupt packet among these comes before a later damage
+                if ev.shape[0]:
+                    yield ev
+                if err is not None:
+                    break
         except EventFormatError as e:
             err = e
-        if pending.lens:
-            ev, bad = _packet_events(*pending.take(), path)
-            err = bad or err
-            if ev.shape[0]:
-                yield ev
     if err is not None:
         raise err
 

@@ -415,3 +415,14 @@ def test_order_is_counted_across_pieces(tmp_path: Path, monkeypatch) -> None:
         np.testing.assert_array_equal(rec.events, in_order)
         np.testing.assert_array_equal(_chunked(f, 1 << 20), in_order)  # one chunk, sorted
     assert counts == [expected, expected]
+
+
+def test_frame_of_many_tiny_blocks_is_an_error_not_a_huge_buffer(tmp_path: Path) -> None:
+    """A corrupt frame of 200,000 one-byte blocks of 4 MiB maximum size: the buffer it may
+    need is bounded by what its bytes can decode to (not 200,000 x 4 MiB: a MemoryError), and
+    it reads as a corrupt packet (its blocks decode to nothing: no EVTS flatbuffer)."""
+    hdr = lz4.frame.compress(
+        b"x", block_size=lz4.frame.BLOCKSIZE_MAX4MB, block_linked=False, store_size=False
+    )[:7]
+    frame = hdr + (struct.pack("<I", 1) + b"\x00") * 200_000 + bytes(4)
+    _bad(tmp_path, [(0, _frame(evts(_events(20)), "checksums")), (0, frame)], "corrupt AEDAT 4.0")

@@ -92,9 +92,11 @@ def _failed(path: Path, at: int, why: str) -> EventFormatError:
 
 
 def frame_bound(frame: memoryview) -> int:
-    """The most bytes the LZ4 frame ``frame`` can decompress to (its blocks times its maximum
-    block size), from its header and block sizes; ValueError when the frame is malformed (not
-    an LZ4 frame, a block running past its end, no end mark)."""
+    """The most bytes the LZ4 frame ``frame`` can decompress to, from its header and block
+    sizes: per block its maximum block size, or less for a short block (a stored one holds its
+    own size; a compressed one of ``c`` bytes at most 255 ``c`` + 15, the LZ4 format's largest
+    expansion), so a corrupt frame of many tiny blocks cannot ask for a huge buffer. ValueError
+    when the frame is malformed (not an LZ4 frame, no end mark inside it)."""
     n = len(frame)
     if n < 7 or _U32.unpack_from(frame)[0] != LZ4_MAGIC:
         raise ValueError("the packet is not an LZ4 frame")
@@ -104,15 +106,16 @@ def frame_bound(frame: memoryview) -> int:
     block_max = 1 << (8 + 2 * ((bd >> 4) & 7))
     pos = 7 + (8 if flg & 0x08 else 0) + (4 if flg & 0x01 else 0)
     tail = 4 if flg & 0x10 else 0  # a block checksum after each block
-    blocks = 0
+    bound = 0
     while True:
         if pos + 4 > n:
             raise ValueError("frame incomplete (no end mark)")
-        size = _U32.unpack_from(frame, pos)[0] & 0x7FFFFFFF
+        word = _U32.unpack_from(frame, pos)[0]
+        size = word & 0x7FFFFFFF
         if size == 0:
-            return blocks * block_max
+            return bound
+        bound += min(block_max, size if word >> 31 else 255 * size + 15)
         pos += 4 + size + tail
-        blocks += 1
 
 
 class _DecompressOptions(ctypes.Structure):

@@ -1,6 +1,6 @@
 """The LZ4 frames of an AEDAT 4.0 file's packets, decompressed (each packet of an LZ4 file is one
 LZ4 frame: https://github.com/lz4/lz4/blob/dev/doc/lz4_Frame_format.md). Used by the reader,
-:mod:`neuromoco.formats.aedat4`, one batch of packets (a few MiB of file) at a time.
+:mod:`neuromoco.formats.aedat4`, one batch of packets (2 MiB of file) at a time.
 
 Two kinds of frame, two paths:
 
@@ -15,11 +15,12 @@ Two kinds of frame, two paths:
   size). faery writes FLG 0x54: linked 64 KiB blocks with both checksums, 4096 events a packet.
   :class:`FrameDecoder` hands them to liblz4's own frame decoder, ``LZ4F_decompress``, through
   ctypes, writing every frame of the batch straight after the previous one into one buffer.
-  The block of packets then needs no join, and no bytes object is made per packet. The
-  checksums are verified as ``lz4.frame`` verifies them. faery's 15 M-event file read at
-  0.64x faery's speed through ``lz4.frame`` (docs/benchmarks.md, "Event-file I/O vs faery").
-  Where liblz4 cannot be loaded (no shared library found), the frames go through
-  ``lz4.frame.decompress`` and are copied into the buffer: the same bytes, slower.
+  The batch then needs no join, and no bytes object is made per packet. The checksums are
+  verified, as ``lz4.frame`` and faery verify them. Chunked reads of faery's 15 M-event file:
+  0.63-0.66x faery's speed through ``lz4.frame``, 0.79-0.82x now; the checksums are most of
+  the rest (docs/benchmarks.md, "AEDAT 4.0 as faery writes it"). Where liblz4 cannot be
+  loaded (no shared library found), the frames go through ``lz4.frame.decompress`` and are
+  copied into the buffer: the same bytes, slower.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ class FrameDecoder:
         for a, n in zip(starts, sizes, strict=True):
             try:
                 raw = lz4.frame.decompress(mv[a : a + n])
-            except RuntimeError as e:
+            except (RuntimeError, ValueError) as e:
                 return lens, _failed(self.path, base + a - 8, str(e))
             if len(raw) > out.shape[0] - at:  # cannot happen within frame_bound
                 return lens, _failed(self.path, base + a - 8, "more data than its blocks hold")

@@ -426,3 +426,93 @@ def test_frame_of_many_tiny_blocks_is_an_error_not_a_huge_buffer(tmp_path: Path)
     )[:7]
     frame = hdr + (struct.pack("<I", 1) + b"\x00") * 200_000 + bytes(4)
     _bad(tmp_path, [(0, _frame(evts(_events(20)), "checksums")), (0, frame)], "corrupt AEDAT 4.0")
+
+
+def _packet_ends(path: Path) -> list[int]:
+    """The file offset just past each packet (the walk of naive_read)."""
+    data = path.read_bytes()
+    pos = 18 + struct.unpack_from("<I", data, 14)[0]
+    ends = []
+    while pos + 8 <= len(data):
+        pos += 8 + struct.unpack_from("<ii", data, pos)[1]
+        ends.append(pos)
+    return ends
+
+
+def _read_until_error(path: Path, chunk: int) -> tuple[list[np.ndarray], str | None]:
+    got: list[np.ndarray] = []
+    try:
+        with iter_events(path, chunk_events=chunk) as it:
+            for c in it:
+                got.append(c)
+    except EventFormatError as e:
+        return got, str(e)
+    return got, None
+
+
+@pytest.mark.parametrize("writer", ["faery", "checksums", "dv"])
+def test_worker_threads_give_what_one_thread_gives(tmp_path: Path, monkeypatch, writer) -> None:
+    """Big files are decompressed by two worker threads, a few pieces ahead (aedat4._pooled):
+    the same chunks as in one thread (aedat4._serial), on faery's frames (liblz4), checksummed
+    ones and DV's plain ones, and a bad content checksum in the middle raises the same error
+    after the same events, with the pieces after it decompressed (and dropped) meanwhile."""
+    from neuromoco.formats import aedat4
+
+    ev = _events(40_000, seed=3, t0=500)
+    f = tmp_path / f"{writer}.aedat4"
+    if writer == "faery":
+        faery = pytest.importorskip("faery", reason="faery (a dev dependency) writes the file")
+        arr = np.empty(ev.shape[0], dtype=faery.EVENTS_DTYPE)
+        arr["t"], arr["x"], arr["y"], arr["on"] = ev["t"], ev["x"], ev["y"], ev["p"]
+        faery.events_stream_from_array(arr, dimensions=SIZE).to_file(str(f), zero_t0=False)
+    elif writer == "checksums":
+        _checksum_file(tmp_path, [ev[i : i + 3000] for i in range(0, 40_000, 3000)], f.name)
+    else:
+        packets = [(0, _frame(evts(ev[i : i + 700]), "dv")) for i in range(0, 40_000, 700)]
+        aedat4_file(f, packets)
+    monkeypatch.setattr(aedat4, "_READ_BYTES", 20_000)  # pieces of one or a few packets
+    runs = {}
+    for threads in (False, True):
+        monkeypatch.setattr(aedat4, "_PIPELINE_BYTES", 0 if threads else 1 << 62)
+        runs[threads] = [_read_until_error(f, chunk) for chunk in (999, 1 << 20)]
+    for got, err in runs[True] + runs[False]:
+        assert err is None
+        np.testing.assert_array_equal(np.concatenate(got), ev)
+    for (a, _), (b, _) in zip(runs[True], runs[False], strict=True):
+        assert [len(c) for c in a] == [len(c) for c in b]
+
+    ends = _packet_ends(f)
+    data = bytearray(f.read_bytes())
+    middle = ends[len(ends) // 2] - 1
+    data[middle] ^= 0xFF  # faery / checksums: the content checksum; dv: the end mark
+    f.write_bytes(bytes(data))
+    for chunk in (999, 1 << 20):
+        results = []
+        for threads in (False, True):
+            monkeypatch.setattr(aedat4, "_PIPELINE_BYTES", 0 if threads else 1 << 62)
+            results.append(_read_until_error(f, chunk))
+        (a, err_a), (b, err_b) = results
+        assert err_a is not None and err_a == err_b and f.name in err_a
+        assert [len(c) for c in a] == [len(c) for c in b]
+        if a:
+            np.testing.assert_array_equal(np.concatenate(a), np.concatenate(b))
+            np.testing.assert_array_equal(np.concatenate(a), ev[: sum(map(len, a))])
+
+
+def test_worker_threads_stop_when_the_reader_stops_early(tmp_path: Path, monkeypatch) -> None:
+    """A consumer that stops after the first chunk: the workers are stopped and joined, none
+    is left running (nor blocked on the pieces no one will take)."""
+    import threading
+
+    from neuromoco.formats import aedat4
+
+    parts = [_events(3000, seed=i, t0=10**6 * i) for i in range(12)]
+    f = _checksum_file(tmp_path, parts)
+    monkeypatch.setattr(aedat4, "_READ_BYTES", 20_000)
+    monkeypatch.setattr(aedat4, "_PIPELINE_BYTES", 0)
+    before = threading.active_count()
+    with iter_events(f, chunk_events=100) as it:
+        first = next(iter(it))
+    np.testing.assert_array_equal(first, parts[0][:100])
+    assert not [t for t in threading.enumerate() if t.name.startswith("aedat4-lz4")]
+    assert threading.active_count() == before

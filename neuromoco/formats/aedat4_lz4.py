@@ -233,10 +233,14 @@ class FrameDecoder:
 
     def _error(self, code: int, at: int) -> EventFormatError:
         lib = self._lib
-        if lib.LZ4F_isError(code):  # the read stops here: the context is not used again
+        if lib.LZ4F_isError(code):
             why = lib.LZ4F_getErrorName(code).decode("ascii", "replace")
         else:
             why = f"frame incomplete, {code} more bytes expected"
+        # the context is left inside the bad frame: a fresh one for the next call (the
+        # reader's worker threads may still decompress later pieces with this decoder)
+        lib.LZ4F_freeDecompressionContext(self._ctx)
+        self._ctx = ctypes.c_void_p()
         return _failed(self.path, at, why)
 
     def _lz4_frame_into(self, out, at, buf, starts, sizes, base):

@@ -446,12 +446,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def _tick(self) -> None:
         """Display timer: pull the newest state and redraw (never waits on the engine)."""
         try:
-            self._draw()
+            self.draw()
         except Exception as e:  # a drawing bug must not kill the app: show it, keep running
             self.show_error(f"display error: {user_message(e)}")
             logging.getLogger(__name__).debug("display error", exc_info=True)
 
-    def _draw(self) -> None:
+    def draw(self) -> None:
+        """Pull the engine's newest predictions and events and update the view: the display
+        timer's work, without the error guard (public so that ``python -m bench app`` can time
+        it per tick)."""
         drew = False
         self._pending.extend(self.bridge.drain())
         now = time.monotonic()

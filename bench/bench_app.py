@@ -8,7 +8,7 @@
 2. The window on the real DVS128 recordings of ../shared/testdata at 1× (window mode, a
    ``lif_convnet4`` 32×32 T=8 400 ms time-split model with random weights — the cost of the
    small model, not its accuracy): display FPS reached (target 30), GUI-thread CPU per frame
-   (``_draw``: pulling predictions, binning the tap, updating the items) and in total (painting
+   (``MainWindow.draw``: pulling predictions, binning the tap, updating the items) and in total (painting
    included, as a share of one core), engine latency p50/p99, dropped windows, and the time
    ``close()`` takes (target < 1 s).
 
@@ -112,7 +112,7 @@ def _window_run(app, model: Path, rec: Path, seconds: float) -> dict:
     win.show()
     if not win.open_source(SourceSpec("file", str(rec))):
         raise RuntimeError(win.status.last_error)
-    draw = win._draw
+    draw = win.draw
     cpu: list[float] = []
 
     def timed():
@@ -120,7 +120,7 @@ def _window_run(app, model: Path, rec: Path, seconds: float) -> dict:
         draw()
         cpu.append((time.thread_time() - c0) * 1e3)
 
-    win._draw = timed
+    win.draw = timed
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < 1.0:  # warm-up
         app.processEvents()

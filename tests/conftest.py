@@ -42,3 +42,14 @@ def qt_wait(qapp, cond, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.01)
     return cond()
+
+
+def fresh_modules(code: str, prefix: str = "neuromoco.") -> list[str]:
+    """The modules whose names start with ``prefix`` that a fresh interpreter has loaded after
+    running ``code`` (the import-cost and layering tests: what one import pulls in)."""
+    import subprocess
+    import sys
+
+    script = f"{code}\nimport sys\nprint(repr(sorted(m for m in sys.modules if m.startswith({prefix!r}))))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return eval(out.stdout.strip().splitlines()[-1])  # a list of str literals we printed

@@ -245,17 +245,10 @@ def test_every_core_module_has_a_row():
 def test_create_model_does_not_load_the_datasets():
     """The class names live in a leaf module: building a model (the ported DVS128 Gesture SNN
     included) imports no dataset code, checked in a fresh interpreter."""
-    import subprocess
-    import sys
+    from conftest import fresh_modules
 
-    code = (
-        "import sys\n"
-        "from neuromoco.models.registry import create_model\n"
-        "create_model('neurobench_dvs_gesture', num_classes=11)\n"
-        "print(sorted(m for m in sys.modules if m.startswith('neuromoco.data')))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]", out.stdout
+    code = "from neuromoco.models.registry import create_model\ncreate_model('neurobench_dvs_gesture', num_classes=11)"
+    assert fresh_modules(code, "neuromoco.data") == []
 
 
 def test_tests_never_import_bench():

@@ -7,16 +7,21 @@ import os
 from pathlib import Path
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", help="TOML recipe (see recipes/)")
+def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: recipe overrides."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a recipe value, e.g. --set optim.lr=0.01 --set data.root=/data (repeatable)",
+        help=f"override a recipe value, e.g. {example} (repeatable)",
     )
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="TOML recipe (see recipes/)")
+    add_set_argument(parser, "--set optim.lr=0.01 --set data.root=/data")
     parser.add_argument(
         "--resume", metavar="CKPT", help="continue exactly from a last.pt of this run"
     )

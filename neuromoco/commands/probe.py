@@ -22,20 +22,15 @@ import argparse
 import json
 from pathlib import Path
 
+from neuromoco.commands._train_common import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("encoder", help="pretraining checkpoint (.pt) or bundled encoder name")
     parser.add_argument(
         "--recipe", required=True, help="finetuning TOML recipe: data, head training, schedule"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe value (repeatable), e.g. --set data.label_fraction=0.1",
-    )
+    add_set_argument(parser, "--set data.label_fraction=0.1")
     parser.add_argument("--split", default="test", help="split the probe is measured on")
     parser.add_argument("--lr", type=float, default=None, help="head learning rate (0.01)")
     parser.add_argument(

@@ -537,36 +537,81 @@ def _decode(
     return out[: sum(lens)], lens, err, out
 
 
-def _serial(path: Path, info: FileInfo, lz4: bool, spares: list) -> Iterator[Decoded]:
-    """:func:`_decode` of each piece, in this thread."""
+def _checked(ev: np.ndarray, path: Path) -> Checked:
+    """:class:`Checked` of events read from EVTS structs (x, y are int16 there: a negative one
+    reads as >= 32768, outside any sensor)."""
+    t = ev["t"]
+    n_bad = count_decreasing(t)
+    if int(t.min() if n_bad else t[0]) < 0:
+        raise EventFormatError(path, "negative timestamp, or beyond 2**63 µs (corrupt data)")
+    xy = xy_view(ev).copy()  # x | y << 16 (a copy: changed below): both maxima from one read
+    my = int(xy.max()) >> 16  # the largest x | y << 16 holds the largest y
+    xy &= 0xFFFF
+    return Checked(ev, n_bad, int(xy.max()), my, int(ev["p"].max()))
+
+
+Piece = tuple[np.ndarray, "Checked | EventFormatError | None", "Exception | None"]
+"""A piece of the file's events (``EVENT_DTYPE``, file order); its :class:`Checked` when it is
+shorter than a chunk (else None: it is cut into chunks, each checked then), or the
+``EventFormatError`` the check raised (raised where the check would be made); and the error
+that stopped the piece early (None: none; the events stop before it)."""
+
+
+def _piece(
+    item: tuple[bytes, list, list, int],
+    frames: FrameDecoder,
+    lz4: bool,
+    spares: list,
+    chunk_events: int,
+) -> Piece:
+    """One piece of :func:`_packet_frames` decompressed (:func:`_decode`), cut into events and,
+    when shorter than a chunk, checked: all the work per piece, in whichever thread runs it,
+    while its bytes are in that core's cache."""
+    data, lens, err, used = _decode(item, frames, lz4, spares)
+    ev, bad = _packet_events(data, np.array(lens, dtype=np.int64), frames.path)
+    if used is not None:
+        spares.append(used)  # the events are a copy: the buffer is free again
+    err = bad or err  # a corrupt packet among these comes before a later damage
+    checked: Checked | EventFormatError | None = None
+    if 0 < ev.shape[0] < chunk_events:
+        try:
+            checked = _checked(ev, frames.path)
+        except EventFormatError as e:
+            checked = e
+    return ev, checked, err
+
+
+def _serial(path: Path, info: FileInfo, work) -> Iterator[Piece]:
+    """``work(item, frames)`` (:func:`_piece`) of each piece, in this thread."""
     with FrameDecoder(path) as frames:
-        yield from (_decode(item, frames, lz4, spares) for item in _packet_frames(path, info))
+        yield from (work(item, frames) for item in _packet_frames(path, info))
 
 
 _PIPELINE_BYTES = 16 << 20
-"""Files with at least this many bytes of packets are decompressed by two worker threads
-(:func:`_pooled`) while the calling thread walks the packets and cuts the events out and checks
-them; smaller files, where the threads do not pay, in the calling thread (:func:`_serial`)."""
+"""Files with at least this many bytes of packets are decompressed, cut and checked by two
+worker threads (:func:`_pooled`) while the calling thread walks the packets and joins the
+pieces into chunks; smaller files, where the threads do not pay, in the calling thread
+(:func:`_serial`)."""
 _AHEAD = 3
 """Pieces :func:`_pooled` submits before it waits for the oldest: both workers busy, one piece
-waiting. Memory: ~(this + 2) x (2 MiB read + ~5 MB decompressed)."""
+waiting. Memory: ~(this + 2) x (2 MiB read + ~5 MB decompressed + ~3.6 MB of events)."""
 
 
-def _pooled(path: Path, info: FileInfo, lz4: bool, spares: list) -> Iterator[Decoded]:
-    """:func:`_decode` of each piece by two worker threads (each with its own
-    :class:`FrameDecoder`), in file order, at most :data:`_AHEAD` pieces ahead of the consumer.
-    liblz4 and ``lz4.block`` release the GIL while they decompress, so the workers and the
-    consumer's numpy work overlap on two cores. Damage found while walking the packets is
-    raised after the pieces before it; closing this generator (the consumer stopped early, or
-    at an error) cancels the pieces not started and waits for the running ones."""
+def _pooled(path: Path, info: FileInfo, work) -> Iterator[Piece]:
+    """``work(item, frames)`` (:func:`_piece`) of each piece by two worker threads (each with
+    its own :class:`FrameDecoder`), in file order, at most :data:`_AHEAD` pieces ahead of the
+    consumer. liblz4, ``lz4.block`` and numpy release the GIL while they work, so the workers
+    overlap on two cores. Damage found while walking the packets is raised after the pieces
+    before it; closing this generator (the consumer stopped early, or at an error) cancels the
+    pieces not started and waits for the running ones."""
     from concurrent.futures import ThreadPoolExecutor
 
     decoders: queue.SimpleQueue = queue.SimpleQueue()
 
-    def task(item: tuple) -> Decoded:
+    def task(item: tuple) -> Piece:
         frames = decoders.get()
         try:
-            return _decode(item, frames, lz4, spares)
+            return work(item, frames)
         finally:
             decoders.put(frames)
 
@@ -594,26 +639,28 @@ def _pooled(path: Path, info: FileInfo, lz4: bool, spares: list) -> Iterator[Dec
                 f.cancel()
 
 
-def _event_pieces(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
-    """The events (``EVENT_DTYPE``) of the first event stream, in file order: one piece per
-    block of ``_READ_BYTES`` of file, decompressed by :func:`_pooled` (files of
-    :data:`_PIPELINE_BYTES` and more) or :func:`_serial`, cut into events here. At damage, the
-    events before it come first, then the ``EventFormatError``."""
+def _event_pieces(
+    path: Path, info: FileInfo, chunk_events: int
+) -> Iterator[tuple[np.ndarray, Checked | EventFormatError | None]]:
+    """The events (``EVENT_DTYPE``) of the first event stream, in file order, with their check
+    (see :data:`Piece`): one piece per block of ``_READ_BYTES`` of file, made by
+    :func:`_pooled` (files of :data:`_PIPELINE_BYTES` and more) or :func:`_serial`. At damage,
+    the events before it come first, then the ``EventFormatError``."""
     lz4 = info.extra["compression"] != "none"
     end = info.extra["data_table_position"]
     end = file_size(path) if end < 0 else end
     spares: list[np.ndarray] = []  # decompression buffers to reuse (list.pop/append: atomic)
+
+    def work(item: tuple, frames: FrameDecoder) -> Piece:
+        return _piece(item, frames, lz4, spares, chunk_events)
+
     make = _pooled if end - info.data_offset >= _PIPELINE_BYTES else _serial
-    pieces = make(path, info, lz4, spares)
+    pieces = make(path, info, work)
     err: Exception | None = None
     try:
-        for data, lens, err, used in pieces:
-            ev, bad = _packet_events(data, np.array(lens, dtype=np.int64), path)
-            if used is not None:
-                spares.append(used)  # the events are a copy: the buffer is free again
-            err = bad or err  # a corrupt packet among these comes before a later damage
+        for ev, checked, err in pieces:
             if ev.shape[0]:
-                yield ev
+                yield ev, checked
             if err is not None:
                 break
     except EventFormatError as e:
@@ -622,19 +669,6 @@ def _event_pieces(path: Path, info: FileInfo) -> Iterator[np.ndarray]:
         pieces.close()
     if err is not None:
         raise err
-
-
-def _checked(ev: np.ndarray, path: Path) -> Checked:
-    """:class:`Checked` of events read from EVTS structs (x, y are int16 there: a negative one
-    reads as >= 32768, outside any sensor)."""
-    t = ev["t"]
-    n_bad = count_decreasing(t)
-    if int(t.min() if n_bad else t[0]) < 0:
-        raise EventFormatError(path, "negative timestamp, or beyond 2**63 µs (corrupt data)")
-    xy = xy_view(ev).copy()  # x | y << 16 (a copy: changed below): both maxima from one read
-    my = int(xy.max()) >> 16  # the largest x | y << 16 holds the largest y
-    xy &= 0xFFFF
-    return Checked(ev, n_bad, int(xy.max()), my, int(ev["p"].max()))
 
 
 def _joined(pieces: list[Checked]) -> Checked:
@@ -653,10 +687,10 @@ def _joined(pieces: list[Checked]) -> Checked:
 
 
 def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Checked]:
-    """Checked chunks of at most ``chunk_events`` events of the first event stream. Each piece
-    of :func:`_event_pieces` is checked while it is in the CPU cache; pieces shorter than a
-    chunk are joined into chunks (whole pieces: a chunk ends where the next piece would not
-    fit), longer ones cut into chunks (views, no copy)."""
+    """Checked chunks of at most ``chunk_events`` events of the first event stream. Pieces of
+    :func:`_event_pieces` shorter than a chunk come checked (while they were in the CPU cache)
+    and are joined into chunks (whole pieces: a chunk ends where the next piece would not
+    fit); longer ones are cut into chunks (views, no copy), checked here."""
     if info.extra.get("stream_id") is None:
         return
     if info.extra["compression"] not in ("none", "lz4", "lz4-high"):
@@ -664,7 +698,7 @@ def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Chec
         return
     pieces: list[Checked] = []
     n = 0
-    for ev in _event_pieces(path, info):
+    for ev, checked in _event_pieces(path, info, chunk_events):
         m = ev.shape[0]
         if pieces and (m >= chunk_events or n + m > chunk_events):
             yield _joined(pieces)
@@ -672,8 +706,10 @@ def iter_checked(path: Path, info: FileInfo, chunk_events: int) -> Iterator[Chec
         if m >= chunk_events:
             for i in range(0, m, chunk_events):
                 yield _checked(ev[i : i + chunk_events], path)
+        elif isinstance(checked, EventFormatError):
+            raise checked
         else:
-            pieces.append(_checked(ev, path))
+            pieces.append(checked)
             n += m
     if pieces:
         yield _joined(pieces)

@@ -516,3 +516,31 @@ def test_worker_threads_stop_when_the_reader_stops_early(tmp_path: Path, monkeyp
     np.testing.assert_array_equal(first, parts[0][:100])
     assert not [t for t in threading.enumerate() if t.name.startswith("aedat4-lz4")]
     assert threading.active_count() == before
+
+
+def test_frame_bounds_all_at_once_match_frame_by_frame() -> None:
+    """aedat4_lz4.frame_bounds (numpy, all frames of a piece at once) gives frame_bound's value
+    for every frame, and None (the caller then goes frame by frame, for the error) when any
+    frame is malformed or has more blocks than it follows."""
+    from neuromoco.formats.aedat4_lz4 import _VECTOR_BLOCKS, frame_bound, frame_bounds
+
+    raw = evts(_events(9000, seed=2))  # > 64 KiB: two linked blocks
+    frames = [_frame(raw, "linked"), _frame(raw[:500], "dv"), _frame(raw[:300], "stored")]
+    frames += [_frame(raw, "checksums"), lz4.frame.compress(b"", store_size=False)]
+    frames.append(
+        lz4.frame.compress(raw, block_size=lz4.frame.BLOCKSIZE_MAX64KB, block_checksum=True)
+    )
+    buf = b"".join(frames)
+    sizes = [len(f) for f in frames]
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    want = [frame_bound(memoryview(f)) for f in frames]
+    assert frame_bounds(buf, starts, sizes).tolist() == want
+    assert want[0] >= len(raw) and want[4] == 0
+    cut = frames[0][:-4]  # no end mark
+    bad_flg = frames[1][:4] + b"\x80" + frames[1][5:]
+    many = lz4.frame.compress(b"", store_size=False)[:7]
+    many += (struct.pack("<I", 0x80000001) + b"x") * (_VECTOR_BLOCKS + 1) + bytes(4)
+    assert frame_bound(memoryview(many)) == _VECTOR_BLOCKS + 1
+    for odd in (cut, bad_flg, b"\x00" * 20, many, b"\x04\x22"):
+        buf2 = buf + odd
+        assert frame_bounds(buf2, [*starts, len(buf)], [*sizes, len(odd)]) is None

@@ -119,6 +119,47 @@ def frame_bound(frame: memoryview) -> int:
         pos += 4 + size + tail
 
 
+_VECTOR_BLOCKS = 8
+"""Blocks per frame :func:`frame_bounds` follows (faery's frames have 2, plus the end mark)."""
+
+
+def frame_bounds(buf, starts: list[int], sizes: list[int]) -> np.ndarray | None:
+    """:func:`frame_bound` of every frame at ``starts`` (byte offsets in ``buf``) of ``sizes``
+    bytes at once (int64): numpy, block by block across the frames, instead of a Python loop
+    per frame and block (~3 µs a frame: 10 ms on faery's 15 M-event file). None when a frame
+    is malformed or has more than :data:`_VECTOR_BLOCKS` blocks: the caller then follows the
+    frames one by one (same values, and the error of the first malformed frame)."""
+    b = np.frombuffer(buf, dtype=np.uint8)
+    s = np.asarray(starts, dtype=np.int64)
+    end = s + np.asarray(sizes, dtype=np.int64)
+    if s.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    if (end - s < 7).any() or (_u32_at(b, s) != LZ4_MAGIC).any():
+        return None
+    flg, bd = b[s + 4].astype(np.int64), b[s + 5].astype(np.int64)
+    code = (bd >> 4) & 7
+    if (flg >> 6 != 1).any() or (code < 4).any():
+        return None
+    block_max = 1 << (8 + 2 * code)
+    pos = s + 7 + (flg & 0x08) + ((flg & 0x01) << 2)  # content size 8 bytes, dictionary id 4
+    tail = (flg & 0x10) >> 2  # a block checksum after each block: 4 bytes
+    bound = np.zeros(s.shape[0], dtype=np.int64)
+    live = np.arange(s.shape[0])
+    for _ in range(_VECTOR_BLOCKS + 1):
+        p = pos[live]
+        if (p + 4 > end[live]).any():
+            return None
+        word = _u32_at(b, p)
+        size = word & 0x7FFFFFFF
+        more = size != 0
+        live, word, size, p = live[more], word[more], size[more], p[more]
+        if live.shape[0] == 0:
+            return bound
+        bound[live] += np.minimum(block_max[live], np.where(word >> 31, size, 255 * size + 15))
+        pos[live] = p + 4 + size + tail[live]
+    return None
+
+
 class _DecompressOptions(ctypes.Structure):
     """``LZ4F_decompressOptions_t`` (lz4frame.h; the same four unsigned ints since liblz4 1.8)."""
 
@@ -189,6 +230,9 @@ class FrameDecoder:
         self, buf, starts: list[int], sizes: list[int], base: int
     ) -> tuple[list[int], Exception | None]:
         """:func:`frame_bound` of each frame, up to the first malformed one (its error second)."""
+        fast = frame_bounds(buf, starts, sizes)
+        if fast is not None:
+            return fast.tolist(), None
         mv = memoryview(buf)
         out: list[int] = []
         for a, n in zip(starts, sizes, strict=True):

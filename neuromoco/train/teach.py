@@ -153,8 +153,10 @@ def windows(events: np.ndarray, sensor_size, framing, stride_us: int) -> np.ndar
     return np.stack(out).astype(np.float32)
 
 
-def _features(model, frames, generator=None, augment: int = 0, batch: int = 64):
-    """Window-averaged embeddings ``[N·(1+augment), D]`` of frames ``[N, T, 2, H, W]``."""
+def features(model, frames, generator=None, augment: int = 0, batch: int = 64):
+    """Window-averaged embeddings ``[N·(1+augment), D]`` (a torch tensor) of frames
+    ``[N, T, 2, H, W]``: the frozen encoder's per-step embeddings averaged over the T steps, for
+    the frames and ``augment`` gesture-safe augmented views of them."""
     import torch
 
     from neuromoco.augment import Compose, DVSAugment, RandomPolarity
@@ -187,7 +189,7 @@ def base_class_views(model, framing, class_names, n_per_class: int, seed: int, g
         for j in range(n_per_class):
             ev = generate_gesture(k, seed=10_000 + 97 * seed + j, duration_us=dur)
             fr = windows(ev, SENSOR_SIZE, framing, stride_us=max(1, dur // 3))
-            f = _features(model, fr, generator)
+            f = features(model, fr, generator)
             xs.append(f)
             ys += [k] * f.shape[0]
     return torch.cat(xs), torch.tensor(ys)
@@ -304,7 +306,7 @@ def teach(
     for i, ex in enumerate(bar):
         ev, size = example_events(ex, sensor)
         fr = windows(ev, size, framing, stride_us)
-        f = _features(model, fr, g, augment)
+        f = features(model, fr, g, augment)
         xs.append(f)
         ys += [names.index(ex.label)] * f.shape[0]
         if on_progress is not None:

@@ -450,6 +450,22 @@ def _read_until_error(path: Path, chunk: int) -> tuple[list[np.ndarray], str | N
     return got, None
 
 
+def _count_pooled(monkeypatch) -> list[int]:
+    """Make the reader use its worker threads whatever the CPUs here; count the reads that do."""
+    from neuromoco.formats import aedat4
+
+    calls = [0]
+    pooled = aedat4._pooled
+
+    def counted(*args):
+        calls[0] += 1
+        return pooled(*args)
+
+    monkeypatch.setattr(aedat4, "_cpus", lambda: 2)
+    monkeypatch.setattr(aedat4, "_pooled", counted)
+    return calls
+
+
 @pytest.mark.parametrize("writer", ["faery", "checksums", "dv"])
 def test_worker_threads_give_what_one_thread_gives(tmp_path: Path, monkeypatch, writer) -> None:
     """Big files are decompressed by two worker threads, a few pieces ahead (aedat4._pooled):
@@ -471,6 +487,7 @@ def test_worker_threads_give_what_one_thread_gives(tmp_path: Path, monkeypatch, 
         packets = [(0, _frame(evts(ev[i : i + 700]), "dv")) for i in range(0, 40_000, 700)]
         aedat4_file(f, packets)
     monkeypatch.setattr(aedat4, "_READ_BYTES", 20_000)  # pieces of one or a few packets
+    pooled = _count_pooled(monkeypatch)
     runs = {}
     for threads in (False, True):
         monkeypatch.setattr(aedat4, "_PIPELINE_BYTES", 0 if threads else 1 << 62)
@@ -480,6 +497,7 @@ def test_worker_threads_give_what_one_thread_gives(tmp_path: Path, monkeypatch, 
         np.testing.assert_array_equal(np.concatenate(got), ev)
     for (a, _), (b, _) in zip(runs[True], runs[False], strict=True):
         assert [len(c) for c in a] == [len(c) for c in b]
+    assert pooled == [2]  # the threaded runs went through the pool, the others not
 
     ends = _packet_ends(f)
     data = bytearray(f.read_bytes())
@@ -510,10 +528,12 @@ def test_worker_threads_stop_when_the_reader_stops_early(tmp_path: Path, monkeyp
     f = _checksum_file(tmp_path, parts)
     monkeypatch.setattr(aedat4, "_READ_BYTES", 20_000)
     monkeypatch.setattr(aedat4, "_PIPELINE_BYTES", 0)
+    pooled = _count_pooled(monkeypatch)
     before = threading.active_count()
     with iter_events(f, chunk_events=100) as it:
         first = next(iter(it))
     np.testing.assert_array_equal(first, parts[0][:100])
+    assert pooled == [1]
     assert not [t for t in threading.enumerate() if t.name.startswith("aedat4-lz4")]
     assert threading.active_count() == before
 

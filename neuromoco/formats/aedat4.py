@@ -6,8 +6,9 @@ Reading: the IOHeader flatbuffer and its info XML are parsed and checked here
 size), the LZ4 frame decompressed (:mod:`neuromoco.formats.aedat4_lz4`: one ``lz4.block``
 call for DV's one-block frames, liblz4's frame decoder for others), the ``EVTS`` EventPacket
 flatbuffer's offsets checked, and its 16-byte Event structs cut out and checked per 2 MiB of
-file (in the CPU cache), these pieces joined into chunks. Only the first event stream is decoded; frame, IMU and trigger packets are skipped
-without being decompressed. Files compressed with Zstandard (DV's other choice) are read
+file (in the CPU cache), these pieces joined into chunks; for big files by two worker threads
+while the calling thread walks the packets (:func:`_pooled`). Only the first event stream is
+decoded; frame, IMU and trigger packets are skipped without being decompressed. Files compressed with Zstandard (DV's other choice) are read
 through the ``aedat`` package (Rust). dv-processing never reads files here: on corrupt files
 it can hang or segfault (FACTS.md, "Reader robustness"). The sensor size comes from the event
 stream's info (``sizeX``/``sizeY``), the camera from its ``source``. The tests check the reader
@@ -590,8 +591,11 @@ def _serial(path: Path, info: FileInfo, work) -> Iterator[Piece]:
 _PIPELINE_BYTES = 16 << 20
 """Files with at least this many bytes of packets are decompressed, cut and checked by two
 worker threads (:func:`_pooled`) while the calling thread walks the packets and joins the
-pieces into chunks; smaller files, where the threads do not pay, in the calling thread
-(:func:`_serial`)."""
+pieces into chunks, where the process may use two CPUs or more; smaller files, where the
+threads do not pay, in the calling thread (:func:`_serial`). Chunked reads of 15 M-event files
+(wall time vs faery, which uses one thread): 1.15-1.27x on faery's layout (0.75x in one
+thread), ~1.25x on DV's; the CPU time is ~5 % above one thread's, and when the other core is
+busy the wall time is one thread's (docs/benchmarks.md, "AEDAT 4.0 as faery writes it")."""
 _AHEAD = 3
 """Pieces :func:`_pooled` submits before it waits for the oldest: both workers busy, one piece
 waiting. Memory: ~(this + 2) x (2 MiB read + ~5 MB decompressed + ~3.6 MB of events)."""
@@ -639,6 +643,15 @@ def _pooled(path: Path, info: FileInfo, work) -> Iterator[Piece]:
                 f.cancel()
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one): with one, the
+    worker threads would only take turns with the calling thread."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _event_pieces(
     path: Path, info: FileInfo, chunk_events: int
 ) -> Iterator[tuple[np.ndarray, Checked | EventFormatError | None]]:
@@ -654,7 +667,8 @@ def _event_pieces(
     def work(item: tuple, frames: FrameDecoder) -> Piece:
         return _piece(item, frames, lz4, spares, chunk_events)
 
-    make = _pooled if end - info.data_offset >= _PIPELINE_BYTES else _serial
+    big = end - info.data_offset >= _PIPELINE_BYTES
+    make = _pooled if big and _cpus() >= 2 else _serial
     pieces = make(path, info, work)
     err: Exception | None = None
     try:

@@ -16,9 +16,11 @@ Two kinds of frame, two paths:
   :class:`FrameDecoder` hands them to liblz4's own frame decoder, ``LZ4F_decompress``, through
   ctypes, writing every frame of the batch straight after the previous one into one buffer.
   The batch then needs no join, and no bytes object is made per packet. The checksums are
-  verified, as ``lz4.frame`` and faery verify them. Chunked reads of faery's 15 M-event file:
-  0.63-0.66x faery's speed through ``lz4.frame``, 0.79-0.82x now; the checksums are most of
-  the rest (docs/benchmarks.md, "AEDAT 4.0 as faery writes it"). Where liblz4 cannot be
+  verified, as ``lz4.frame`` and faery verify them. Chunked reads of faery's 15 M-event file
+  in one thread: 0.63-0.66x faery's speed through ``lz4.frame``, 0.75-0.82x now, the checksums
+  most of the rest; the reader passes faery by decompressing big files in two worker threads
+  (docs/benchmarks.md, "AEDAT 4.0 as faery writes it"). Each thread has its own decoder. After
+  a bad frame the decoder makes a fresh context for the next frame. Where liblz4 cannot be
   loaded (no shared library found), the frames go through ``lz4.frame.decompress`` and are
   copied into the buffer: the same bytes, slower.
 """

@@ -15,7 +15,8 @@ load on a shared machine; the files are in the page cache; M events/s, higher is
 
 * read whole: ``read_events`` (sorted, range-checked) vs faery's stream concatenated;
 * read chunked: ``iter_events(chunk_events=1 M)`` vs iterating ``faery.events_stream_from_file``
-  (its packets: no re-cut, no checks);
+  (its packets: no re-cut, no checks); for the big AEDAT 4.0 files also in one thread, wall and
+  CPU time (the reader decompresses big files in two worker threads; faery uses one);
 * write: ``open_writer`` (1 M-event chunks, close() includes the fsync) vs faery's encoder
   (``faery.events_stream_from_array(...).to_file``); dv-processing's AEDAT 4.0 writer (the
   previous one, per-event push_back) on 1 M events for reference;
@@ -160,6 +161,60 @@ def _best_pair(ours, theirs, repeats: int) -> tuple[float, float]:
         a = min(a, _best(ours, 1))
         b = min(b, _best(theirs, 1))
     return a, b
+
+
+def bench_aedat4_threads(path: Path, repeats: int) -> dict:
+    """Chunked reads (1 M events) of a big AEDAT 4.0 file with the reader's two worker threads
+    (the default for files of ``aedat4._PIPELINE_BYTES`` and more) and in one thread, against
+    faery (one thread): best wall time and best CPU time (``time.process_time``: all threads of
+    the process) of ``repeats`` passes, the three run alternately. Returns seconds."""
+    import time
+
+    from neuromoco.formats import aedat4
+
+    saved = aedat4._PIPELINE_BYTES
+
+    def ours(threads: bool):
+        aedat4._PIPELINE_BYTES = saved if threads else 1 << 62
+        try:
+            for _ in iter_events(path, chunk_events=1_000_000):
+                pass
+        finally:
+            aedat4._PIPELINE_BYTES = saved
+
+    runs = {
+        "threads": lambda: ours(True),
+        "one": lambda: ours(False),
+        "faery": lambda: _faery_chunked(path, "aedat4"),
+    }
+    best = {k: [float("inf"), float("inf")] for k in runs}
+    for _ in range(repeats):
+        for k, f in runs.items():
+            w, c = time.perf_counter(), time.process_time()
+            f()
+            w, c = time.perf_counter() - w, time.process_time() - c
+            best[k] = [min(best[k][0], w), min(best[k][1], c)]
+    return best
+
+
+def _threads_table(rows: list) -> str:
+    lines = [
+        "",
+        "AEDAT 4.0 chunked reads, the reader's two worker threads vs one thread vs faery (one "
+        "thread): M events/s by wall time / by CPU time (all threads), ratio = ours / faery:",
+        "",
+        "| file | events | threads wall | CPU | one thread wall | CPU | faery wall | CPU | "
+        "threads / faery wall | CPU | one thread / faery wall | CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, n, b in rows:
+        (tw, tc), (ow, oc), (fw, fc) = b["threads"], b["one"], b["faery"]
+        lines.append(
+            f"| {label} | {n:,} | {n / tw / 1e6:.1f} | {n / tc / 1e6:.1f} | {n / ow / 1e6:.1f} "
+            f"| {n / oc / 1e6:.1f} | {n / fw / 1e6:.1f} | {n / fc / 1e6:.1f} | {fw / tw:.2f} "
+            f"| {fc / tc:.2f} | {fw / ow:.2f} | {fc / oc:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def bench_format(fmt: str, path: Path, repeats: int, write_dir: Path) -> dict:
@@ -335,6 +390,7 @@ def main(quick: bool = False, argv: list[str] | None = None) -> str:
     n_big = 3_000_000 if quick else 15_000_000
     repeats = 2 if quick else 3
     rows = []
+    threads: list = []  # bench_aedat4_threads of the big AEDAT 4.0 files
     with tempfile.TemporaryDirectory(prefix="bench_io_") as d:
         d = Path(d)
         for fmt in formats:
@@ -351,10 +407,13 @@ def main(quick: bool = False, argv: list[str] | None = None) -> str:
                 r = bench_format(fmt, path, reps, d)
                 rows.append((fmt, label, r))
                 print(f"  io {fmt} {label}: {r}", file=sys.stderr, flush=True)
+                if fmt == "aedat4" and path != src:
+                    threads.append((label, r["n"], bench_aedat4_threads(path, reps + 2)))
                 if path != src:
                     path.unlink()
         if args.formats:
-            return _table(rows, repeats, n_big) + "\n"
+            tables = [_table(rows, repeats, n_big)] + [_threads_table(threads)] * bool(threads)
+            return "\n".join(tables) + "\n"
         # convert EVT 2.0 -> AEDAT 4.0, 15 M events, each tool in its own process
         src = d / "conv_src.raw"
         n_conv = make_big("evt2", TESTDATA / REAL["evt2"], src, n_big)
@@ -369,6 +428,8 @@ def main(quick: bool = False, argv: list[str] | None = None) -> str:
         dv_w = bench_dv_write(1_000_000 if not quick else 200_000, d)
 
     out = [_table(rows, repeats, n_big)]
+    if threads:
+        out.append(_threads_table(threads))
     base_mb = baseline[1]
     out += [
         "",

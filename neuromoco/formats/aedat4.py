@@ -593,9 +593,12 @@ _PIPELINE_BYTES = 16 << 20
 worker threads (:func:`_pooled`) while the calling thread walks the packets and joins the
 pieces into chunks, where the process may use two CPUs or more; smaller files, where the
 threads do not pay, in the calling thread (:func:`_serial`). Chunked reads of 15 M-event files
-(wall time vs faery, which uses one thread): 1.15-1.27x on faery's layout (0.75x in one
-thread), ~1.25x on DV's; the CPU time is ~5 % above one thread's, and when the other core is
-busy the wall time is one thread's (docs/benchmarks.md, "AEDAT 4.0 as faery writes it")."""
+(wall time vs faery, which uses one thread): 1.18-1.28x on faery's layout (0.80-0.83x in one
+thread), 1.19-1.27x on DV's (1.02-1.11x); the CPU time is 10-27 % above one thread's, and when
+the other core is busy the wall time is one thread's (docs/benchmarks.md, "AEDAT 4.0 as faery
+writes it"). On ~8 MB files (1 M events) the threads gave 1.3x (faery's layout) and 1.1x (DV's)
+in wall time for 4 % and 20 % more CPU time; under 4 MiB a file is one piece, nothing to
+overlap. 16 MiB: at least 8 pieces, and small files keep to one thread."""
 _AHEAD = 3
 """Pieces :func:`_pooled` submits before it waits for the oldest: both workers busy, one piece
 waiting. Memory: ~(this + 2) x (2 MiB read + ~5 MB decompressed + ~3.6 MB of events)."""

@@ -564,3 +564,27 @@ def test_frame_bounds_all_at_once_match_frame_by_frame() -> None:
     for odd in (cut, bad_flg, b"\x00" * 20, many, b"\x04\x22"):
         buf2 = buf + odd
         assert frame_bounds(buf2, [*starts, len(buf)], [*sizes, len(odd)]) is None
+
+
+@pytest.mark.parametrize(
+    "rel", ["aedat4/dvSave-2024_06_20_16_13_00.aedat4", "aedat4/dvxplorer_sample.aedat4"]
+)
+def test_worker_threads_on_real_dv_files(monkeypatch, rel: str) -> None:
+    """Real DV recordings (all under 16 MiB: one thread by default) read through the worker
+    threads, in pieces of a few packets: the same chunks and checks as in one thread."""
+    from neuromoco.formats import aedat4
+    from tests.conftest import shared_file
+
+    f = shared_file(rel)
+    monkeypatch.setattr(aedat4, "_READ_BYTES", 50_000)
+    pooled = _count_pooled(monkeypatch)
+    got = {}
+    for threads in (False, True):
+        monkeypatch.setattr(aedat4, "_PIPELINE_BYTES", 0 if threads else 1 << 62)
+        chunks, err = _read_until_error(f, 10_000)
+        assert err is None
+        got[threads] = (chunks, read_recording(f).n_reordered)
+    assert pooled == [2]
+    (a, na), (b, nb) = got[False], got[True]
+    assert na == nb and [len(c) for c in a] == [len(c) for c in b]
+    np.testing.assert_array_equal(np.concatenate(a), np.concatenate(b))

@@ -23,7 +23,7 @@ import lz4.frame
 import numpy as np
 import pytest
 
-from neuromoco.events import EventFormatError, iter_events, read_recording
+from neuromoco.events import EventFormatError, iter_events, read_events, read_recording
 from neuromoco.formats.aedat4_writer import io_header
 from neuromoco.types import EVENT_DTYPE, make_events
 
@@ -462,6 +462,7 @@ def _count_pooled(monkeypatch) -> list[int]:
         return pooled(*args)
 
     monkeypatch.setattr(aedat4, "_cpus", lambda: 2)
+    monkeypatch.delenv(aedat4.THREADS_ENV, raising=False)
     monkeypatch.setattr(aedat4, "_pooled", counted)
     return calls
 
@@ -536,6 +537,32 @@ def test_worker_threads_stop_when_the_reader_stops_early(tmp_path: Path, monkeyp
     assert pooled == [1]
     assert not [t for t in threading.enumerate() if t.name.startswith("aedat4-lz4")]
     assert threading.active_count() == before
+
+
+def test_worker_threads_can_be_declined(tmp_path: Path, monkeypatch) -> None:
+    """NEUROMOCO_READ_THREADS=0, one CPU, or a worker process of a pool (its siblings read in
+    parallel already): big files are read in the calling thread, with the same events."""
+    import multiprocessing
+
+    from neuromoco.formats import aedat4
+
+    parts = [_events(3000, seed=i, t0=10**6 * i) for i in range(6)]
+    f = _checksum_file(tmp_path, parts)
+    monkeypatch.setattr(aedat4, "_READ_BYTES", 20_000)
+    monkeypatch.setattr(aedat4, "_PIPELINE_BYTES", 0)
+    pooled = _count_pooled(monkeypatch)
+    want = np.concatenate(parts)
+    np.testing.assert_array_equal(read_events(f), want)
+    assert pooled == [1]  # the default: threads
+    monkeypatch.setenv(aedat4.THREADS_ENV, "0")
+    np.testing.assert_array_equal(read_events(f), want)
+    monkeypatch.delenv(aedat4.THREADS_ENV)
+    monkeypatch.setattr(aedat4, "_cpus", lambda: 1)
+    np.testing.assert_array_equal(read_events(f), want)
+    monkeypatch.setattr(aedat4, "_cpus", lambda: 2)
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    np.testing.assert_array_equal(read_events(f), want)
+    assert pooled == [1]
 
 
 def test_frame_bounds_all_at_once_match_frame_by_frame() -> None:

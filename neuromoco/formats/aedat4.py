@@ -591,7 +591,7 @@ def _serial(path: Path, info: FileInfo, work) -> Iterator[Piece]:
 _PIPELINE_BYTES = 16 << 20
 """Files with at least this many bytes of packets are decompressed, cut and checked by two
 worker threads (:func:`_pooled`) while the calling thread walks the packets and joins the
-pieces into chunks, where the process may use two CPUs or more; smaller files, where the
+pieces into chunks, where they pay (:func:`_threads_pay`); smaller files, where the
 threads do not pay, in the calling thread (:func:`_serial`). Chunked reads of 15 M-event files
 (wall time vs faery, which uses one thread): 1.18-1.28x on faery's layout (0.80-0.83x in one
 thread), 1.19-1.27x on DV's (1.02-1.11x); the CPU time is 10-27 % above one thread's, and when
@@ -646,6 +646,10 @@ def _pooled(path: Path, info: FileInfo, work) -> Iterator[Piece]:
                 f.cancel()
 
 
+THREADS_ENV = "NEUROMOCO_READ_THREADS"
+"""Set to ``0`` to read every AEDAT 4.0 file in the calling thread (no worker threads)."""
+
+
 def _cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one): with one, the
     worker threads would only take turns with the calling thread."""
@@ -653,6 +657,18 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _threads_pay() -> bool:
+    """Whether big files get the two worker threads: the process may use two CPUs or more, it
+    is not a worker process of a pool (a ``multiprocessing`` child, e.g. a DataLoader worker:
+    its siblings already read in parallel, one file each), and :data:`THREADS_ENV` is not
+    ``0``."""
+    import multiprocessing
+
+    if os.environ.get(THREADS_ENV, "").strip() == "0":
+        return False
+    return multiprocessing.parent_process() is None and _cpus() >= 2
 
 
 def _event_pieces(
@@ -671,7 +687,7 @@ def _event_pieces(
         return _piece(item, frames, lz4, spares, chunk_events)
 
     big = end - info.data_offset >= _PIPELINE_BYTES
-    make = _pooled if big and _cpus() >= 2 else _serial
+    make = _pooled if big and _threads_pay() else _serial
     pieces = make(path, info, work)
     err: Exception | None = None
     try:

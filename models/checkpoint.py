@@ -281,8 +281,15 @@ def _short(items: list[str], n: int = 6) -> str:
     return ", ".join(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
-def load_model(path: str | Path, device="cpu") -> tuple[nn.Module, Checkpoint]:
-    """Load a checkpoint and its model (eval mode, on ``device``)."""
+def load_model(
+    path: str | Path, device="cpu", classifier: bool = False
+) -> tuple[nn.Module, Checkpoint]:
+    """Load a checkpoint and its model (eval mode, on ``device``). ``classifier``: refuse a
+    pretraining (backbone-only) checkpoint with a :class:`CheckpointError` naming the file."""
     ckpt = load_checkpoint(path, map_location="cpu")
+    if classifier and ckpt.num_classes == 0:
+        raise CheckpointError(
+            path, "is a pretraining (backbone-only) checkpoint; finetune it first"
+        )
     model = build_model(ckpt).to(device)
     return model, ckpt

@@ -254,3 +254,16 @@ def test_sizes_are_width_height_and_version_1_checkpoints_are_converted(tmp_path
     again, _ = load_model(old)
     with torch.no_grad():
         assert again(x).shape == (2, 1, 3)
+
+
+def test_load_model_as_classifier_refuses_a_pretraining_checkpoint(tmp_path):
+    """``classifier=True`` (evaluation): a backbone-only checkpoint (no classes) is refused with
+    the file named; a classifier loads as without the flag."""
+    enc = create_model("lif_convnet4", num_classes=0, img_size=32)
+    path = _save(tmp_path / "enc.pt", enc, class_names=[])
+    model, ck = load_model(path)  # loading it as an encoder is fine
+    assert ck.num_classes == 0
+    with pytest.raises(CheckpointError, match="enc.pt.*finetune it first"):
+        load_model(path, classifier=True)
+    _, ck = load_model(_save(tmp_path / "clf.pt"), classifier=True)
+    assert ck.num_classes == 3

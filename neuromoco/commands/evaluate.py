@@ -170,7 +170,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
 
     from neuromoco.data import build_dataset
     from neuromoco.models.bundled import resolve_model
-    from neuromoco.models.checkpoint import CheckpointError, load_model
+    from neuromoco.models.checkpoint import load_model
     from neuromoco.train.distributed import resolve_device
     from neuromoco.train.evaluate import evaluate_classifier, write_report
 
@@ -181,11 +181,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
         raise ValueError(f"{path}: --data needs a .pt checkpoint (an .onnx file: use --recordings)")
     args.checkpoint = str(path)
     device = resolve_device(args.device)
-    model, ck = load_model(args.checkpoint, device=device)
-    if ck.num_classes == 0:
-        raise CheckpointError(
-            args.checkpoint, "is a pretraining (backbone-only) checkpoint; finetune it first"
-        )
+    model, ck = load_model(args.checkpoint, device=device, classifier=True)
     from neuromoco.train.recipe import parse_set
 
     options = dict(parse_set(o) for o in args.option)

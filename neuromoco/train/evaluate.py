@@ -160,14 +160,10 @@ def evaluate_checkpoint(
     """
     from torch.utils.data import DataLoader
 
-    from neuromoco.models.checkpoint import CheckpointError, load_model
+    from neuromoco.models.checkpoint import load_model
 
     device = torch.device(device)
-    model, ck = load_model(checkpoint, device=device)
-    if ck.num_classes == 0:
-        raise CheckpointError(
-            checkpoint, "is a pretraining (backbone-only) checkpoint; finetune it first"
-        )
+    model, ck = load_model(checkpoint, device=device, classifier=True)
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     loader = DataLoader(dataset, batch_size=batch_size)

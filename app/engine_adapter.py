@@ -119,9 +119,9 @@ class EngineAdapter:
 
     def check_model_name(self, name: str) -> str:
         """``name`` if it can name a model of the user's; ``ValueError`` saying why otherwise."""
-        from neuromoco.streaming.teaching import check_model_name
+        from neuromoco.streaming.teaching import check_name
 
-        return check_model_name(name)
+        return check_name(name)
 
     def teach(self, examples, name: str, base: str, on_progress=None):
         """Teach ``base`` the ``(label, events, sensor_size)`` examples as user model ``name``;

@@ -44,7 +44,7 @@ def find_user_model(name: str) -> Path | None:
     """The ``.onnx`` of user model ``name``, or None when there is none (or the name is not one)."""
     if not isinstance(name, str) or not _NAME.match(name):
         return None
-    p = user_models_dir() / f"{name}.onnx"
+    p = user_model_path(name)
     return p if p.is_file() else None
 
 

@@ -97,10 +97,9 @@ def hot_pixel_events(
 
 def merge_events(parts) -> np.ndarray:
     """One time-sorted array from several (stable: ties keep the order of ``parts``)."""
-    ev = concat_events([np.asarray(p, EVENT_DTYPE) for p in parts])
-    if ev.shape[0] > 1:
-        ev = ev[np.argsort(ev["t"], kind="stable")]
-    return ev
+    from neuromoco.events import sort_events  # here: synth.stream imports this module, light
+
+    return sort_events(concat_events([np.asarray(p, EVENT_DTYPE) for p in parts]))[0]
 
 
 def add_room_noise(

@@ -8,12 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def check_model_name(name: str) -> str:
-    """``name`` if it can name a user model; ``ValueError`` saying why otherwise."""
-    from neuromoco.models.user_models import check_name
-
-    return check_name(name)
+# the app checks a model name before it records (it talks to streaming only): the same function
+from neuromoco.models.user_models import check_name
 
 
 def teach_examples(
@@ -28,7 +24,7 @@ def teach_examples(
     from neuromoco.models.user_models import user_model_path, user_models_dir
     from neuromoco.train.teach import teach
 
-    check_model_name(name)
+    check_name(name)  # before any example file is written
     if not examples:
         raise ValueError("no examples to teach from")
     folder = user_models_dir() / f"{name}.examples"

@@ -66,8 +66,6 @@ class HotPixelFilter:
         self.mask = np.zeros(h * w, bool)
         """Masked pixels, flat ``y · width + x``."""
         self._period_end: int | None = None
-        self.n_in = 0
-        self.n_out = 0
 
     @property
     def masked_pixels(self) -> list[tuple[int, int]]:
@@ -131,7 +129,4 @@ class HotPixelFilter:
                 self._period_end += gap * self.period_us
             self._period_end += self.period_us
             a = b
-        out = events[keep]
-        self.n_in += n
-        self.n_out += int(out.shape[0])
-        return out
+        return events[keep]

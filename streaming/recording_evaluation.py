@@ -132,10 +132,10 @@ def _replay(predictor, path, mode: str, partial: bool, sensor_size, config=None)
     """:func:`replay` of ``path`` (a file, or an in-memory ``(events, sensor_size)`` pair)."""
     if isinstance(path, tuple):
         events, size = path
-        source = ArraySource(events, size, speed=0.0, name="events")
+        source, what = ArraySource(events, size, speed=0.0, name="events"), "events"
     else:
-        source = FileSource(path, speed=0.0, sensor_size=sensor_size)
-    return replay(predictor, source, config, path, mode=mode, partial_windows=partial)
+        source, what = FileSource(path, speed=0.0, sensor_size=sensor_size), path
+    return replay(predictor, source, config, what, mode=mode, partial_windows=partial)
 
 
 def clip_scores(predictions: list, mode: str, n_classes: int) -> np.ndarray:

@@ -63,7 +63,7 @@ from neuromoco.types import concat_events
 RECORD_FORMATS: tuple[str, ...] = registry.STREAM_WRITABLE
 """Formats a recording can be written in: every streaming format of the format registry."""
 PARTIAL_TAG = ".partial"
-_RECORD_SUFFIXES = sorted({s for f in RECORD_FORMATS for s in registry.BY_NAME[f].suffixes})
+_RECORD_SUFFIXES = registry.suffixes_of(RECORD_FORMATS)
 _PARTIAL_NAME = re.compile(
     r"\.partial\d*(" + "|".join(map(re.escape, _RECORD_SUFFIXES)) + ")$", re.IGNORECASE
 )

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         rec = read_recording(
             args.input, sensor_size=args.sensor_size, format=args.input_format, **text_options(args)
         )
-        write_events(out, rec.events, rec.sensor_size, format="npz")
+        write_events(out, rec.events, rec.sensor_size, format=fmt)
         n, size, src, n_bad = rec.events.shape[0], rec.sensor_size, rec.format, rec.n_reordered
     else:
         from neuromoco.atomic import atomic_path

@@ -433,17 +433,20 @@ def _packet_events(
     return out, err
 
 
-def _packet_frames(path: Path, info: FileInfo) -> Iterator[tuple[bytes, list, list, int]]:
+def _packets_end(info: FileInfo, file_end: int) -> int:
+    """Where the packets end: the file data table, or the end of the file when the header has
+    none (a recording still being written) or names a place past it."""
+    end = info.extra["data_table_position"]
+    return file_end if end < 0 else min(end, file_end)
+
+
+def _packet_frames(path: Path, info: FileInfo, end: int) -> Iterator[tuple[bytes, list, list, int]]:
     """The EVTS packets of the first event stream, in file order, as they lie in the file: per
     block of ``_READ_BYTES`` of file, (the bytes read, the packets' offsets in them, their sizes,
     the file offset of those bytes). Packets of other streams are skipped unread. The scan ends
-    at the file data table, or at the end of the file when the header has none (a recording
-    still being written). At damage (a packet running past the end, a cut header) the packets
+    at ``end`` (:func:`_packets_end`). At damage (a packet running past the end, a cut header) the packets
     before it are yielded first, then the ``EventFormatError`` is raised."""
     sid = info.extra["stream_id"]
-    file_end = file_size(path)
-    end = info.extra["data_table_position"]
-    end = file_end if end < 0 else min(end, file_end)
     head = _PACKET_HEAD.unpack_from
     pos = info.data_offset
     err: Exception | None = None
@@ -533,7 +536,7 @@ def _decode(
     if out.shape[0] < need:
         out = np.empty(need, dtype=np.uint8)
     k = len(bounds)
-    lens, bad = frames.decompress_into(out, 0, buf, starts[:k], sizes[:k], base)
+    lens, bad = frames.decompress_into(out, buf, starts[:k], sizes[:k], base)
     err = bad or err  # a corrupt frame comes before a malformed later one
     return out[: sum(lens)], lens, err, out
 
@@ -582,10 +585,10 @@ def _piece(
     return ev, checked, err
 
 
-def _serial(path: Path, info: FileInfo, work) -> Iterator[Piece]:
+def _serial(path: Path, info: FileInfo, end: int, work) -> Iterator[Piece]:
     """``work(item, frames)`` (:func:`_piece`) of each piece, in this thread."""
     with FrameDecoder(path) as frames:
-        yield from (work(item, frames) for item in _packet_frames(path, info))
+        yield from (work(item, frames) for item in _packet_frames(path, info, end))
 
 
 _PIPELINE_BYTES = 16 << 20
@@ -604,7 +607,7 @@ _AHEAD = 3
 waiting. Memory: ~(this + 2) x (2 MiB read + ~5 MB decompressed + ~3.6 MB of events)."""
 
 
-def _pooled(path: Path, info: FileInfo, work) -> Iterator[Piece]:
+def _pooled(path: Path, info: FileInfo, end: int, work) -> Iterator[Piece]:
     """``work(item, frames)`` (:func:`_piece`) of each piece by two worker threads (each with
     its own :class:`FrameDecoder`), in file order, at most :data:`_AHEAD` pieces ahead of the
     consumer. liblz4, ``lz4.block`` and numpy release the GIL while they work, so the workers
@@ -631,7 +634,7 @@ def _pooled(path: Path, info: FileInfo, work) -> Iterator[Piece]:
         try:
             walk_err: EventFormatError | None = None
             try:
-                for item in _packet_frames(path, info):
+                for item in _packet_frames(path, info, end):
                     pending.append(pool.submit(task, item))
                     if len(pending) > _AHEAD:
                         yield pending.popleft().result()
@@ -679,16 +682,15 @@ def _event_pieces(
     :func:`_pooled` (files of :data:`_PIPELINE_BYTES` and more) or :func:`_serial`. At damage,
     the events before it come first, then the ``EventFormatError``."""
     lz4 = info.extra["compression"] != "none"
-    end = info.extra["data_table_position"]
-    end = file_size(path) if end < 0 else end
     spares: list[np.ndarray] = []  # decompression buffers to reuse (list.pop/append: atomic)
 
     def work(item: tuple, frames: FrameDecoder) -> Piece:
         return _piece(item, frames, lz4, spares, chunk_events)
 
+    end = _packets_end(info, file_size(path))
     big = end - info.data_offset >= _PIPELINE_BYTES
     make = _pooled if big and _threads_pay() else _serial
-    pieces = make(path, info, work)
+    pieces = make(path, info, end, work)
     err: Exception | None = None
     try:
         for ev, checked, err in pieces:

@@ -245,15 +245,15 @@ class FrameDecoder:
         return out, None
 
     def decompress_into(
-        self, out: np.ndarray, at: int, buf, starts: list[int], sizes: list[int], base: int
+        self, out: np.ndarray, buf, starts: list[int], sizes: list[int], base: int
     ) -> tuple[list[int], Exception | None]:
-        """Decompress the frames at ``starts`` in ``buf`` into ``out`` (uint8, contiguous) from
-        byte ``at`` on, one after the other; ``out`` must hold their :meth:`bounds`. Returns
-        each frame's decompressed size, up to the first corrupt frame, and its error."""
+        """Decompress the frames at ``starts`` in ``buf`` into ``out`` (uint8, contiguous), one
+        after the other from its start; ``out`` must hold their :meth:`bounds`. Returns each
+        frame's decompressed size, up to the first corrupt frame, and its error."""
         if not self._ctx:
             self._lib = liblz4()
             if self._lib is None:
-                return self._lz4_frame_into(out, at, buf, starts, sizes, base)
+                return self._lz4_frame_into(out, buf, starts, sizes, base)
             code = self._lib.LZ4F_createDecompressionContext(ctypes.byref(self._ctx), _LZ4F_VERSION)
             if self._lib.LZ4F_isError(code):
                 raise MemoryError("liblz4 could not make a decompression context")
@@ -266,6 +266,7 @@ class FrameDecoder:
         dst_size, src_size = self._dst_size, self._src_size
         dst_ref, src_ref = ctypes.byref(dst_size), ctypes.byref(src_size)
         lens: list[int] = []
+        at = 0
         for a, n in zip(starts, sizes, strict=True):
             dst_size.value = end - at
             src_size.value = n
@@ -289,12 +290,13 @@ class FrameDecoder:
         self._ctx = ctypes.c_void_p()
         return _failed(self.path, at, why)
 
-    def _lz4_frame_into(self, out, at, buf, starts, sizes, base):
+    def _lz4_frame_into(self, out, buf, starts, sizes, base):
         """Without liblz4: ``lz4.frame.decompress`` each frame, copied into ``out``."""
         import lz4.frame
 
         mv = memoryview(buf)
         lens: list[int] = []
+        at = 0
         for a, n in zip(starts, sizes, strict=True):
             try:
                 raw = lz4.frame.decompress(mv[a : a + n])

@@ -138,6 +138,11 @@ WRITABLE: tuple[str, ...] = tuple(f.name for f in FORMATS if f.writable)
 STREAM_WRITABLE: tuple[str, ...] = tuple(f.name for f in FORMATS if f.stream_writable)
 
 
+def suffixes_of(names) -> list[str]:
+    """The file suffixes of the formats ``names``, sorted (e.g. of :data:`STREAM_WRITABLE`)."""
+    return sorted({s for n in names for s in BY_NAME[n].suffixes})
+
+
 def get(name: str, path=None) -> Format:
     """The record of format ``name``; :class:`EventFormatError` (naming ``path``) if unknown."""
     try:
@@ -210,7 +215,7 @@ def output_format(
     allowed = STREAM_WRITABLE if stream else WRITABLE
     if format is not None:
         fmt = str(format).lower()
-        if fmt not in allowed and not (stream and fmt in WRITABLE):
+        if fmt not in WRITABLE:  # (a writable, unstreamable one is refused below)
             kind = "streaming formats" if stream else "writable"
             raise ValueError(
                 f"{p}: cannot {action} format {format!r}; {kind}: {', '.join(allowed)}"
@@ -222,7 +227,7 @@ def output_format(
     else:
         found = [f for f in suffix_formats(suffix) if f.writable]
         if not found:
-            suffixes = sorted({s for f in FORMATS if f.name in allowed for s in f.suffixes})
+            suffixes = suffixes_of(allowed)
             raise ValueError(
                 f"{p}: cannot {action} to {p.suffix or 'a file without suffix'!r}: cannot tell "
                 f"the format from that suffix; use {', '.join(suffixes)}, or pass {option}"

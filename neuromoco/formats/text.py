@@ -70,7 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromoco.formats.base import FileInfo, Head
+from neuromoco.formats.base import FileInfo, Head, rechunk
 from neuromoco.formats.sensor_size import extent, infer_sensor_size
 from neuromoco.formats.text_layout import Layout, find_layout
 from neuromoco.formats.text_parse import iter_blocks
@@ -111,20 +111,7 @@ def _layout(info: FileInfo) -> Layout:
 
 def iter_chunks(path: Path, info: FileInfo, chunk_events: int) -> Iterator[np.ndarray]:
     """Events in file order, at most ``chunk_events`` per array, O(chunk_events + 4 MiB) memory."""
-    chunk_events = max(1, int(chunk_events))
-    pending: list[np.ndarray] = []
-    n_pending = 0
-    for ev in iter_blocks(path, _layout(info), BLOCK_BYTES):
-        while ev.size:
-            take = min(chunk_events - n_pending, ev.shape[0])
-            pending.append(ev[:take])
-            n_pending += take
-            ev = ev[take:]
-            if n_pending == chunk_events:
-                yield concat_events(iter(pending))
-                pending, n_pending = [], 0
-    if n_pending:
-        yield concat_events(iter(pending))
+    return rechunk(iter_blocks(path, _layout(info), BLOCK_BYTES), max(1, int(chunk_events)))
 
 
 def read(path: Path, info: FileInfo) -> np.ndarray:

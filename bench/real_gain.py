@@ -295,13 +295,11 @@ def random_bn_backbone(seed: int, path: Path, quick: bool) -> Path:
     from neuromoco.train.pretrain import backbone_kwargs
     from neuromoco.train.probe import random_bn_encoder
 
-    if path.is_file():
-        return path
     cfg = Stage(RECIPES / "pretrain_demo_mixed.toml", tuple(_common(seed, 1, quick))).config()
-    ds = build_split(cfg, "train")
     return random_bn_encoder(
-        cfg["model"]["arch"], backbone_kwargs(cfg), framing_from(cfg), ds, seed, path
-    )
+        cfg["model"]["arch"], backbone_kwargs(cfg), framing_from(cfg),
+        lambda: build_split(cfg, "train"), seed, path,
+    )  # fmt: skip
 
 
 def _few_label_run(out: Path, kind: str, seed: int, plan, stage: Stage, test_ds) -> dict:

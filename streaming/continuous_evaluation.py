@@ -84,6 +84,15 @@ class ContinuousStream:
         return (self.segments[-1].t1_us - self.segments[0].t0_us) / 1e6 if self.segments else 0.0
 
 
+def check_stream_settings(gap_s: float, background_hz: float) -> None:
+    """``ValueError`` (naming the option) for a pause that is not positive, or a negative
+    background rate."""
+    if not gap_s > 0:
+        raise ValueError(f"--gap-s must be positive, got {gap_s}")
+    if not background_hz >= 0:
+        raise ValueError(f"--background-hz must be ≥ 0, got {background_hz}")
+
+
 def build_stream(
     labels_csv: str | Path,
     class_names: list[str],
@@ -98,10 +107,7 @@ def build_stream(
     ``sensor_size``: for recordings whose format does not store it (else each file's own; all
     must agree). Raises ``ValueError``/``FileNotFoundError`` naming the file and the reason.
     """
-    if not gap_s > 0:
-        raise ValueError(f"--gap-s must be positive, got {gap_s}")
-    if not background_hz >= 0:
-        raise ValueError(f"--background-hz must be ≥ 0, got {background_hz}")
+    check_stream_settings(gap_s, background_hz)
     items = read_labels(labels_csv, class_names)
     base = Path(labels_csv).parent
     rng = np.random.default_rng(seed)

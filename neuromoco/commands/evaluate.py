@@ -128,11 +128,10 @@ def _run_recordings(args: argparse.Namespace) -> int:
 
     if args.json and Path(args.json).suffix.lower() != ".json":
         raise ValueError(f"--json {args.json}: the output file must end in .json")
-    if args.continuous:
-        if not args.gap_s > 0:
-            raise ValueError(f"--gap-s must be positive, got {args.gap_s}")
-        if not args.background_hz >= 0:
-            raise ValueError(f"--background-hz must be ≥ 0, got {args.background_hz}")
+    if args.continuous:  # before the model is opened
+        from neuromoco.streaming.continuous_evaluation import check_stream_settings
+
+        check_stream_settings(args.gap_s, args.background_hz)
     if args.mode is None:
         from neuromoco.streaming.model import preferred_mode
 

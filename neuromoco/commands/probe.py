@@ -19,6 +19,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -72,9 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline:
         kwargs = {**ck.model_kwargs, "num_classes": 0}
         seed = cfg["run"]["seed"]
-        train = build_split(cfg, cfg["data"]["split"])
-        path = out / "random_bn.pt"
-        out.mkdir(parents=True, exist_ok=True)
+        train = functools.partial(build_split, cfg, cfg["data"]["split"])  # built if needed
+        path = out / "random_bn.pt"  # save_checkpoint makes the folder
         encoders["random_bn"] = random_bn_encoder(ck.arch, kwargs, ck.framing, train, seed, path)
     results = {}
     for kind, enc in encoders.items():

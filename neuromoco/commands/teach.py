@@ -66,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
         raise TeachError(f"--augment must be ≥ 0, got {args.augment}")
     out = args.out
     if not Path(out).suffix and "/" not in out:  # a name: the user's models folder
-        from neuromoco.models.user_models import check_name, user_model_path
+        from neuromoco.models.user_models import user_model_path
 
         try:
-            out = str(user_model_path(check_name(out)))
+            out = str(user_model_path(out))  # checks the name
         except ValueError as e:
             raise TeachError(f"--out {args.out}: {e}") from None
     card = teach(

@@ -79,7 +79,8 @@ def random_bn_encoder(
     """A random ``arch`` backbone (``torch.manual_seed(seed)``; ``model_kwargs`` with
     ``num_classes = 0``), BatchNorm-calibrated on ``dataset``, saved at ``path`` as a pretraining
     checkpoint that :func:`linear_probe` (or any finetuning) can start from. An existing ``path``
-    is kept (returned as it is)."""
+    is kept (returned as it is). ``dataset`` may be a function that builds it: then it is only
+    built when ``path`` does not exist yet."""
     import torch
 
     from neuromoco.models.checkpoint import save_checkpoint
@@ -90,6 +91,8 @@ def random_bn_encoder(
         return path
     if model_kwargs.get("num_classes", 0) != 0:
         raise ValueError(f"an encoder has num_classes = 0, got model_kwargs {model_kwargs}")
+    if callable(dataset):
+        dataset = dataset()
     if len(dataset) == 0:
         raise ValueError(f"{path}: no samples to calibrate the BatchNorm statistics on")
     torch.manual_seed(seed)

@@ -136,13 +136,12 @@ def kshot(tmp: Path, encoders: dict, ks) -> list[str]:
 
 
 def _encoder(base: str):
-    """The frozen encoder (eval mode) and framing of a bundled name or ``.pt`` file."""
-    from neuromoco.models.bundled import resolve_model
-    from neuromoco.models.checkpoint import load_model
+    """The frozen encoder (eval mode) and framing of a bundled name or ``.pt`` file, loaded as
+    ``teach`` loads its base."""
+    from neuromoco.train.teach import load_base
 
-    path = Path(resolve_model(base, prefer="pt")[0]).with_suffix(".pt")
-    model, ck = load_model(path)
-    return model.eval(), ck.framing
+    model, ck, _ = load_base(base)
+    return model, ck.framing
 
 
 def naive_baseline(encoders: dict) -> list[str]:

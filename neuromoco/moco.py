@@ -203,7 +203,9 @@ class NeuroMoCo(nn.Module):
         return y_all[:, mine]
 
     @torch.no_grad()
-    def _encode_keys(self, x_k: torch.Tensor) -> torch.Tensor:
+    def encode_keys(self, x_k: torch.Tensor) -> torch.Tensor:
+        """``k [T, N, C]``: S-encoder features → projection → L2 norm per step, no gradient
+        (shuffle-BN across processes under DDP)."""
         shuffle = self.shuffle_bn and _dist_on() and torch.distributed.get_world_size() > 1
         if shuffle:
             x_k, unshuffle = self._batch_shuffle_ddp(x_k)
@@ -234,7 +236,7 @@ class NeuroMoCo(nn.Module):
         q = self.encode_query(x_q)
         with torch.no_grad():
             self._momentum_update_key_encoder()
-            k = self._encode_keys(x_k)
+            k = self.encode_keys(x_k)
         neg = self.queue.clone().detach()
         l_pos = torch.einsum("tnc,tnc->tn", q, k.to(q.dtype)).unsqueeze(-1)
         l_neg = torch.einsum("tnc,tlc->tnl", q, neg.to(q.dtype))

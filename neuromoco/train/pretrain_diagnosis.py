@@ -115,12 +115,8 @@ def diagnose_run(run_dir: str | Path, n: int = 64) -> dict:
         with torch.no_grad():
             moco.train()  # as in training: BatchNorm on batch statistics
             qv = moco.encode_query(xq.transpose(0, 1))  # [T, N, C]
-            kv = torch.nn.functional.normalize(
-                moco.head_k(moco.encoder_k.forward_features(xk.transpose(0, 1))), dim=2
-            )
-            k_same = torch.nn.functional.normalize(
-                moco.head_k(moco.encoder_k.forward_features(xq.transpose(0, 1))), dim=2
-            )
+            kv = moco.encode_keys(xk.transpose(0, 1))
+            k_same = moco.encode_keys(xq.transpose(0, 1))
             T = qv.shape[0]
             pos = torch.einsum("tnc,tnc->tn", qv, kv)
             neg_q = torch.einsum("tnc,tlc->tnl", qv, q)

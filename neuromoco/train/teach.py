@@ -231,45 +231,15 @@ def fit_head(
         return (W0 + dW * mask).clone(), (b0 + db * mask[:, 0]).clone()
 
 
-def teach(
-    examples_csv: str | Path,
-    out: str | Path,
-    base: str | Path = "gesture-demo",
-    only: bool = False,
-    force: bool = False,
-    seed: int = 0,
-    stride_us: int = 100_000,
-    augment: int = 4,
-    base_clips: int = 2,
-    progress: bool = True,
-    on_progress=None,
-) -> dict:
-    """Teach ``base`` the gestures of ``examples_csv`` and write ``out`` (``.onnx``), its
-    ``.pt`` and its card (``.json``) atomically. Returns the card. See the module docstring.
-    ``on_progress(done, total)`` (e.g. a GUI's progress bar) is called after every example and
-    once more when the model is written (``done == total``)."""
+def load_base(base: str | Path):
+    """``(model, checkpoint, name)`` of the model to teach: a bundled or user model's name, or a
+    ``.pt``/``.onnx`` file (its ``.pt`` beside it: the encoder's weights). Its encoder must end
+    in a linear read-out (or none: an encoder); :class:`TeachError` naming ``--base`` if not."""
     import torch
 
-    from neuromoco.atomic import atomic_paths
     from neuromoco.models.bundled import resolve_model
-    from neuromoco.models.checkpoint import load_checkpoint, load_model, save_checkpoint
-    from neuromoco.models.onnx_export import export_onnx
+    from neuromoco.models.checkpoint import load_model
 
-    t_start = time.perf_counter()
-    out = Path(out)
-    if out.suffix.lower() != ".onnx":
-        raise TeachError(f"--out {out}: the model file must end in .onnx (a .pt is written beside)")
-    files = [out, out.with_suffix(".pt"), out.with_suffix(".json")]
-    if not force:
-        there = [str(f) for f in files if f.exists()]
-        if there:
-            raise TeachError(f"--out {out}: {', '.join(there)} exists; pass --force to replace it")
-    examples = read_examples(examples_csv)
-    labels = list(dict.fromkeys(e.label for e in examples))
-    if only and len(labels) < 2:
-        raise TeachError(
-            f"{examples_csv}: --only needs at least two classes to tell apart (got {labels})"
-        )
     path, base_name = resolve_model(str(base), prefer="pt")
     path = Path(path)
     if path.suffix.lower() == ".onnx":
@@ -290,6 +260,48 @@ def teach(
             f"--base {base_name}: teaching needs a model with a linear read-out (gesture-demo, "
             f"neuromoco-ssl or your own checkpoint); this one decides by output spikes"
         )
+    return model, ck, base_name
+
+
+def teach(
+    examples_csv: str | Path,
+    out: str | Path,
+    base: str | Path = "gesture-demo",
+    only: bool = False,
+    force: bool = False,
+    seed: int = 0,
+    stride_us: int = 100_000,
+    augment: int = 4,
+    base_clips: int = 2,
+    progress: bool = True,
+    on_progress=None,
+) -> dict:
+    """Teach ``base`` the gestures of ``examples_csv`` and write ``out`` (``.onnx``), its
+    ``.pt`` and its card (``.json``) atomically. Returns the card. See the module docstring.
+    ``on_progress(done, total)`` (e.g. a GUI's progress bar) is called after every example and
+    once more when the model is written (``done == total``)."""
+    import torch
+
+    from neuromoco.atomic import atomic_paths
+    from neuromoco.models.checkpoint import load_checkpoint, save_checkpoint
+    from neuromoco.models.onnx_export import export_onnx
+
+    t_start = time.perf_counter()
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise TeachError(f"--out {out}: the model file must end in .onnx (a .pt is written beside)")
+    files = [out, out.with_suffix(".pt"), out.with_suffix(".json")]
+    if not force:
+        there = [str(f) for f in files if f.exists()]
+        if there:
+            raise TeachError(f"--out {out}: {', '.join(there)} exists; pass --force to replace it")
+    examples = read_examples(examples_csv)
+    labels = list(dict.fromkeys(e.label for e in examples))
+    if only and len(labels) < 2:
+        raise TeachError(
+            f"{examples_csv}: --only needs at least two classes to tell apart (got {labels})"
+        )
+    model, ck, base_name = load_base(base)
     framing = ck.framing
     base_names = [] if only else list(ck.class_names)
     names = base_names + [c for c in labels if c not in base_names]

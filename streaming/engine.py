@@ -250,7 +250,7 @@ class Engine:
             spike_span=self._schedule.spike_span,
         )
 
-    def _make_filters(self, sensor_size):
+    def _make_filters(self, sensor_size, windower: Windower):
         """``(hot-pixel filter, neighbour filter, activity meter, the meter's own neighbour
         filter)`` for a new source or configuration (None where off)."""
         c, s = self._config, self._schedule
@@ -260,9 +260,11 @@ class Engine:
         if c.gate is not None:
             g = c.gate
             meter = ActivityMeter(sensor_size, g.activity_span_us, g.activity_block, g.activity_top)
-            # the gate reads supported events: when the engine does not filter (the model's
-            # framing does, or the user turned it off), the meter filters for itself
-            own = None if nf is not None else Denoiser(sensor_size, DEFAULT_NOISE_FILTER_US)
+            # the gate reads supported events: the engine's filter's output, else the
+            # windower's when the model's framing applies the same filter (filtered once),
+            # else (the user turned filtering off) the meter filters for itself
+            if nf is None and windower.denoise_us != DEFAULT_NOISE_FILTER_US:
+                own = Denoiser(sensor_size, DEFAULT_NOISE_FILTER_US)
         return hot, nf, meter, own
 
     @property
@@ -573,7 +575,7 @@ class Engine:
             with self._lock:
                 cfg_gen = self._gen
                 windower = self._make_windower(source.sensor_size)
-                hot, nf, meter, own = self._make_filters(source.sensor_size)
+                hot, nf, meter, own = self._make_filters(source.sensor_size, windower)
             live = bool(source.live)
             gap = False
             for chunk in source:
@@ -602,7 +604,7 @@ class Engine:
                     with self._lock:
                         cfg_gen = self._gen
                         windower = self._make_windower(source.sensor_size)
-                        hot, nf, meter, own = self._make_filters(source.sensor_size)
+                        hot, nf, meter, own = self._make_filters(source.sensor_size, windower)
                 n = chunk.shape[0]
                 if n:
                     self.events_in += n
@@ -616,9 +618,12 @@ class Engine:
                         chunk = hot(chunk)
                     if nf is not None:
                         chunk = nf(chunk)
-                    if meter is not None:
-                        meter.add(chunk if own is None else own(chunk))
                 windows = windower.push(chunk, wm, arrival)
+                if n and meter is not None:  # before the windows ask it for their activity
+                    if own is not None:
+                        meter.add(own(chunk))
+                    else:
+                        meter.add(chunk if nf is not None else windower.kept)
                 self.late = windower.late
                 for w in windows:
                     self.windows += 1

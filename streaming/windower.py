@@ -201,6 +201,9 @@ class Windower:
         self.n_seen = 0
         self._first_t: int | None = None
         self._pending: deque[np.ndarray] = deque()  # events not yet integrated / still needed
+        self.kept = np.zeros(0, EVENT_DTYPE)
+        """The events the last :meth:`push` kept (late ones dropped, denoised when the framing
+        denoises): what the windows are made of."""
         # the framing's neighbour filter, its state carried from chunk to chunk
         self._denoiser = (
             None if self.denoise_us is None else Denoiser(self.sensor_size, self.denoise_us)
@@ -245,6 +248,7 @@ class Windower:
                 # the stream advanced to the chunk's last event, even if the denoise drops it
                 watermark_us = int(events["t"][-1])
             events = self._denoiser(events)
+        self.kept = events
         if events.shape[0]:
             self.n_seen += events.shape[0]
             if self._first_t is None:

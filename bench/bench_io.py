@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.timing import WALL, best_cpu
 from bench.timing import best_wall as _best
 from neuromoco.events import EVENT_DTYPE, iter_events, read_events, read_recording
 from neuromoco.formats.writer import open_writer
@@ -165,22 +166,24 @@ def _best_pair(ours, theirs, repeats: int) -> tuple[float, float]:
 
 def bench_aedat4_threads(path: Path, repeats: int) -> dict:
     """Chunked reads (1 M events) of a big AEDAT 4.0 file with the reader's two worker threads
-    (the default for files of ``aedat4._PIPELINE_BYTES`` and more) and in one thread, against
-    faery (one thread): best wall time and best CPU time (``time.process_time``: all threads of
-    the process) of ``repeats`` passes, the three run alternately. Returns seconds."""
-    import time
+    (its default for big files) and in one thread (``NEUROMOCO_READ_THREADS=0``), against faery
+    (one thread): best wall time and best CPU time (``time.process_time``: all threads of the
+    process) of ``repeats`` passes, the three run alternately. Returns seconds."""
+    import os
 
-    from neuromoco.formats import aedat4
-
-    saved = aedat4._PIPELINE_BYTES
+    from neuromoco.formats.aedat4 import THREADS_ENV
 
     def ours(threads: bool):
-        aedat4._PIPELINE_BYTES = saved if threads else 1 << 62
+        saved = os.environ.pop(THREADS_ENV, None)
+        if not threads:
+            os.environ[THREADS_ENV] = "0"
         try:
             for _ in iter_events(path, chunk_events=1_000_000):
                 pass
         finally:
-            aedat4._PIPELINE_BYTES = saved
+            os.environ.pop(THREADS_ENV, None)
+            if saved is not None:
+                os.environ[THREADS_ENV] = saved
 
     runs = {
         "threads": lambda: ours(True),
@@ -190,10 +193,8 @@ def bench_aedat4_threads(path: Path, repeats: int) -> dict:
     best = {k: [float("inf"), float("inf")] for k in runs}
     for _ in range(repeats):
         for k, f in runs.items():
-            w, c = time.perf_counter(), time.process_time()
-            f()
-            w, c = time.perf_counter() - w, time.process_time() - c
-            best[k] = [min(best[k][0], w), min(best[k][1], c)]
+            c = best_cpu(f, 1)
+            best[k] = [min(best[k][0], WALL[f]), min(best[k][1], c)]
     return best
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,13 @@ def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:.1f} %"
 
 
+def _before_k():
+    """The engine as it was before issue K: no hot-pixel or neighbour filter, no gate."""
+    from neuromoco.streaming.engine_config import EngineConfig
+
+    return EngineConfig(noise_filter_us=None, hot_pixel_filter=False, gate=None)
+
+
 def continuous_table(models, modes, quick: bool, figures: dict | None = None) -> str:
     """The markdown table; ``figures`` (if given) collects ``{model: [row dicts]}`` of the
     engine's defaults for the models' shipped ``.json``."""
@@ -45,7 +51,7 @@ def continuous_table(models, modes, quick: bool, figures: dict | None = None) ->
     from neuromoco.streaming.engine_config import EngineConfig
     from neuromoco.streaming.model import open_model
 
-    before = EngineConfig(noise_filter_us=None, hot_pixel_filter=False, gate=None)
+    before = _before_k()
     rows = [
         "| model | mode | engine | room | in-gesture hops right (top class) | pause hops 'no gesture' "
         "| median time to right | never right / never settled | changes per gesture | s |",
@@ -58,7 +64,7 @@ def continuous_table(models, modes, quick: bool, figures: dict | None = None) ->
             p = open_model(name, mode=mode)
             for label, cfg in (("before K", before), ("defaults", EngineConfig())):
                 for noisy in (False, True):
-                    r = evaluate_continuous(p, LABELS, mode, noisy=noisy, config=replace(cfg))
+                    r = evaluate_continuous(p, LABELS, mode, noisy=noisy, config=cfg)
                     ttr = r["time_to_right_s_median"]
                     if figures is not None and label == "defaults":
                         keep = ("in_gesture_right", "in_gesture_top_right", "pause_no_gesture",
@@ -220,7 +226,7 @@ def live_budget(quick: bool) -> str:
     from neuromoco.streaming.activity_meter import ActivityMeter
     from neuromoco.streaming.continuous_evaluation import build_stream
     from neuromoco.streaming.engine import Engine
-    from neuromoco.streaming.engine_config import EngineConfig
+    from neuromoco.streaming.engine_config import DEFAULT_NOISE_FILTER_US, EngineConfig
     from neuromoco.streaming.file_source import ArraySource
     from neuromoco.streaming.hot_pixel_filter import HotPixelFilter
     from neuromoco.streaming.model import open_model
@@ -233,7 +239,11 @@ def live_budget(quick: bool) -> str:
         "| step (1 M ev/s, 1 ms slices; the meter asked once per slice, the engine asks once per hop) | s per s of stream | % of a core |",
         "|---|---|---|",
     ]
-    hp, dn, m = HotPixelFilter(SENSOR), Denoiser(SENSOR, 10_000), ActivityMeter(SENSOR)
+    hp, dn, m = (
+        HotPixelFilter(SENSOR),
+        Denoiser(SENSOR, DEFAULT_NOISE_FILTER_US),
+        ActivityMeter(SENSOR),
+    )
     costs = {"hot-pixel filter": 0.0, "neighbour filter": 0.0, "activity meter": 0.0}
     for a, b in zip(slices[:-1], slices[1:], strict=True):
         c = ev[a:b]
@@ -259,7 +269,7 @@ def live_budget(quick: bool) -> str:
     stream = build_stream(LABELS, list(names), SENSOR, noisy=True)
     end = stream.segments[1 if quick else 3].t1_us  # 1 (quick) or 2 gestures with their pauses
     part = stream.events[stream.events["t"] < end]
-    before = EngineConfig(noise_filter_us=None, hot_pixel_filter=False, gate=None)
+    before = _before_k()
     for mode in ("stream", "window"):
         p = open_model("gesture-demo", mode=mode)
         for label, cfg in (("before K", before), ("defaults", EngineConfig())):

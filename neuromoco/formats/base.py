@@ -2,7 +2,9 @@
 
 Every format module in this package provides
 
-* ``probe(path, fmt, sensor_size=None) -> FileInfo``: reads the header only (cheap); raises
+* ``probe(path, fmt, sensor_size=None, head=None) -> FileInfo``: reads the header only
+  (cheap; ``head``: the file's first bytes, already read by the format detection, which a
+  probe may use instead of reading them again); raises
   :class:`~neuromoco.events.EventFormatError` on a bad header;
 * ``iter_chunks(path, info, chunk_events) -> Iterator[np.ndarray]``: raw event arrays
   (``EVENT_DTYPE``, in file order, not yet sorted or range-checked) of at most ``chunk_events``

@@ -48,7 +48,12 @@ class SNNClassifier(nn.Module):
         head: the replaceable per-step classifier.
         arch, model_kwargs: set by ``create_model``: the registered name and the keyword arguments
             that rebuild this model (``spec`` returns both); stored in checkpoints.
+        steppable: step ``t``'s output depends on frames ``0..t`` only, so the model can be
+            advanced one frame at a time (``StatefulStep``, stream mode). False for a model that
+            needs the whole window first (``neuromoco.models.direction``).
     """
+
+    steppable = True
 
     def __init__(self, num_features: int, num_classes: int, in_channels: int):
         super().__init__()

@@ -30,7 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from neuromoco.framing import FramingSpec
-from neuromoco.models.onnx_metadata import GRAPH_KEY, GRAPHS, parse_metadata
+from neuromoco.models.onnx_metadata import (
+    GRAPH_KEY,
+    GRAPHS,
+    STEPPABLE_KEY,
+    WINDOW_ONLY,
+    parse_metadata,
+)
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
@@ -106,7 +112,11 @@ class TorchPredictor(Predictor):
             raise PredictorError(f"{path}: device 'cuda' requested but torch sees no CUDA device")
         self._torch = torch
         self.model, ckpt = load_model(path, device=device)
-        self._step = StatefulStep(self.model).eval()
+        self._step = None
+        if getattr(self.model, "steppable", True):
+            self._step = StatefulStep(self.model).eval()
+        elif graph == "step":
+            raise PredictorError(f"{path}: cannot run in stream mode: {WINDOW_ONLY}")
         self.framing = ckpt.framing
         self.class_names = list(ckpt.class_names)
         self.arch = ckpt.arch
@@ -125,9 +135,13 @@ class TorchPredictor(Predictor):
             return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
     def init_state(self, batch: int = 1):
+        if self._step is None:
+            raise PredictorError(f"{self.path}: has no step state: {WINDOW_ONLY}")
         return self._step.init_state(int(batch), device=self.device, frame_shape=self._frame_shape)
 
     def step(self, frame: np.ndarray, state):
+        if self._step is None:
+            raise PredictorError(f"{self.path}: cannot be stepped: {WINDOW_ONLY}")
         x = self._check_frames(frame, 4, "step(frame)")
         torch = self._torch
         if len(state) != self._step.num_states or state[0].shape[0] != x.shape[0]:
@@ -192,6 +206,8 @@ class OnnxPredictor(Predictor):
         props = self.session.get_modelmeta().custom_metadata_map
         meta = parse_metadata(props, path)
         self.file_graph = meta[GRAPH_KEY]
+        if graph == "step" and not meta.get(STEPPABLE_KEY, True):
+            raise PredictorError(f"{path}: cannot run in stream mode: {WINDOW_ONLY}")
         if graph == "step" and self.file_graph != "step":
             raise PredictorError(
                 f"{path}: a 'window' ONNX graph cannot be stepped; export it with "

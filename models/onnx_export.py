@@ -35,7 +35,13 @@ from torch import nn
 from neuromoco.atomic import atomic_path
 from neuromoco.framing import FramingSpec
 from neuromoco.models.checkpoint import Checkpoint, build_model, load_checkpoint
-from neuromoco.models.onnx_metadata import GRAPH_KEY, GRAPHS, META_PREFIX, parse_metadata
+from neuromoco.models.onnx_metadata import (
+    GRAPH_KEY,
+    GRAPHS,
+    META_PREFIX,
+    STEPPABLE_KEY,
+    parse_metadata,
+)
 from neuromoco.models.stateful import StatefulStep
 
 ONNX_FORMAT_VERSION = 1
@@ -115,6 +121,7 @@ def export_onnx(
         GRAPH_KEY: graph,
         "arch": arch,
         "output": output_kind(model),
+        STEPPABLE_KEY: bool(getattr(model, "steppable", True)),
         "model_kwargs": kwargs,
         "class_names": class_names,
         "framing": framing.to_dict(),

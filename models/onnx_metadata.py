@@ -21,6 +21,17 @@ GRAPH_KEY = "mode"
 carry it, so the key stays)."""
 
 
+STEPPABLE_KEY = "steppable"
+"""The metadata key that says whether the model can be stepped at all (False for a model that
+reads each window backwards too, ``neuromoco.models.direction``; absent in older files: True)."""
+
+WINDOW_ONLY = (
+    "it reads each window forwards and backwards (direction features), so it needs the whole "
+    "window first and runs in window mode only (--mode window)"
+)
+"""Why a model that is not ``steppable`` cannot run in stream mode (every refusal says this)."""
+
+
 def parse_metadata(props: Mapping[str, str], path: str | Path) -> dict:
     """The ``neuromoco.*`` entries of ``props`` (key → JSON text), JSON-decoded, keys without the
     prefix. ``ValueError`` naming ``path`` for invalid JSON or a file neuromoco did not export."""

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 
 # Architecture modules whose import registers the built-in models.
-_BUILTIN_MODULES = ("sew_resnet", "spikformer", "small", "neurobench_gesture")
+_BUILTIN_MODULES = ("sew_resnet", "spikformer", "small", "neurobench_gesture", "direction")
 
 _REGISTRY: dict[str, Callable] = {}
 _loaded = False

@@ -107,6 +107,11 @@ class StatefulStep(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
+        if not getattr(model, "steppable", True):
+            from neuromoco.models.onnx_metadata import WINDOW_ONLY
+
+            arch = getattr(model, "arch", type(model).__name__)
+            raise ValueError(f"{arch} cannot be stepped: {WINDOW_ONLY}")
         lifs = [
             (n, m) for n, m in model.named_modules() if isinstance(m, base.MemoryModule | Leaky)
         ]

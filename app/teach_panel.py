@@ -242,12 +242,14 @@ class TeachPanel(QtWidgets.QWidget):
             self.failed.emit(path_or_error)
             return
         new = ", ".join(card["new_classes"]) or "no new class"
+        # a model with direction features needs whole windows: window mode
+        mode = None if self.window.mode in card.get("modes", (self.window.mode,)) else "window"
         self.say(
             f"taught {new} in {card['seconds']:.1f} s; running {Path(path_or_error).stem} "
-            f"({len(card['classes'])} classes)",
+            f"({len(card['classes'])} classes{', window mode' if mode else ''})",
             OK_TEXT,
         )
-        if self.window.set_model(path_or_error):
+        if self.window.set_model(path_or_error, mode):
             self.taught.emit(path_or_error)
         else:
             self.failed.emit(f"cannot run the taught model {path_or_error}")

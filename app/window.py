@@ -364,10 +364,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timestep_view.set_mode(self.mode)
         return ok
 
-    def set_model(self, path: str) -> bool:
+    def set_model(self, path: str, mode: str | None = None) -> bool:
         """Run another model (a bundled name, a checkpoint or an ``.onnx`` file); a bad one
-        leaves the current running."""
-        return self._reload(path, self.mode)
+        leaves the current running. ``mode``: run it in that mode instead of the current one
+        (a taught model with direction features runs in window mode only)."""
+        ok = self._reload(path, mode or self.mode)
+        if mode is not None:
+            self.controls.set_mode(self.mode)
+            self.timestep_view.set_mode(self.mode)
+        return ok
 
     def set_recording(self, path: str) -> bool:
         """Start recording the raw input events to ``path`` (``""``: stop and write the file)."""

@@ -47,8 +47,10 @@ def test_thumbnail_is_an_image_of_the_events(qapp):
 
 
 def test_teach_flow_records_trains_switches_and_predicts(qapp, tmp_path, monkeypatch):
+    """(started in stream mode: the taught model, with direction features, runs in window mode,
+    and the window switches to it)"""
     monkeypatch.setenv("NEUROMOCO_MODELS_DIR", str(tmp_path / "models"))
-    win = MainWindow(EngineAdapter(threads=1), model=None, mode="window", speed=1.0)
+    win = MainWindow(EngineAdapter(threads=1), model=None, mode="stream", speed=1.0)
     panel = win.teach_panel
     try:
         win.show()
@@ -85,6 +87,8 @@ def test_teach_flow_records_trains_switches_and_predicts(qapp, tmp_path, monkeyp
         assert path.endswith("my-two.onnx") and (tmp_path / "models" / "my-two.onnx").is_file()
         # the window switched to it, without a restart, on the same source (class6 again)
         assert win.model_name.endswith("my-two.onnx") and "my_circle" in win.class_names
+        assert win.mode == "window" and win.controls.mode_box.currentText() == "window"
+        assert "window mode" in panel.message.text()
         n = win.predictions
         assert _wait(qapp, lambda: win.predictions >= n + 20, 30)
         assert _wait(

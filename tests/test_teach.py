@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from neuromoco.cli import main
@@ -49,7 +50,7 @@ def test_taught_model_round_trips_and_keeps_the_base_classes(taught, capsys):
 
     from neuromoco.models.bundled import bundled_model
     from neuromoco.models.checkpoint import load_checkpoint
-    from neuromoco.streaming.model import open_model
+    from neuromoco.streaming.model import ModelError, open_model
 
     tmp, _, out, _ = taught
     card = json.loads(out.with_suffix(".json").read_text())
@@ -58,20 +59,29 @@ def test_taught_model_round_trips_and_keeps_the_base_classes(taught, capsys):
     assert new.class_names == base.class_names + ["my_wave", "my_circle"]
     assert card["new_classes"] == ["my_wave", "my_circle"] and card["base"] == "gesture-demo"
     assert new.framing == base.framing and card["seconds"] > 0
-    # base rows kept exactly, but the one the CSV gave an example of (left_hand_wave)
+    # with direction features (the default): the base encoder read forwards and backwards
+    assert new.arch == "direction_classifier" and card["modes"] == ["window"]
+    assert new.model_kwargs["base_arch"] == base.arch
+    # base rows kept exactly (zeros on the direction block: the base's own read-out), but the
+    # one the CSV gave an example of (left_hand_wave)
     W0, b0 = base.state_dict["head.weight"], base.state_dict["head.bias"]
     W, b = new.state_dict["head.weight"], new.state_dict["head.bias"]
+    D = W0.shape[1]
+    assert W.shape == (len(new.class_names), 2 * D)
     keep = [k for k, n in enumerate(base.class_names) if n != "left_hand_wave"]
-    assert torch.equal(W[keep], W0[keep]) and torch.equal(b[keep], b0[keep])
+    assert torch.equal(W[keep, :D], W0[keep]) and torch.equal(b[keep], b0[keep])
+    assert not W[keep, D:].any()
     k = base.class_names.index("left_hand_wave")
-    assert not torch.equal(W[k], W0[k])
+    assert not torch.equal(W[k, :D], W0[k])
     # the encoder is the base's, untouched
     for name, v in base.state_dict.items():
         if not name.startswith("head."):
-            assert torch.equal(new.state_dict[name], v), name
-    # the ONNX model is what the app loads: framing and names inside
-    p = open_model(str(out), mode="stream")
+            assert torch.equal(new.state_dict["encoder." + name], v), name
+    # the ONNX model is what the app loads: framing and names inside; window mode only
+    p = open_model(str(out), mode="window")
     assert list(p.class_names) == new.class_names and p.framing == base.framing
+    with pytest.raises(ModelError, match="window mode only"):
+        open_model(str(out), mode="stream")
     # evaluate takes it: held-out stretches of the two clips come out as the new classes
     a = _stretch("class2_user02_led.csv", 2.5, 5.5)
     b = _stretch("class6_user02_led.csv", 2.5, 6.0)
@@ -104,16 +114,22 @@ def test_teaching_is_deterministic(taught, tmp_path):
     assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
 
 
-def test_only_teaches_just_the_csv_classes(tmp_path):
+def test_only_teaches_just_the_csv_classes(tmp_path, capsys):
+    """(and ``--no-direction``: a model of the encoder's architecture, which stream mode steps)"""
     from neuromoco.models.checkpoint import load_checkpoint
+    from neuromoco.streaming.model import open_model
 
     a = _stretch("class2_user02_led.csv", 0.0, 1.5)
     b = _stretch("class5_user02_led.csv", 0.0, 1.5)
     csv = _csv(tmp_path, [f"{a[0]},wave,{a[1]},{a[2]}", f"{b[0]},circle,{b[1]},{b[2]}"])
     out = tmp_path / "only.onnx"
     args = ["teach", "--examples", str(csv), "--out", str(out), "--only", "--augment", "1"]
-    assert main([*args, "--no-progress"]) == 0
-    assert load_checkpoint(out.with_suffix(".pt")).class_names == ["wave", "circle"]
+    assert main([*args, "--no-progress", "--no-direction"]) == 0
+    assert "runs in window and stream mode" in capsys.readouterr().out
+    ck = load_checkpoint(out.with_suffix(".pt"))
+    assert ck.class_names == ["wave", "circle"] and ck.arch == "lif_convnet4"
+    p = open_model(str(out), mode="stream")
+    assert p.step(np.zeros((1, *p.input_shape), np.float32), p.init_state(1))[0].shape == (1, 2)
 
 
 @pytest.mark.parametrize(

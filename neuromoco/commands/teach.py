@@ -1,13 +1,17 @@
 """Teach a model gestures of your own, from a handful of examples, in seconds on a CPU.
 
-``neuromoco teach --examples EXAMPLES.csv --out MY_MODEL.onnx [--base MODEL] [--only]``
+``neuromoco teach --examples EXAMPLES.csv --out MY_MODEL.onnx [--base MODEL] [--only]
+[--no-direction]``
 
 ``EXAMPLES.csv`` has the columns ``path,label`` and optionally ``t0_us,t1_us`` (one stretch of a
 longer recording, µs on its own clock); paths are relative to the CSV. Any format the readers
 read. The new model's classes are the base model's plus every new label of the CSV (an example
 of an existing class adds to that class; the other base classes are kept exactly); with
 ``--only``, just the CSV's labels. The base model's encoder stays frozen; a linear read-out is
-fitted on its features of many views of each example (``neuromoco.train.teach``).
+fitted on its features of many views of each example (``neuromoco.train.teach``), read forwards
+and backwards: the direction features that tell a motion from its reverse
+(``neuromoco.models.direction``). Such a model runs in window mode (the default) only;
+``--no-direction`` keeps a model that stream mode can also step.
 
 Writes ``MY_MODEL.onnx`` (what the app and every model-taking command load, with the framing and
 class names inside), ``MY_MODEL.pt`` and a card ``MY_MODEL.json`` (examples, time taken, base
@@ -47,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", action="store_true", help="the new model knows only the CSV's classes"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
+    parser.add_argument(
+        "--no-direction",
+        action="store_true",
+        help="no direction features (reading each window backwards too): the model can then "
+        "also run in stream mode, but tells a motion from its reverse less well",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the views (default 0)")
     parser.add_argument(
         "--augment",
@@ -81,10 +91,12 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         augment=args.augment,
         progress=not args.no_progress,
+        direction=not args.no_direction,
     )
     print(
         f"taught {', '.join(card['new_classes']) or '(no new class)'} on {card['base']}: "
-        f"{len(card['classes'])} classes, {card['views']} views, {card['seconds']:.1f} s"
+        f"{len(card['classes'])} classes, {card['views']} views, {card['seconds']:.1f} s, "
+        f"runs in {' and '.join(card['modes'])} mode"
     )
     print(f"wrote {out} (and its .pt and .json)")
     return 0

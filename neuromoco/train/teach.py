@@ -12,6 +12,10 @@ The method (``neuromoco teach``, docs/results.md "Teach your own gestures"):
 3. **Features.** The base model's encoder, frozen, in eval mode: the per-step embeddings
    averaged over the window's T steps (``[D]`` per view). The model's read-out is linear and
    per step, so a linear head on the averaged embedding is exactly the per-step head averaged.
+   By default (``direction``) the encoder also reads every window backwards and the features are
+   ``[f̄, ‖f̄‖·d̂]``, ``d = f̄(x) − f̄(x backwards)`` (``[2D]``; ``neuromoco.models.direction``): the
+   part of the embedding that tells a motion from its reverse, which the average alone drowns
+   (a circle's direction: docs/results.md, "Teach your own gestures"). No label, any encoder.
 4. **Head.** One row per class, ``logits = W·f + b``:
 
    * a new class starts as its nearest-mean row (``w = μ``, ``b = −½‖μ‖²``) and is then fitted by
@@ -23,9 +27,11 @@ The method (``neuromoco teach``, docs/results.md "Teach your own gestures"):
      fitted against them and not only against the other new classes;
    * ``only``: the classes are just the CSV's labels, all rows fitted from the examples.
 
-5. **Model.** The base architecture with the new head: a ``.pt`` checkpoint and a stateful
-   ``step`` ONNX graph with the framing and the class names in their metadata (every command
-   and the app take it as they take a bundled model), and a small card (``.json``).
+5. **Model.** The base encoder with the new head: a ``.pt`` checkpoint and an ONNX graph with
+   the framing and the class names in their metadata (every command and the app take it as
+   they take a bundled model), and a small card (``.json``). With direction features it is a
+   ``direction_classifier`` and a ``window`` graph (window mode only: it needs whole windows);
+   without, the base architecture and a stateful ``step`` graph (window and stream mode).
 """
 
 from __future__ import annotations
@@ -275,11 +281,17 @@ def teach(
     base_clips: int = 2,
     progress: bool = True,
     on_progress=None,
+    direction: bool = True,
 ) -> dict:
     """Teach ``base`` the gestures of ``examples_csv`` and write ``out`` (``.onnx``), its
     ``.pt`` and its card (``.json``) atomically. Returns the card. See the module docstring.
     ``on_progress(done, total)`` (e.g. a GUI's progress bar) is called after every example and
-    once more when the model is written (``done == total``)."""
+    once more when the model is written (``done == total``).
+
+    ``direction``: read every window forwards and backwards too (``neuromoco.models.direction``:
+    the features that tell a motion from its reverse, e.g. a circle's direction). The model then
+    runs in window mode only; ``False`` keeps a model that can also be stepped (stream mode). A
+    base that already has direction features keeps them."""
     import torch
 
     from neuromoco.atomic import atomic_paths
@@ -303,6 +315,11 @@ def teach(
         )
     model, ck, base_name = load_base(base)
     framing = ck.framing
+    base_head = model.head
+    if direction and model.steppable:
+        from neuromoco.models.direction import with_direction
+
+        model = with_direction(model).eval()
     base_names = [] if only else list(ck.class_names)
     names = base_names + [c for c in labels if c not in base_names]
     g = torch.Generator().manual_seed(int(seed))
@@ -335,9 +352,10 @@ def teach(
         W0[k], b0[k] = mu, -0.5 * (mu @ mu)
     trainable = set(new)
     if base_names:
-        head = model.head
-        W0[: len(base_names)] = head.weight.detach()
-        b0[: len(base_names)] = head.bias.detach()
+        # (a base read-out over the encoder's features alone: zeros on the direction block)
+        d0 = base_head.weight.shape[1]
+        W0[: len(base_names), :d0] = base_head.weight.detach()
+        b0[: len(base_names)] = base_head.bias.detach()
         trainable |= {names.index(c) for c in labels if c in base_names}
         if progress:
             print("teach: base-class views from procedural gestures", flush=True)
@@ -367,16 +385,19 @@ def teach(
         "augment": int(augment),
         "seconds_to_fit": seconds,
         "framing": framing.to_dict(),
-        "arch": ck.arch,
+        "arch": model.arch,
+        "direction": not model.steppable,
+        "modes": ["window", "stream"] if model.steppable else ["window"],
     }
-    kwargs = dict(ck.model_kwargs)
+    kwargs = dict(model.model_kwargs)
     kwargs["num_classes"] = C
     with atomic_paths(files, suffixes=[".onnx", ".pt", ".json"], mkdir=True) as (onx, ptf, js):
         save_checkpoint(
-            ptf, model, arch=ck.arch, model_kwargs=kwargs, class_names=names, framing=framing,
+            ptf, model, arch=model.arch, model_kwargs=kwargs, class_names=names, framing=framing,
             meta={"taught": {k: v for k, v in card.items() if k != "examples"}},
         )  # fmt: skip
-        export_onnx(load_checkpoint(ptf), onx, graph="step")
+        graph = "step" if model.steppable else "window"
+        export_onnx(load_checkpoint(ptf), onx, graph=graph)
         card["seconds"] = round(time.perf_counter() - t_start, 1)
         js.write_text(json.dumps(card, indent=2) + "\n")
     if on_progress is not None:

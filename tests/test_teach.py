@@ -180,3 +180,20 @@ def test_an_unreadable_recording_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "junk.aedat4" in err and "line 2" in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and not out.with_suffix(".pt").exists()
+
+
+def test_models_lists_a_taught_model_and_the_modes_it_runs_in(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NEUROMOCO_MODELS_DIR", str(tmp_path))
+    card = {"base": "neuromoco-ssl", "classes": ["a", "b"], "new_classes": ["a", "b"],
+            "examples": [{}, {}], "seconds": 3.2}  # fmt: skip
+    for name, modes in (("dir", ["window"]), ("steps", ["window", "stream"]), ("old", None)):
+        (tmp_path / f"{name}.onnx").write_bytes(b"")
+        c = card if modes is None else {**card, "modes": modes}
+        (tmp_path / f"{name}.json").write_text(json.dumps(c))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    mine = out[out.index("your models") :]
+    assert "taught on neuromoco-ssl: 2 classes (a, b new), 2 examples, 3.2 s" in mine
+    assert mine.count("runs in window mode only") == 1
+    dir_block = mine[mine.index("\ndir\n") : mine.index("\nold\n")]
+    assert "runs in window mode only (direction features)" in dir_block

@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
                 f"({', '.join(card.get('new_classes') or []) or 'no new class'} new), "
                 f"{len(card.get('examples') or [])} examples, {card.get('seconds', '?')} s"
             )
+            modes = card.get("modes") or ["window", "stream"]  # (cards before direction features)
+            if modes == ["window"]:
+                print("  runs in window mode only (direction features)")
     if args.architectures:
         from neuromoco.models.registry import list_models
 

@@ -9,11 +9,18 @@ backwards darkens), and taking ``d = f̄(x) − f̄(R x)`` keeps exactly the par
 that changes sign when time runs the other way — the direction of the motion — and cancels the
 rest. It needs no label and no training: any encoder gives it.
 
+A window that is not evenly filled also reads differently backwards: a gesture that has just
+begun (pause, then motion) is, backwards, a gesture that ends. That asymmetry says nothing about
+the motion, and a head taught on whole gestures has never seen it (live, it delayed the right
+decision at every gesture's start: docs/results.md). So ``d`` is weighted by the window's
+*balance* ``b`` = the smaller over the larger of its events in the first and the second half:
+about 1 inside a gesture, near 0 while one begins or ends.
+
 :class:`DirectionClassifier` is the model ``neuromoco teach`` writes (its default): per step
-``t``, the features are ``[f_t(x), ‖f̄(x)‖ · d / ‖d‖]`` (``f̄``: the mean over the window's T steps),
-so the direction block weighs as much as the appearance block, and their mean over the window is
-``[f̄, ‖f̄‖·d̂]``, what the head was fitted on. A head row with zeros on the direction block is
-the encoder's own per-step read-out, exactly.
+``t``, the features are ``[f_t(x), b · ‖f̄(x)‖ · d / ‖d‖]`` (``f̄``: the mean over the window's T
+steps), so inside a gesture the direction block weighs as much as the appearance block, and
+their mean over the window is ``[f̄, b‖f̄‖·d̂]``, what the head was fitted on. A head row with
+zeros on the direction block is the encoder's own per-step read-out, exactly.
 
 It needs the whole window before its first output (``R x`` starts at the window's last bin), so
 it runs in ``window`` mode only: it cannot be stepped (``steppable`` is False, and
@@ -37,12 +44,24 @@ def reverse_time(x: torch.Tensor) -> torch.Tensor:
     return x.flip(0).flip(2)
 
 
-def direction_block(f: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """``‖f̄‖ · d / ‖d‖`` ``[N, D]`` with ``d = f̄ − r̄``, from the per-step embeddings ``f`` of a
-    window and ``r`` of the same window backwards (both ``[T, N, D]``)."""
+def balance(x: torch.Tensor) -> torch.Tensor:
+    """``[N, 1]``: the smaller over the larger of the events in the window's first and second
+    half (1: evenly filled; 0: all in one half, e.g. a gesture that has just begun)."""
+    h = x.shape[0] // 2
+    a = x[:h].sum(dim=(0, 2, 3, 4))
+    b = x[x.shape[0] - h :].sum(dim=(0, 2, 3, 4))
+    return (torch.minimum(a, b) / torch.maximum(a, b).clamp_min(EPS)).unsqueeze(-1)
+
+
+def direction_block(f: torch.Tensor, r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``b · ‖f̄‖ · d / ‖d‖`` ``[N, D]`` with ``d = f̄ − r̄``, from the per-step embeddings ``f`` of
+    a window ``x`` ``[T, N, 2, H, W]`` and ``r`` of the same window backwards (both
+    ``[T, N, D]``), ``b`` = :func:`balance` of ``x``."""
     fm, rm = f.mean(0), r.mean(0)
     d = fm - rm
-    return d * (fm.norm(dim=-1, keepdim=True) / d.norm(dim=-1, keepdim=True).clamp_min(EPS))
+    return d * (
+        balance(x) * fm.norm(dim=-1, keepdim=True) / d.norm(dim=-1, keepdim=True).clamp_min(EPS)
+    )
 
 
 class DirectionClassifier(SNNClassifier):
@@ -62,10 +81,13 @@ class DirectionClassifier(SNNClassifier):
         self.encoder = encoder
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.encoder.forward_features(x)
-        r = self.encoder.forward_features(reverse_time(x))
+        # both readings in one batch: one encoder pass (and one traced graph); in eval mode every
+        # sample is independent of the others, so this is exactly two separate passes
+        n = x.shape[1]
+        fr = self.encoder.forward_features(torch.cat([x, reverse_time(x)], dim=1))
         functional.reset_net(self.encoder)
-        d = direction_block(f, r)
+        f, r = fr[:, :n], fr[:, n:]
+        d = direction_block(f, r, x)
         return torch.cat([f, d.unsqueeze(0).expand_as(f)], dim=-1)
 
 

@@ -33,8 +33,9 @@ def _frames(seed: int, n: int = 3) -> torch.Tensor:
 
 
 def _naive_logits(enc, W, b, x):
-    """Per step: [f_t(x), |mean f(x)| · d/|d|], d = mean f(x) − mean f(x backwards), then W·+b;
-    the backward window built frame by frame (bin T−1−t, ON and OFF exchanged)."""
+    """Per step: [f_t(x), b·|mean f(x)| · d/|d|], d = mean f(x) − mean f(x backwards), b = the
+    smaller over the larger event count of the first and the second half of the bins, then
+    W·+b; the backward window built frame by frame (bin T−1−t, ON and OFF exchanged)."""
     T, N = x.shape[0], x.shape[1]
     xr = torch.empty_like(x)
     for t in range(T):
@@ -49,9 +50,12 @@ def _naive_logits(enc, W, b, x):
         fm = sum(f[t, n] for t in range(T)) / T
         rm = sum(r[t, n] for t in range(T)) / T
         d = fm - rm
+        first = float(x[: T // 2, n].sum())
+        second = float(x[T - T // 2 :, n].sum())
+        bal = min(first, second) / max(first, second) if max(first, second) > 0 else 0.0
         nd = torch.sqrt((d**2).sum())
         # a window without direction (d = 0) has a zero direction block
-        block = d * (torch.sqrt((fm**2).sum()) / nd) if nd > 0 else torch.zeros_like(d)
+        block = bal * d * (torch.sqrt((fm**2).sum()) / nd) if nd > 0 else torch.zeros_like(d)
         for t in range(T):
             out[t, n] = W @ torch.cat([f[t, n], block]) + b
     return out
@@ -102,6 +106,21 @@ def test_the_direction_block_changes_sign_when_time_runs_backwards():
         f = net.encoder.forward_features(sym)
         r = net.encoder.forward_features(reverse_time(sym))
     assert torch.allclose(f.mean(0), r.mean(0), atol=1e-6)
+
+
+def test_a_window_that_has_just_begun_has_little_direction():
+    from neuromoco.models.direction import balance
+
+    x = _frames(9, n=2)
+    x[: FRAMING.T // 2, 0] = 0  # sample 0: a gesture that begins halfway through the window
+    x[FRAMING.T // 2 :, 1] = x[: FRAMING.T // 2, 1]  # sample 1: evenly filled
+    b = balance(x)[:, 0]
+    assert b[0] == 0 and b[1] == 1
+    net = _direction_model()
+    D = net.encoder.num_features
+    with torch.no_grad():
+        block = net.forward_features(x)[0, :, D:]
+    assert not block[0].any() and block[1].any()
 
 
 def test_a_zero_direction_row_is_the_encoders_own_read_out():

@@ -10,7 +10,10 @@ Tables for docs/results.md ("Teach your own gestures"):
    the class they become, where that class was taught), 1.5× slower and faster, 0.7× size, 20 px
    off centre (4 directions), in a noisy room. Three encoders: ``neuromoco-ssl`` (no label
    anywhere), ``gesture-demo``'s (supervised on procedural labels) and a random one whose
-   BatchNorm statistics are calibrated on the unlabelled pool (``bench.real_gain``).
+   BatchNorm statistics are calibrated on the unlabelled pool (``bench.real_gain``). Then one
+   whole trial per class in two folds (A: the first 3 s teach; B: the last 3 s teach and the
+   clip up to 3.5 s before its end scores), with and without direction features (``teach``'s
+   default, ``neuromoco.models.direction``), and the issue's naive yardstick over both.
 2. **A new class.** ``walking_away`` taught onto ``gesture-demo`` from the first 3.5 s of
    ``aedat2/alex_walking_again.aedat``; scored on the rest of it, on the five gesture clips
    (kept?) and whether any gesture clip is called ``walking_away``. And the same with
@@ -64,16 +67,35 @@ WHOLE = "1 (all 3 s)"
 the gesture), as a user who records one trial per gesture would teach it."""
 
 
-def _plan(k):
-    return [(0, int(TEACH_END_S * 1e6))] if k == WHOLE else _stretches(k)
+FOLDS = ("A", "B")
+"""Which part of each clip teaches: ``A`` its first 3 s (scored from 3.5 s on), ``B`` its last
+3 s (scored up to 3.5 s before its end): two disjoint teach/score splits of the same clips."""
 
 
-def _held_out():
-    """``[(events, label)]``: each clip from 3.5 s on."""
+def _plan(k, fold: str = "A", span_us: int = 0):
+    """Teaching stretches (µs relative to the clip's first event) of a clip of ``span_us``."""
+    plan = [(0, int(TEACH_END_S * 1e6))] if k == WHOLE else _stretches(k)
+    if fold == "B":
+        off = span_us - int(TEACH_END_S * 1e6)
+        plan = [(a + off, b + off) for a, b in plan]
+    return plan
+
+
+def _span(ev) -> int:
+    return int(ev["t"][-1]) + 1 - int(ev["t"][0])
+
+
+def _held_out(fold: str = "A"):
+    """``[(events, label)]``: each clip from 3.5 s on (fold A), or up to 3.5 s before its end
+    (fold B): never a stretch that taught."""
     out = []
     for name, label in CLIPS:
         ev, t0 = _clip(name)
-        out.append((ev[ev["t"] >= t0 + int(TEST_START_S * 1e6)], label))
+        if fold == "A":
+            out.append((ev[ev["t"] >= t0 + int(TEST_START_S * 1e6)], label))
+        else:
+            end = t0 + _span(ev) - int(TEST_START_S * 1e6)
+            out.append((ev[ev["t"] < end], label))
     return out
 
 
@@ -107,83 +129,105 @@ def score(model_path: Path, tests, taught: set[str]) -> tuple[int, int, dict]:
     return ok, n, per
 
 
-def kshot(tmp: Path, encoders: dict, ks) -> list[str]:
+def kshot(tmp: Path, encoders: dict, ks, folds=("A",), directions=(True,)) -> list[str]:
+    """One row per encoder × k × direction features on/off × fold."""
     from neuromoco.train.teach import teach
 
-    tests = _held_out()
     taught = {label for _, label in CLIPS}
     rows = [
-        "| encoder | k | held-out clips, as recorded | with variants | teach s |",
-        "|---|---|---|---|---|",
+        "| encoder | k | direction features | fold | held-out parts, as recorded | with variants "
+        "| teach s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for enc, base in encoders.items():
         for i, k in enumerate(ks):
-            ex = []
-            for name, label in CLIPS:
-                _, t0 = _clip(name)
-                for a, b in _plan(k):
-                    ex.append((TESTDATA / "dvsgesture_csv" / name, label, t0 + a, t0 + b))
-            csv = _write_csv(tmp / f"k{i}.csv", ex)
-            out = tmp / f"{enc.split()[0]}_k{i}.onnx"
-            t = time.perf_counter()
-            teach(csv, out, base=base, only=True, force=True, progress=False)
-            sec = time.perf_counter() - t
-            ok, n, per = score(out, tests, taught)
-            a, b = per["as recorded"]
-            rows.append(f"| {enc} | {k} | {a}/{b} | {ok}/{n} ({100 * ok / n:.0f} %) | {sec:.1f} |")
-            print(rows[-1], file=sys.stderr, flush=True)
+            for direction in directions:
+                for fold in folds:
+                    tests = _held_out(fold)
+                    ex = []
+                    for name, label in CLIPS:
+                        ev, t0 = _clip(name)
+                        for a, b in _plan(k, fold, _span(ev)):
+                            ex.append((TESTDATA / "dvsgesture_csv" / name, label, t0 + a, t0 + b))
+                    csv = _write_csv(tmp / f"k{i}.csv", ex)
+                    out = tmp / f"{enc.split()[0]}_k{i}.onnx"
+                    t = time.perf_counter()
+                    teach(
+                        csv, out, base=base, only=True, force=True, progress=False,
+                        direction=direction,
+                    )  # fmt: skip
+                    sec = time.perf_counter() - t
+                    ok, n, per = score(out, tests, taught)
+                    a, b = per["as recorded"]
+                    rows.append(
+                        f"| {enc} | {k} | {'yes' if direction else 'no'} | {fold} | {a}/{b} | "
+                        f"{ok}/{n} ({100 * ok / n:.0f} %) | {sec:.1f} |"
+                    )
+                    print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
 
-def _encoder(base: str):
+def _encoder(base: str, direction: bool = False):
     """The frozen encoder (eval mode) and framing of a bundled name or ``.pt`` file, loaded as
-    ``teach`` loads its base."""
+    ``teach`` loads its base; ``direction``: read forwards and backwards, as ``teach`` does."""
+    from neuromoco.models.direction import with_direction
     from neuromoco.train.teach import load_base
 
     model, ck, _ = load_base(base)
+    if direction:
+        model = with_direction(model).eval()
     return model, ck.framing
 
 
-def naive_baseline(encoders: dict) -> list[str]:
+def naive_baseline(encoders: dict, folds=("A",), directions=(False,)) -> list[str]:
     """The issue's yardstick, written from its words and sharing nothing with ``teach`` but the
     encoder's features: one example per class (the clip's whole teaching part), the mean feature
     of its 800 ms windows as the class prototype, each held-out window given the prototype nearest
     by cosine, a majority vote over the windows of a clip (ties: the earliest class). Scored on
-    the same held-out parts and variants as the k-shot table."""
+    the same held-out parts and variants as the k-shot table. ``directions``: also over the
+    direction features (``[f̄, ‖f̄‖·d̂]``) instead of the encoder's average alone."""
     import torch
 
     from neuromoco.event_variants import variant_label
     from neuromoco.train.teach import features, windows
 
-    tests = _held_out()
     taught = [label for _, label in CLIPS]
-    rows = ["| encoder | held-out parts, as recorded | with variants |", "|---|---|---|"]
+    rows = [
+        "| encoder | direction features | fold | held-out parts, as recorded | with variants |",
+        "|---|---|---|---|---|",
+    ]
     for enc, base in encoders.items():
-        model, framing = _encoder(base)
+        for direction in directions:
+            model, framing = _encoder(base, direction)
 
-        def embed(ev, model=model, framing=framing):
-            f = features(model, windows(ev, S, framing, 100_000))
-            return torch.nn.functional.normalize(f, dim=1)
+            def embed(ev, model=model, framing=framing):
+                f = features(model, windows(ev, S, framing, 100_000))
+                return torch.nn.functional.normalize(f, dim=1)
 
-        protos = []
-        for name, _ in CLIPS:
-            ev, t0 = _clip(name)
-            part = ev[(ev["t"] >= t0) & (ev["t"] < t0 + int(TEACH_END_S * 1e6))]
-            protos.append(embed(part).mean(0))
-        P = torch.nn.functional.normalize(torch.stack(protos), dim=1)
-        ok = n = rec_ok = rec_n = 0
-        for vname, (fn, mirrored, reversed_) in _variants().items():
-            for ev, label in tests:
-                want = variant_label(label, bool(mirrored), bool(reversed_))
-                if want not in taught:
-                    continue
-                votes = torch.bincount((embed(fn(ev)) @ P.T).argmax(1), minlength=len(taught))
-                right = taught[int(votes.argmax())] == want
-                ok, n = ok + right, n + 1
-                if vname == "as recorded":
-                    rec_ok, rec_n = rec_ok + right, rec_n + 1
-        rows.append(f"| {enc} | {rec_ok}/{rec_n} | {ok}/{n} ({100 * ok / n:.0f} %) |")
-        print(rows[-1], file=sys.stderr, flush=True)
+            for fold in folds:
+                protos = []
+                for name, _ in CLIPS:
+                    ev, t0 = _clip(name)
+                    ((a, b),) = _plan(WHOLE, fold, _span(ev))
+                    protos.append(embed(ev[(ev["t"] >= t0 + a) & (ev["t"] < t0 + b)]).mean(0))
+                P = torch.nn.functional.normalize(torch.stack(protos), dim=1)
+                ok = n = rec_ok = rec_n = 0
+                for vname, (fn, mirrored, reversed_) in _variants().items():
+                    for ev, label in _held_out(fold):
+                        want = variant_label(label, bool(mirrored), bool(reversed_))
+                        if want not in taught:
+                            continue
+                        sims = embed(fn(ev)) @ P.T
+                        votes = torch.bincount(sims.argmax(1), minlength=len(taught))
+                        right = taught[int(votes.argmax())] == want
+                        ok, n = ok + right, n + 1
+                        if vname == "as recorded":
+                            rec_ok, rec_n = rec_ok + right, rec_n + 1
+                rows.append(
+                    f"| {enc} | {'yes' if direction else 'no'} | {fold} | {rec_ok}/{rec_n} | "
+                    f"{ok}/{n} ({100 * ok / n:.0f} %) |"
+                )
+                print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
 
@@ -254,6 +298,55 @@ def walking(tmp: Path) -> list[str]:
     return rows
 
 
+def live(tmp: Path, encoders: dict) -> list[str]:
+    """What a user sees at every hop with a taught model: one whole trial per class taught
+    (``--only``, fold A), then the five held-out parts played one after another with 3 s pauses
+    through the app's engine in window mode, clean and in a noisy room
+    (``streaming.continuous_evaluation``, the engine's defaults), with and without direction
+    features."""
+    from neuromoco.events import write_events
+    from neuromoco.streaming.continuous_evaluation import evaluate_continuous
+    from neuromoco.streaming.model import open_model
+    from neuromoco.train.teach import teach
+
+    labels = tmp / "live_labels.csv"
+    lines = ["path,label"]
+    for i, (ev, label) in enumerate(_held_out("A")):
+        write_events(tmp / f"live_{i}.npz", ev, S)
+        lines.append(f"live_{i}.npz,{label}")
+    labels.write_text("\n".join(lines) + "\n")
+    ex = []
+    for name, label in CLIPS:
+        ev, t0 = _clip(name)
+        ((a, b),) = _plan(WHOLE, "A", _span(ev))
+        ex.append((TESTDATA / "dvsgesture_csv" / name, label, t0 + a, t0 + b))
+    csv = _write_csv(tmp / "live.csv", ex)
+    rows = [
+        "| encoder | direction features | room | in-gesture hops right (top class) "
+        "| pause hops 'no gesture' | median time to right | never right / never settled "
+        "| changes per gesture |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for enc, base in encoders.items():
+        for direction in (True, False):
+            out = tmp / "live.onnx"
+            teach(csv, out, base=base, only=True, force=True, progress=False, direction=direction)
+            p = open_model(str(out), mode="window")
+            for noisy in (False, True):
+                r = evaluate_continuous(p, labels, "window", noisy=noisy)
+                ttr = r["time_to_right_s_median"]
+                rows.append(
+                    f"| {enc} | {'yes' if direction else 'no'} | {'noisy' if noisy else 'clean'} "
+                    f"| {100 * r['in_gesture_right']:.0f} % ({100 * r['in_gesture_top_right']:.0f} %) "
+                    f"| {100 * r['pause_no_gesture']:.0f} % "
+                    f"| {'—' if ttr is None else f'{ttr:.2f} s'} "
+                    f"| {r['never_right']} / {r['never_settled']} "
+                    f"| {r['flicker_per_gesture']:.1f} |"
+                )
+                print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
 def speed(tmp: Path) -> list[str]:
     """Wall time of 6 × 1 and 10 × 5 teach runs (real clips' stretches for 5 classes, procedural
     gestures of other classes for the rest)."""
@@ -302,8 +395,12 @@ def main(quick: bool = False) -> str:
         ks = (1,) if quick else (1, WHOLE, 3, 5)
         out = ["## Teach your own gestures (`python -m bench teach`)", "", "### k-shot", ""]
         out += kshot(tmp, encoders, ks)
+        out += ["", "### One whole trial per class, both folds, direction features or not", ""]
+        out += kshot(tmp, encoders, (WHOLE,), folds=FOLDS, directions=(True, False))
         out += ["", "### Naive baseline (prototypes, cosine, vote over 800 ms windows)", ""]
-        out += naive_baseline(encoders)
+        out += naive_baseline(encoders, FOLDS, directions=(False, True))
+        out += ["", "### Live: per hop, gestures with pauses (window mode)", ""]
+        out += live(tmp, {k: v for k, v in encoders.items() if not k.startswith("random")})
         out += ["", "### A new class: walking away", ""] + walking(tmp)
         out += ["", "### Speed (2 cores)", ""] + speed(tmp)
     return "\n".join(out)

@@ -133,7 +133,10 @@ def export_onnx(
         input_names, output_names = ["frames"], ["logits"]
         dynamic_shapes = ({1: batch},)
     else:
-        module = StatefulStep(model).eval()
+        try:
+            module = StatefulStep(model).eval()
+        except ValueError as e:  # e.g. a model that reads its windows backwards too
+            raise OnnxExportError(f"{out_path}: no step graph: {e}") from None
         states = module.init_state(2, device=device, frame_shape=(c_in, h, w))
         args = (torch.zeros(2, c_in, h, w, device=device), *states)
         k = len(states)

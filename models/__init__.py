@@ -7,7 +7,11 @@ Kept light (no torch import here); import the submodules:
   logits ``[T, N, C]`` (``forward_features``: embeddings ``[T, N, D]``), resetting its neurons
   at the start of each forward.
 * ``neuromoco.models.heads``: ``ProjectionHead`` (per-step 2-layer MLP for contrastive learning).
-* ``neuromoco.models.stateful``: ``StatefulStep`` (one frame at a time, explicit membrane state).
+* ``neuromoco.models.direction``: ``DirectionClassifier`` (``direction_classifier``): an
+  encoder read over each window forwards and backwards (direction features; what
+  ``neuromoco teach`` writes); it needs whole windows, so ``steppable`` is False.
+* ``neuromoco.models.stateful``: ``StatefulStep`` (one frame at a time, explicit membrane state;
+  models whose ``steppable`` is True).
 * ``neuromoco.models.checkpoint``: ``save_checkpoint``, ``load_checkpoint``, ``load_model``.
 * ``neuromoco.models.onnx_export``: ``export_onnx`` (``window`` / ``step`` graphs,
   ``onnx_metadata.GRAPHS``).

@@ -16,7 +16,7 @@ from conftest import shared_file  # noqa: E402
 from neuromoco.framing import FramingSpec, to_frames  # noqa: E402
 from neuromoco.models.checkpoint import save_checkpoint  # noqa: E402
 from neuromoco.models.inference import PredictorError, load_predictor  # noqa: E402
-from neuromoco.models.onnx_export import export_onnx, read_onnx_metadata  # noqa: E402
+from neuromoco.models.onnx_export import OnnxExportError, export_onnx, read_onnx_metadata  # noqa: E402
 from neuromoco.models.registry import create_model, list_models  # noqa: E402
 from tests.helpers_models import lively  # noqa: E402
 
@@ -223,8 +223,14 @@ def test_every_model_exports_both_modes(name, tmp_path):
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     win = load_predictor(export_onnx(model, tmp_path / "w.onnx", "window", framing=fr))
-    step = load_predictor(export_onnx(model, tmp_path / "s.onnx", "step", framing=fr), graph="step")
-    for pred in (win, step):
+    preds = [win]
+    if model.steppable:
+        s = export_onnx(model, tmp_path / "s.onnx", "step", framing=fr)
+        preds.append(load_predictor(s, graph="step"))
+    else:  # reads its windows backwards too (direction features): a window graph only
+        with pytest.raises(OnnxExportError, match="no step graph"):
+            export_onnx(model, tmp_path / "s.onnx", "step", framing=fr)
+    for pred in preds:
         diff, agree = _compare(pred.window(x), ref)
         assert diff < ATOL and agree == 1.0, (name, pred.graph, diff, agree)
 

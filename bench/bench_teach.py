@@ -356,12 +356,15 @@ def live(tmp: Path, encoders: dict) -> list[str]:
 
 def speed(tmp: Path) -> list[str]:
     """Wall time of 6 × 1 and 10 × 5 teach runs (real clips' stretches for 5 classes, procedural
-    gestures of other classes for the rest)."""
+    gestures of other classes for the rest), with direction features and without."""
     from neuromoco.events import write_events
     from neuromoco.synth import generate_gesture
     from neuromoco.train.teach import teach
 
-    rows = ["| classes × examples | wall time (s) | target |", "|---|---|---|"]
+    rows = [
+        "| classes × examples | direction features (default) | --no-direction | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
     for n_cls, k, target in ((6, 1, 30), (10, 5, 120)):
         ex = []
         for i in range(n_cls):
@@ -379,9 +382,18 @@ def speed(tmp: Path) -> list[str]:
                         )
                     ex.append((f, f"g{i}", 0, 1_500_000))
         csv = _write_csv(tmp / "speed.csv", ex)
-        t = time.perf_counter()
-        teach(csv, tmp / "speed.onnx", base="gesture-demo", force=True, progress=False)
-        rows.append(f"| {n_cls} × {k} | {time.perf_counter() - t:.1f} | ≤ {target} |")
+        sec = []
+        for direction in (True, False):  # the peer in the same run
+            t = time.perf_counter()
+            teach(
+                csv, tmp / "speed.onnx", base="gesture-demo", force=True, progress=False,
+                direction=direction,
+            )  # fmt: skip
+            sec.append(time.perf_counter() - t)
+        rows.append(
+            f"| {n_cls} × {k} | {sec[0]:.1f} s | {sec[1]:.1f} s | {sec[0] / sec[1]:.1f}× "
+            f"| ≤ {target} s |"
+        )
         print(rows[-1], file=sys.stderr, flush=True)
     return rows
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from neuromoco.app.engine_adapter import MODES
+from neuromoco.app.engine_adapter import FILE_SUFFIXES, MODES
 
-EVENT_FILE_FILTER = (
-    "Event recordings (*.aedat4 *.aedat *.aedat3 *.dat *.raw *.bin *.npz);;All files (*)"
-)
+EVENT_FILE_FILTER = f"Event recordings ({' '.join('*' + s for s in FILE_SUFFIXES)});;All files (*)"
+"""Every format the readers read (``.csv``/``.txt`` and ``.aedat2`` too), from the one format
+registry."""
 MODEL_FILE_FILTER = "Models (*.pt *.pth *.onnx);;All files (*)"
 
 SPEEDS: tuple[tuple[str, float | None], ...] = (

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from neuromoco.streaming.engine_config import MODES, EngineConfig
 from neuromoco.streaming.recorder import RECORD_FORMATS
-from neuromoco.streaming.source_factory import SOURCE_KINDS, SourceSpec
+from neuromoco.streaming.source_factory import FILE_SUFFIXES, SOURCE_KINDS, SourceSpec
 
-__all__ = ["MODES", "RECORD_FORMATS", "SOURCE_KINDS", "EngineAdapter", "SourceSpec", "speed_value"]
+__all__ = [
+    "FILE_SUFFIXES",
+    "MODES",
+    "RECORD_FORMATS",
+    "SOURCE_KINDS",
+    "EngineAdapter",
+    "SourceSpec",
+    "speed_value",
+]
 
 
 def speed_value(speed: float | None) -> float:

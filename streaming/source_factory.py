@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from neuromoco.formats import registry  # light: imports no reader
+
 SOURCE_KINDS = ("demo", "file", "camera", "webcam")
+
+FILE_SUFFIXES: tuple[str, ...] = tuple(registry.suffixes_of(registry.NAMES))
+"""The suffixes of every format a ``file`` source reads (sorted; the content decides the format,
+so they are what a file dialog offers, not a rule)."""
 
 
 @dataclass(frozen=True)

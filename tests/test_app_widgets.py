@@ -404,3 +404,19 @@ def test_prediction_view_no_gesture(qapp):
     assert NO_GESTURE in text and "clap" not in text and v.shown is None
     v.add_prediction(np.array([0.2, 0.1, 0.7]))  # no gate decision given: the top class
     assert "roll" in v.top_label.text()
+
+
+def test_the_open_dialog_offers_every_format_the_readers_read():
+    """(the filter once lacked .csv/.txt and .aedat2: text recordings could not be picked)"""
+    import fnmatch
+
+    from neuromoco.app.controls import EVENT_FILE_FILTER
+    from neuromoco.formats.registry import FORMATS
+
+    patterns = EVENT_FILE_FILTER.split(";;")[0].split("(")[1].rstrip(")").split()
+    for fmt in FORMATS:
+        for suffix in fmt.suffixes:
+            name = "recording" + suffix
+            assert any(fnmatch.fnmatch(name, p) for p in patterns), (fmt.name, suffix)
+    for name in ("class2_user02_led.csv", "alex_walking_again.aedat", "x.aedat2", "y.txt"):
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name

@@ -13,7 +13,10 @@ column is read with (``read_events(..., polarity=...)``, ``--polarity``), as an 
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is imported where events are worked on: the CLI's --polarity
+    import numpy as np  # choices import this module, and `neuromoco --help` stays light
 
 POLARITY_POLICIES: tuple[str, ...] = ("hash", "on", "off")
 DEFAULT_POLARITY = "hash"
@@ -23,6 +26,8 @@ def hash_polarity(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The ``"hash"`` polarity (uint8 0/1) of events (t µs, x, y pixels): a function of each
     event alone (splitmix64 finaliser of ``uint64(t) ^ (x + 65536·y + 1)·0x9E3779B97F4A7C15``,
     top bit), so any chunking of a file gives the same polarities."""
+    import numpy as np
+
     with np.errstate(over="ignore"):
         z = np.asarray(t, dtype=np.int64).view(np.uint64) ^ (
             (
@@ -43,5 +48,7 @@ def assign_polarity(policy: str, t: np.ndarray, x: np.ndarray, y: np.ndarray) ->
     if policy == "hash":
         return hash_polarity(t, x, y)
     if policy in ("on", "off"):
+        import numpy as np
+
         return np.full(np.shape(t), 1 if policy == "on" else 0, dtype=np.uint8)
     raise ValueError(f"unknown polarity policy {policy!r}; known: {', '.join(POLARITY_POLICIES)}")

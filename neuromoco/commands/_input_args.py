@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from neuromoco.polarity import POLARITY_POLICIES
+
 
 def add_sensor_size_argument(parser: argparse.ArgumentParser, help: str) -> None:
     """``--sensor-size W H`` (pixels) with ``help``."""
@@ -39,7 +41,7 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--polarity",
-        choices=["hash", "on", "off"],
+        choices=POLARITY_POLICIES,
         default=None,
         help="polarity for a file without a polarity column (default: hash, ~50%% ON, "
         "deterministic per event)",

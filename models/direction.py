@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from neuromoco.models.classifier import SNNClassifier, functional
+from neuromoco.models.classifier import SNNClassifier
 from neuromoco.models.registry import create_model, register_model
 
 ARCH = "direction_classifier"
@@ -85,7 +85,6 @@ class DirectionClassifier(SNNClassifier):
         # sample is independent of the others, so this is exactly two separate passes
         n = x.shape[1]
         fr = self.encoder.forward_features(torch.cat([x, reverse_time(x)], dim=1))
-        functional.reset_net(self.encoder)
         f, r = fr[:, :n], fr[:, n:]
         d = direction_block(f, r, x)
         return torch.cat([f, d.unsqueeze(0).expand_as(f)], dim=-1)

@@ -13,9 +13,10 @@ The method (``neuromoco teach``, docs/results.md "Teach your own gestures"):
    averaged over the window's T steps (``[D]`` per view). The model's read-out is linear and
    per step, so a linear head on the averaged embedding is exactly the per-step head averaged.
    By default (``direction``) the encoder also reads every window backwards and the features are
-   ``[f̄, ‖f̄‖·d̂]``, ``d = f̄(x) − f̄(x backwards)`` (``[2D]``; ``neuromoco.models.direction``): the
-   part of the embedding that tells a motion from its reverse, which the average alone drowns
-   (a circle's direction: docs/results.md, "Teach your own gestures"). No label, any encoder.
+   ``[f̄, b·‖f̄‖·d̂]``, ``d = f̄(x) − f̄(x backwards)``, ``b`` the window's balance (``[2D]``;
+   ``neuromoco.models.direction``): the part of the embedding that tells a motion from its
+   reverse, which the average alone drowns (a circle's direction: docs/results.md, "Teach your
+   own gestures"). No label, any encoder.
 4. **Head.** One row per class, ``logits = W·f + b``:
 
    * a new class starts as its nearest-mean row (``w = μ``, ``b = −½‖μ‖²``) and is then fitted by
@@ -389,8 +390,7 @@ def teach(
         "direction": not model.steppable,
         "modes": ["window", "stream"] if model.steppable else ["window"],
     }
-    kwargs = dict(model.model_kwargs)
-    kwargs["num_classes"] = C
+    kwargs = dict(model.model_kwargs)  # num_classes = C since reset_classifier
     with atomic_paths(files, suffixes=[".onnx", ".pt", ".json"], mkdir=True) as (onx, ptf, js):
         save_checkpoint(
             ptf, model, arch=model.arch, model_kwargs=kwargs, class_names=names, framing=framing,

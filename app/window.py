@@ -359,19 +359,22 @@ class MainWindow(QtWidgets.QMainWindow):
         if mode not in MODES:
             self.show_error(f"unknown mode {mode!r} ({' or '.join(MODES)})")
             return False
-        ok = self._reload(self.model, mode)
-        self.controls.set_mode(self.mode)
-        self.timestep_view.set_mode(self.mode)
-        return ok
+        return self._reload_showing_mode(self.model, mode)
 
     def set_model(self, path: str, mode: str | None = None) -> bool:
         """Run another model (a bundled name, a checkpoint or an ``.onnx`` file); a bad one
         leaves the current running. ``mode``: run it in that mode instead of the current one
         (a taught model with direction features runs in window mode only)."""
-        ok = self._reload(path, mode or self.mode)
-        if mode is not None:
-            self.controls.set_mode(self.mode)
-            self.timestep_view.set_mode(self.mode)
+        if mode is None:
+            return self._reload(path, self.mode)
+        return self._reload_showing_mode(path, mode)
+
+    def _reload_showing_mode(self, model: str | None, mode: str) -> bool:
+        """:meth:`_reload` in ``mode``, then the controls and the time-step view show the mode
+        that runs (the previous one if the reload failed)."""
+        ok = self._reload(model, mode)
+        self.controls.set_mode(self.mode)
+        self.timestep_view.set_mode(self.mode)
         return ok
 
     def set_recording(self, path: str) -> bool:

@@ -23,6 +23,7 @@ Tables for docs/results.md ("Teach your own gestures"):
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 import time
@@ -44,10 +45,14 @@ S = (128, 128)
 TEACH_END_S, TEST_START_S, STRETCH_S = 3.0, 3.5, 1.2
 
 
+@functools.cache
 def _clip(name):
+    """``(events, first event's t)`` of a shared clip, read once (every table cuts the same
+    five clips many times); the array is read-only, as it is shared."""
     from neuromoco.events import read_events
 
     ev = read_events(TESTDATA / "dvsgesture_csv" / name, sensor_size=S)
+    ev.flags.writeable = False
     return ev, int(ev["t"][0])
 
 
@@ -83,6 +88,17 @@ def _plan(k, fold: str = "A", span_us: int = 0):
 
 def _span(ev) -> int:
     return int(ev["t"][-1]) + 1 - int(ev["t"][0])
+
+
+def _examples(k, fold: str = "A") -> list[tuple]:
+    """The examples-CSV rows ``(path, label, t0_us, t1_us)`` that teach the five clips with ``k``
+    examples each, from the part of each clip that ``fold`` teaches."""
+    rows = []
+    for name, label in CLIPS:
+        ev, t0 = _clip(name)
+        for a, b in _plan(k, fold, _span(ev)):
+            rows.append((TESTDATA / "dvsgesture_csv" / name, label, t0 + a, t0 + b))
+    return rows
 
 
 def _held_out(fold: str = "A"):
@@ -144,12 +160,7 @@ def kshot(tmp: Path, encoders: dict, ks, folds=("A",), directions=(True,)) -> li
             for direction in directions:
                 for fold in folds:
                     tests = _held_out(fold)
-                    ex = []
-                    for name, label in CLIPS:
-                        ev, t0 = _clip(name)
-                        for a, b in _plan(k, fold, _span(ev)):
-                            ex.append((TESTDATA / "dvsgesture_csv" / name, label, t0 + a, t0 + b))
-                    csv = _write_csv(tmp / f"k{i}.csv", ex)
+                    csv = _write_csv(tmp / f"k{i}.csv", _examples(k, fold))
                     out = tmp / f"{enc.split()[0]}_k{i}.onnx"
                     t = time.perf_counter()
                     teach(
@@ -185,7 +196,7 @@ def naive_baseline(encoders: dict, folds=("A",), directions=(False,)) -> list[st
     of its 800 ms windows as the class prototype, each held-out window given the prototype nearest
     by cosine, a majority vote over the windows of a clip (ties: the earliest class). Scored on
     the same held-out parts and variants as the k-shot table. ``directions``: also over the
-    direction features (``[f̄, ‖f̄‖·d̂]``) instead of the encoder's average alone."""
+    direction features (``[f̄, b·‖f̄‖·d̂]``) instead of the encoder's average alone."""
     import torch
 
     from neuromoco.event_variants import variant_label
@@ -263,11 +274,7 @@ def walking(tmp: Path) -> list[str]:
     }
     rows = ["| taught | walking scored on | walking_away | gesture clips right | with variants | gesture clips called walking_away | teach s |",
             "|---|---|---|---|---|---|---|"]  # fmt: skip
-    # one recorded trial per gesture (its first 3 s), as the issue's target teaches
-    one_each = [
-        (TESTDATA / "dvsgesture_csv" / n, lab, _clip(n)[1], _clip(n)[1] + int(TEACH_END_S * 1e6))
-        for n, lab in CLIPS
-    ]
+    one_each = _examples(WHOLE)  # one recorded trial per gesture, as the issue's target teaches
     cases = [
         ("walking_away onto gesture-demo", "gesture-demo", False, [], w1, "variants"),
         ("the same, from its first 3.5 s", "gesture-demo", False, [], split, "rest"),
@@ -332,12 +339,7 @@ def live(tmp: Path, encoders: dict) -> list[str]:
         write_events(tmp / f"live_{i}.npz", ev, S)
         lines.append(f"live_{i}.npz,{label}")
     labels.write_text("\n".join(lines) + "\n")
-    ex = []
-    for name, label in CLIPS:
-        ev, t0 = _clip(name)
-        ((a, b),) = _plan(WHOLE, "A", _span(ev))
-        ex.append((TESTDATA / "dvsgesture_csv" / name, label, t0 + a, t0 + b))
-    csv = _write_csv(tmp / "live.csv", ex)
+    csv = _write_csv(tmp / "live.csv", _examples(WHOLE))
     rows = [
         "| encoder | direction features | room | in-gesture hops right (top class) "
         "| pause hops 'no gesture' | median time to right | never right / never settled "
